@@ -1,0 +1,72 @@
+"""The one place that answers "may this user see / do this?".
+
+A jurisdiction is a list of area-code prefixes: a grid worker's grid codes, a street
+office's street code, a district leader's district code. `None` means the whole city. Every
+view, the admin and the WebSocket consumers scope through these functions.
+"""
+
+from django.db.models import Q
+
+from .models import Role
+
+CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
+READ_ONLY_ROLES = {Role.LEADER}
+
+
+def jurisdiction(user):
+    """Code prefixes the user is responsible for; None = the whole city; [] = nothing."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser or user.role in CITY_WIDE_ROLES:
+        return None
+    if user.role == Role.GRID_WORKER:
+        return sorted(set(user.grid_codes))
+    if user.role == Role.STREET_OFFICE:
+        return [user.area_code] if user.area_code else []
+    if user.role == Role.LEADER:
+        return [user.area_code] if user.area_code else None
+    if user.role == Role.DEPARTMENT:
+        dept = user.department
+        if dept is None:
+            return []
+        return [dept.district_code] if dept.district_code else None
+    return []
+
+
+def code_in_jurisdiction(user, code):
+    prefixes = jurisdiction(user)
+    if prefixes is None:
+        return True
+    return any(code.startswith(p) for p in prefixes)
+
+
+def ancestors(code):
+    return [code[:n] for n in (6, 9, 12) if n < len(code)]
+
+
+def scope_codes(queryset, user, field="code", with_ancestors=False):
+    """Filter rows whose `field` lies in the user's jurisdiction. With ancestors, the
+    enclosing areas of the jurisdiction are kept too (a street office sees its district's
+    outline for context, not its sibling streets)."""
+    prefixes = jurisdiction(user)
+    if prefixes is None:
+        return queryset
+    if not prefixes:
+        return queryset.none()
+    cond = Q()
+    for p in prefixes:
+        cond |= Q(**{f"{field}__startswith": p})
+    if with_ancestors:
+        anc = {a for p in prefixes for a in ancestors(p)}
+        if anc:
+            cond |= Q(**{f"{field}__in": sorted(anc)})
+    return queryset.filter(cond)
+
+
+def can_edit_areas(user):
+    return bool(user and user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN))
+
+
+def can_write(user):
+    """Leaders browse; nobody else is read-only."""
+    return bool(user and user.is_authenticated and user.is_active and user.role not in READ_ONLY_ROLES)

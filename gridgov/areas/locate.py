@@ -1,0 +1,229 @@
+"""Point → grid chain.
+
+`locate()` answers one point from the database. `locate_many()` answers many from an
+in-process STRtree of the grids in force (rebuilt when an import changes the boundaries),
+and falls back to the database for points in gaps. Both follow the same rules:
+
+* `covers`, so a point on a boundary belongs to a grid; on a shared edge or vertex the
+  grid with the lowest code wins, so the answer never depends on scan order;
+* a point in a gap takes the nearest grid within LOCATE_GAP_TOLERANCE_M, flagged `nearest`;
+* anything else is `outside` (never an error).
+"""
+
+import math
+import threading
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import shapely
+from django.conf import settings
+from django.db import connection
+
+from .coords import in_china, to_wgs84
+from .models import ImportRun
+
+INSIDE = "inside"
+NEAREST = "nearest"
+OUTSIDE = "outside"
+
+M_PER_DEG_LAT = 111_320.0
+
+
+class BadPoint(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class GridChain:
+    grid_id: int
+    grid_code: str
+    grid_name: str
+    grid_version: int
+    community_code: str
+    community_name: str
+    street_code: str
+    street_name: str
+    district_code: str
+    district_name: str
+    match: str = INSIDE
+    distance_m: float = 0.0
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def check_lnglat(lng, lat):
+    try:
+        lng, lat = float(lng), float(lat)
+    except (TypeError, ValueError):
+        raise BadPoint("经纬度必须是数字 / lng and lat must be numbers") from None
+    if not (math.isfinite(lng) and math.isfinite(lat)) or not (-180 <= lng <= 180 and -90 <= lat <= 90):
+        raise BadPoint(f"经纬度超出范围 / lng={lng}, lat={lat} out of range")
+    return lng, lat
+
+
+def _validity(alias, at):
+    if at is None:
+        return f"{alias}.valid_to IS NULL", []
+    return f"{alias}.valid_from <= %s AND ({alias}.valid_to IS NULL OR {alias}.valid_to > %s)", [at, at]
+
+
+def _chain_sql(at):
+    """SELECT of a grid row with its parents' codes and names in force at `at`."""
+    parts, params = [], []
+    for table, length in (("areas_community", 12), ("areas_street", 9), ("areas_district", 6)):
+        cond, p = _validity("p", at)
+        parts.append(
+            f"(SELECT p.name FROM {table} p WHERE p.code = left(g.code, {length}) AND {cond} LIMIT 1)"
+        )
+        params += p
+    return "g.id, g.code, g.name, g.version, " + ", ".join(parts), params
+
+
+def _row_to_chain(row, match, distance):
+    gid, code, name, version, cname, sname, dname = row
+    return GridChain(
+        grid_id=gid, grid_code=code, grid_name=name, grid_version=version,
+        community_code=code[:12], community_name=cname or "",
+        street_code=code[:9], street_name=sname or "",
+        district_code=code[:6], district_name=dname or "",
+        match=match, distance_m=round(float(distance), 1),
+    )
+
+
+def locate_wgs84(lng, lat, at=None, tolerance_m=None):
+    """Locate a WGS-84 point; None when it is outside every grid and beyond the tolerance."""
+    if tolerance_m is None:
+        tolerance_m = settings.LOCATE_GAP_TOLERANCE_M
+    cols, cparams = _chain_sql(at)
+    valid, vparams = _validity("g", at)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT {cols} FROM areas_grid g "
+            f"WHERE ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) AND {valid} "
+            "ORDER BY g.code LIMIT 1",
+            [*cparams, lng, lat, *vparams],
+        )
+        row = cur.fetchone()
+        if row:
+            return _row_to_chain(row, INSIDE, 0.0)
+        if tolerance_m <= 0:
+            return None
+        # Box prefilter in degrees (generous: a degree of longitude shrinks with latitude),
+        # exact distance on the spheroid.
+        deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01)) * 1.5
+        cur.execute(
+            f"SELECT {cols}, ST_Distance(g.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) AS d "
+            f"FROM areas_grid g WHERE g.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s) AND {valid} "
+            "ORDER BY d, g.code LIMIT 1",
+            [*cparams, lng, lat, lng, lat, deg, *vparams],
+        )
+        row = cur.fetchone()
+    if row and row[-1] <= tolerance_m:
+        return _row_to_chain(row[:-1], NEAREST, row[-1])
+    return None
+
+
+def locate(lng, lat, crs="wgs84", at=None, tolerance_m=None):
+    """Locate a point given in `crs` (wgs84 / gcj02 / bd09)."""
+    lng, lat = check_lnglat(lng, lat)
+    if not in_china(lng, lat):
+        return None
+    wlng, wlat = to_wgs84(lng, lat, crs)
+    return locate_wgs84(float(wlng), float(wlat), at=at, tolerance_m=tolerance_m)
+
+
+# --- many points: an in-process index of the grids in force --------------------------------
+
+
+class _GridIndex:
+    def __init__(self, revision, at=None):
+        self.revision = revision
+        cols, cparams = _chain_sql(at)
+        valid, vparams = _validity("g", at)
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT {cols}, ST_AsBinary(g.geom) FROM areas_grid g WHERE {valid} ORDER BY g.code",
+                [*cparams, *vparams],
+            )
+            rows = cur.fetchall()
+        # Rows sorted by code, so the lowest tree index among several hits is the lowest code.
+        self.rows = [r[:-1] for r in rows]
+        geoms = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.array([], dtype=object)
+        shapely.prepare(geoms)
+        self.tree = shapely.STRtree(geoms)
+        self.bounds = shapely.total_bounds(geoms) if rows else None
+
+    def near_bounds(self, lng, lat, tolerance_m):
+        """False for points that cannot be within tolerance of any grid (skip the database)."""
+        if self.bounds is None:
+            return np.zeros(len(lng), dtype=bool)
+        x0, y0, x1, y1 = self.bounds
+        pad = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.01)) * 1.5
+        return (lng >= x0 - pad) & (lng <= x1 + pad) & (lat >= y0 - pad) & (lat <= y1 + pad)
+
+    def query(self, lng, lat):
+        """Index into self.rows for each point, -1 where no grid covers it."""
+        pts = shapely.points(lng, lat)
+        hit = np.full(len(pts), -1, dtype=np.int64)
+        if len(self.rows) == 0 or len(pts) == 0:
+            return hit
+        inp, tree_idx = self.tree.query(pts, predicate="covered_by")
+        if len(inp):
+            # Smallest tree index per input point: sort by (input, tree) and keep the firsts.
+            order = np.lexsort((tree_idx, inp))
+            inp, tree_idx = inp[order], tree_idx[order]
+            first = np.ones(len(inp), dtype=bool)
+            first[1:] = inp[1:] != inp[:-1]
+            hit[inp[first]] = tree_idx[first]
+        return hit
+
+
+_index_lock = threading.Lock()
+_index = None
+
+
+def areas_revision():
+    """Changes whenever a boundary import (or the demo generator) changes the grids."""
+    return ImportRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def grid_index(at=None):
+    global _index
+    if at is not None:
+        return _GridIndex(revision=None, at=at)
+    rev = areas_revision()
+    with _index_lock:
+        if _index is None or _index.revision != rev:
+            _index = _GridIndex(rev)
+        return _index
+
+
+def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
+    """Locate a sequence of (lng, lat) pairs in `crs`. Returns a list of GridChain or None, in
+    input order. Raises BadPoint naming the first malformed item."""
+    n = len(points)
+    lng = np.empty(n)
+    lat = np.empty(n)
+    for i, p in enumerate(points):
+        try:
+            lng[i], lat[i] = check_lnglat(*p)
+        except (TypeError, ValueError) as exc:
+            raise BadPoint(f"第 {i + 1} 个点 / point #{i}: {exc}") from None
+    china = in_china(lng, lat)
+    wlng, wlat = to_wgs84(lng, lat, crs)
+    if tolerance_m is None:
+        tolerance_m = settings.LOCATE_GAP_TOLERANCE_M
+    index = grid_index(at)
+    hit = index.query(wlng, wlat)
+    near = index.near_bounds(wlng, wlat, tolerance_m)
+    out = [None] * n
+    for i in range(n):
+        if not china[i] or not near[i]:
+            continue
+        if hit[i] >= 0:
+            out[i] = _row_to_chain(index.rows[hit[i]], INSIDE, 0.0)
+        else:
+            # Gaps are rare; the database answers them with the exact spheroid distance.
+            out[i] = locate_wgs84(float(wlng[i]), float(wlat[i]), at=at, tolerance_m=tolerance_m)
+    return out

@@ -1,0 +1,64 @@
+import json
+
+from rest_framework import serializers
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from .coords import CRS_ALIASES, UnknownCRS, normalise_crs
+
+
+class CRSField(serializers.CharField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            key = normalise_crs(value)
+        except UnknownCRS as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        if key not in ("wgs84", "gcj02", "bd09"):
+            raise serializers.ValidationError("只支持 wgs84 / gcj02 / bd09 / only wgs84, gcj02, bd09")
+        return key
+
+
+class LocateQuery(serializers.Serializer):
+    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    crs = CRSField(required=False, default="wgs84", help_text=", ".join(sorted(set(CRS_ALIASES))))
+    at = serializers.DateTimeField(required=False, default=None, help_text="boundaries in force at this time")
+
+
+class LocateBulk(serializers.Serializer):
+    MAX_POINTS = 100_000
+    crs = CRSField(required=False, default="wgs84")
+    at = serializers.DateTimeField(required=False, default=None)
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        min_length=1,
+        max_length=MAX_POINTS,
+        help_text="[[lng, lat], ...]",
+    )
+
+
+class AreaQuery(serializers.Serializer):
+    zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, default=None)
+    at = serializers.DateTimeField(required=False, default=None)
+    parent = serializers.RegexField(r"^\d{6}(\d{3}){0,2}$", required=False, default="")
+
+
+def area_serializer(model_cls):
+    class AreaFeature(GeoFeatureModelSerializer):
+        level = serializers.SerializerMethodField()
+        geom = serializers.SerializerMethodField()
+
+        class Meta:
+            model = model_cls
+            geo_field = "geom"
+            fields = ["id", "code", "name", "version", "valid_from", "valid_to", "level"]
+
+        def get_level(self, obj):
+            return model_cls.LEVEL
+
+        def get_geom(self, obj):
+            # The view annotates geom_json (simplified for the zoom, in PostGIS).
+            return json.loads(obj.geom_json)
+
+    AreaFeature.__name__ = f"{model_cls.__name__}Feature"
+    return AreaFeature

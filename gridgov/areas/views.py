@@ -1,0 +1,101 @@
+"""Area endpoints: locate one point, locate many, GeoJSON per level. Thin: parse, call, render."""
+
+from django.contrib.gis.db.models.functions import AsGeoJSON
+from django.contrib.gis.db.models import GeometryField
+from django.db.models import Func
+from django.http import Http404
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_gis.filters import InBBoxFilter
+from rest_framework_gis.pagination import GeoJsonPagination
+
+from gridgov.accounts.access import code_in_jurisdiction, scope_codes
+
+from . import serializers as s
+from .locate import BadPoint, locate, locate_many
+from .models import LEVELS
+
+
+def located_answer(user, chain):
+    if chain is None:
+        return {"match": "outside", "grid": None,
+                "message": "该位置不在本市任何网格内 / the point is outside every grid of the city"}
+    data = chain.as_dict()
+    data["in_jurisdiction"] = code_in_jurisdiction(user, chain.grid_code)
+    return data
+
+
+class LocateApi(APIView):
+    """GET /api/v1/locate?lng=&lat=&crs=gcj02 → the grid chain (or 'outside')."""
+
+    def get(self, request):
+        q = s.LocateQuery(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        try:
+            chain = locate(q.validated_data["lng"], q.validated_data["lat"], q.validated_data["crs"],
+                           at=q.validated_data["at"])
+        except BadPoint as exc:
+            return Response({"detail": str(exc), "code": "bad_point"}, status=400)
+        return Response(located_answer(request.user, chain))
+
+
+class LocateBulkApi(APIView):
+    """POST /api/v1/locate/bulk {"crs": "gcj02", "points": [[lng, lat], ...]} → answers in order."""
+
+    def post(self, request):
+        q = s.LocateBulk(data=request.data)
+        q.is_valid(raise_exception=True)
+        try:
+            chains = locate_many(q.validated_data["points"], q.validated_data["crs"], at=q.validated_data["at"])
+        except BadPoint as exc:
+            return Response({"detail": str(exc), "code": "bad_point"}, status=400)
+        results = [located_answer(request.user, c) for c in chains]
+        return Response({"count": len(results), "results": results})
+
+
+class SimplifyPreserveTopology(Func):
+    function = "ST_SimplifyPreserveTopology"
+    output_field = GeometryField(srid=4326)
+
+
+def tolerance_for_zoom(zoom):
+    """Degrees that are about a quarter of a screen pixel at this web-mercator zoom."""
+    if zoom is None:
+        return 0.0
+    return 360.0 / (256 * 2**zoom) / 4
+
+
+class AreaPagination(GeoJsonPagination):
+    page_size = 1000
+    page_size_query_param = "page_size"
+    max_page_size = 5000
+
+
+class AreaGeoJsonApi(generics.ListAPIView):
+    """GET /api/v1/areas/<level>/?in_bbox=minx,miny,maxx,maxy&zoom=13&parent=110101001&at=..."""
+
+    filter_backends = [InBBoxFilter]
+    bbox_filter_field = "geom"
+    bbox_filter_include_overlapping = True
+    pagination_class = AreaPagination
+
+    def get_model(self):
+        model = LEVELS.get(self.kwargs["level"])
+        if model is None:
+            raise Http404("unknown level")
+        return model
+
+    def get_serializer_class(self):
+        return s.area_serializer(self.get_model())
+
+    def get_queryset(self):
+        model = self.get_model()
+        q = s.AreaQuery(data=self.request.query_params)
+        q.is_valid(raise_exception=True)
+        qs = scope_codes(model.objects.at(q.validated_data["at"]), self.request.user, with_ancestors=True)
+        if q.validated_data["parent"]:
+            qs = qs.filter(code__startswith=q.validated_data["parent"])
+        tol = tolerance_for_zoom(q.validated_data["zoom"])
+        geom = SimplifyPreserveTopology("geom", tol) if tol else "geom"
+        return qs.annotate(geom_json=AsGeoJSON(geom, precision=6)).defer("geom").order_by("code")
