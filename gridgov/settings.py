@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "channels",
     "gridgov.accounts",
     "gridgov.areas",
+    "gridgov.audit",
 ]
 
 MIDDLEWARE = [

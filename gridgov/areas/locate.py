@@ -12,7 +12,7 @@ and falls back to the database for points in gaps. Both follow the same rules:
 
 import math
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -49,7 +49,7 @@ class GridChain:
     distance_m: float = 0.0
 
     def as_dict(self):
-        return asdict(self)
+        return dict(vars(self))
 
 
 def check_lnglat(lng, lat):
@@ -148,7 +148,7 @@ class _GridIndex:
             )
             rows = cur.fetchall()
         # Rows sorted by code, so the lowest tree index among several hits is the lowest code.
-        self.rows = [r[:-1] for r in rows]
+        self.chains = [_row_to_chain(r[:-1], INSIDE, 0.0) for r in rows]
         geoms = shapely.from_wkb([bytes(r[-1]) for r in rows]) if rows else np.array([], dtype=object)
         shapely.prepare(geoms)
         self.tree = shapely.STRtree(geoms)
@@ -163,10 +163,10 @@ class _GridIndex:
         return (lng >= x0 - pad) & (lng <= x1 + pad) & (lat >= y0 - pad) & (lat <= y1 + pad)
 
     def query(self, lng, lat):
-        """Index into self.rows for each point, -1 where no grid covers it."""
+        """Index into self.chains for each point, -1 where no grid covers it."""
         pts = shapely.points(lng, lat)
         hit = np.full(len(pts), -1, dtype=np.int64)
-        if len(self.rows) == 0 or len(pts) == 0:
+        if not self.chains or len(pts) == 0:
             return hit
         inp, tree_idx = self.tree.query(pts, predicate="covered_by")
         if len(inp):
@@ -199,17 +199,34 @@ def grid_index(at=None):
         return _index
 
 
+def as_lnglat_array(points):
+    """[[lng, lat], ...] → an (n, 2) float array, or BadPoint naming the first bad item."""
+    try:
+        arr = np.asarray(points, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError
+    except (TypeError, ValueError):
+        for i, p in enumerate(points):
+            if not isinstance(p, (list, tuple)) or len(p) != 2:
+                raise BadPoint(f"第 {i + 1} 个点应为 [经度, 纬度] / point #{i} must be [lng, lat]") from None
+            try:
+                check_lnglat(*p)
+            except BadPoint as exc:
+                raise BadPoint(f"第 {i + 1} 个点 / point #{i}: {exc}") from None
+        raise BadPoint("points must be [[lng, lat], ...]") from None
+    bad = ~(np.isfinite(arr).all(axis=1) & (np.abs(arr[:, 0]) <= 180) & (np.abs(arr[:, 1]) <= 90))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BadPoint(f"第 {i + 1} 个点超出范围 / point #{i} out of range: {arr[i].tolist()}")
+    return arr
+
+
 def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
     """Locate a sequence of (lng, lat) pairs in `crs`. Returns a list of GridChain or None, in
     input order. Raises BadPoint naming the first malformed item."""
-    n = len(points)
-    lng = np.empty(n)
-    lat = np.empty(n)
-    for i, p in enumerate(points):
-        try:
-            lng[i], lat[i] = check_lnglat(*p)
-        except (TypeError, ValueError) as exc:
-            raise BadPoint(f"第 {i + 1} 个点 / point #{i}: {exc}") from None
+    arr = as_lnglat_array(points)
+    n = len(arr)
+    lng, lat = arr[:, 0], arr[:, 1]
     china = in_china(lng, lat)
     wlng, wlat = to_wgs84(lng, lat, crs)
     if tolerance_m is None:
@@ -222,7 +239,7 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
         if not china[i] or not near[i]:
             continue
         if hit[i] >= 0:
-            out[i] = _row_to_chain(index.rows[hit[i]], INSIDE, 0.0)
+            out[i] = index.chains[hit[i]]
         else:
             # Gaps are rare; the database answers them with the exact spheroid distance.
             out[i] = locate_wgs84(float(wlng[i]), float(wlat[i]), at=at, tolerance_m=tolerance_m)

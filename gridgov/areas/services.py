@@ -4,6 +4,8 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import transaction
 from django.utils import timezone
 
+from gridgov.audit.services import audit_record
+
 from .models import ImportRun
 
 # Boundaries closer than this (degrees, ~1 cm) count as unchanged on re-import.
@@ -50,4 +52,6 @@ def areas_replace(model, features, *, source, crs, actor="", report=None, when=N
         counts[area_save_version(model, code=code, name=name, geom=geom, run=run, when=when)] += 1
     ImportRun.objects.filter(pk=run.pk).update(**counts)
     run.refresh_from_db()
+    audit_record(actor=actor or "system", action="areas.import", obj=run,
+                 data={"level": model.LEVEL, "source": source, "crs": crs, **counts})
     return run

@@ -50,7 +50,15 @@ class LocateBulkApi(APIView):
             chains = locate_many(q.validated_data["points"], q.validated_data["crs"], at=q.validated_data["at"])
         except BadPoint as exc:
             return Response({"detail": str(exc), "code": "bad_point"}, status=400)
-        results = [located_answer(request.user, c) for c in chains]
+        mine = {}  # the jurisdiction question once per grid, not once per point
+        results = []
+        for c in chains:
+            if c is None:
+                results.append(located_answer(request.user, None))
+                continue
+            if c.grid_code not in mine:
+                mine[c.grid_code] = code_in_jurisdiction(request.user, c.grid_code)
+            results.append({**vars(c), "in_jurisdiction": mine[c.grid_code]})
         return Response({"count": len(results), "results": results})
 
 

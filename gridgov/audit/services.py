@@ -1,0 +1,66 @@
+import hashlib
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from .models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+def _digest(*, seq, at, actor_id, actor_name, action, object_type, object_id, data, prev_hash):
+    payload = json.dumps(
+        [seq, at.isoformat(), actor_id, actor_name, action, object_type, str(object_id), data, prev_hash],
+        cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def event_digest(ev):
+    return _digest(seq=ev.seq, at=ev.at, actor_id=ev.actor_id, actor_name=ev.actor_name, action=ev.action,
+                   object_type=ev.object_type, object_id=ev.object_id, data=ev.data, prev_hash=ev.prev_hash)
+
+
+def audit_record(*, actor, action, obj=None, object_type="", object_id="", data=None):
+    """Append one record to the chain, inside the caller's transaction (so a rolled-back
+    change leaves no record and no gap)."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+    # Round-trip through JSON so the stored data hashes the same when read back.
+    data = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder, ensure_ascii=False))
+    with transaction.atomic():
+        head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
+        ev = AuditEvent(
+            seq=head.seq + 1,
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_name=getattr(actor, "username", "") or (actor if isinstance(actor, str) else "system"),
+            action=action, object_type=object_type, object_id=str(object_id), data=data, prev_hash=head.hash,
+        )
+        ev.hash = event_digest(ev)
+        ev.save()
+        head.seq, head.hash = ev.seq, ev.hash
+        head.save(update_fields=["seq", "hash"])
+    return ev
+
+
+def audit_verify(chunk=5000):
+    """Walk the chain. Returns a list of problems (empty when intact)."""
+    problems = []
+    prev_hash, expected_seq = GENESIS, 1
+    for ev in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk):
+        if ev.seq != expected_seq:
+            problems.append(f"seq {expected_seq}–{ev.seq - 1}: missing (deleted) / 记录缺失")
+        if ev.prev_hash != prev_hash:
+            problems.append(f"seq {ev.seq}: link to the previous record broken / 链接断裂")
+        if event_digest(ev) != ev.hash:
+            problems.append(f"seq {ev.seq}: content does not match its hash (edited) / 内容被篡改")
+        prev_hash, expected_seq = ev.hash, ev.seq + 1
+    head = AuditHead.objects.filter(id=1).first()
+    last_seq = expected_seq - 1
+    if head is None and last_seq:
+        problems.append("chain head missing / 链头缺失")
+    elif head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        problems.append(f"chain ends at seq {last_seq} but the head says {head.seq}: records cut off / 尾部记录被删除")
+    return problems
