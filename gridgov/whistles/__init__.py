@@ -1,0 +1,1 @@
+"""Hotspot detection, WhistleCall, Muster and two-way evaluation."""
