@@ -199,3 +199,17 @@ LOGGING = {
 # GDAL 3.6 (Debian 12) cannot block file/network access from crafted SRS strings; boundary
 # files come only from administrators through import_areas, and CRS names are whitelisted.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# --- maps ------------------------------------------------------------------------------------
+# Basemap under folium maps and the admin map widget. "none" (grid outlines on a plain
+# background, no tiles) is the only one that works on an intranet without internet; "amap"
+# tiles are GCJ-02, so maps/builders.py shifts overlays to match.
+MAP_BASEMAP = os.environ.get("MAP_BASEMAP", "").strip().lower() or "none"
+if MAP_BASEMAP not in ("none", "osm", "tianditu", "amap"):
+    raise ImproperlyConfigured(f"MAP_BASEMAP={MAP_BASEMAP!r}: expected one of none, osm, tianditu, amap")
+# 天地图 browser-side key; it ends up in every map page, so restrict it to our domain at Tianditu.
+TIANDITU_KEY = os.environ.get("TIANDITU_KEY", "").strip()
+if TIANDITU_KEY and not (TIANDITU_KEY.isascii() and TIANDITU_KEY.isalnum()):
+    raise ImproperlyConfigured("TIANDITU_KEY: expected letters and digits only (the key from console.tianditu.gov.cn)")
+if MAP_BASEMAP == "tianditu" and not TIANDITU_KEY:
+    raise ImproperlyConfigured("MAP_BASEMAP=tianditu needs TIANDITU_KEY")
