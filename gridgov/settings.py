@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "channels",
     "gridgov.accounts",
     "gridgov.areas",
+    "gridgov.appeals",
     "gridgov.audit",
 ]
 
@@ -213,3 +214,7 @@ if TIANDITU_KEY and not (TIANDITU_KEY.isascii() and TIANDITU_KEY.isalnum()):
     raise ImproperlyConfigured("TIANDITU_KEY: expected letters and digits only (the key from console.tianditu.gov.cn)")
 if MAP_BASEMAP == "tianditu" and not TIANDITU_KEY:
     raise ImproperlyConfigured("MAP_BASEMAP=tianditu needs TIANDITU_KEY")
+
+# --- intake --------------------------------------------------------------------------------
+# A geocoded address below this confidence waits in the manual-location queue.
+GEOCODE_MIN_CONFIDENCE = env_float("GEOCODE_MIN_CONFIDENCE", 0.6, 0)

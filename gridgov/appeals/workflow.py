@@ -61,9 +61,11 @@ TRANSITIONS = {
     (S.RESOLVED, "redo"): S.IN_PROGRESS,  # 形式办结: closed on paper only, sent back
     (S.CLOSED, "reopen"): S.IN_PROGRESS,
 }
-# Merging into a lead appeal is allowed from any open state.
+# Merging into a lead appeal is allowed from any open state; a merged appeal is closed with
+# its lead, so that its appellant gets the same outcome.
 for _state in OPEN_STATES:
     TRANSITIONS[(_state, "merge")] = S.MERGED
+TRANSITIONS[(S.MERGED, "close_with_lead")] = S.CLOSED
 
 EVENTS = frozenset(event for _, event in TRANSITIONS)
 

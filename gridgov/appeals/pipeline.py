@@ -1,0 +1,244 @@
+"""The intake pipeline's steps as small functions: plain inputs, a decision out, no writes.
+`services.appeal_register` composes them and keeps every decision on the appeal."""
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.gis.geos import Point
+
+from gridgov.areas.coords import to_wgs84
+from gridgov.areas.locate import M_PER_DEG_LAT, check_lnglat, locate
+
+from . import clock
+from .duplicates import AppealSketch, DuplicateParams, find_duplicates
+from .models import Appeal, Category, Kind
+from .selectors import route_candidates
+from .workflow import OPEN_STATES
+
+# --- 1. locate ------------------------------------------------------------------------------
+
+
+@dataclass
+class LocationDecision:
+    chain: object | None  # GridChain
+    position: Point | None
+    method: str  # "position" | "geocode" | "none"
+    confidence: float
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def located(self):
+        return self.chain is not None and self.confidence >= settings.GEOCODE_MIN_CONFIDENCE
+
+
+def locate_step(*, lng=None, lat=None, crs="wgs84", address_text="", at=None, geocoder=None):
+    if lng is not None and lat is not None:
+        lng, lat = check_lnglat(lng, lat)
+        wlng, wlat = (float(v) for v in to_wgs84(lng, lat, crs))
+        chain = locate(lng, lat, crs, at=at)
+        detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(wlng, 7), round(wlat, 7)]}
+        if chain is None:
+            detail["outside"] = True
+        else:
+            detail["match"] = chain.match
+            detail["distance_m"] = chain.distance_m
+        return LocationDecision(chain, Point(wlng, wlat, srid=4326), "position", 1.0 if chain else 0.0, detail)
+    if address_text and geocoder is not None:
+        candidates = geocoder(address_text)
+        if candidates:
+            best = candidates[0]
+            chain = locate(best.lng, best.lat, "wgs84", at=at)
+            detail = {"candidates": [c.as_dict() for c in candidates[:5]]}
+            return LocationDecision(chain, Point(best.lng, best.lat, srid=4326), "geocode",
+                                    best.confidence if chain else 0.0, detail)
+        return LocationDecision(None, None, "geocode", 0.0, {"candidates": []})
+    return LocationDecision(None, None, "none", 0.0, {})
+
+
+# --- 2. classify -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Guess:
+    code: str
+    name: str
+    confidence: float
+    source: str  # "keyword" | "model" | "operator"
+
+    def as_dict(self):
+        return {"code": self.code, "name": self.name, "confidence": round(self.confidence, 3), "source": self.source}
+
+
+_leaf_cache = {"key": None, "leaves": []}
+
+
+def _leaves():
+    key = Category.objects.filter(level=3, is_active=True).count()
+    if _leaf_cache["key"] != key:
+        _leaf_cache["leaves"] = list(Category.objects.filter(level=3, is_active=True).values_list("code", "name", "keywords"))
+        _leaf_cache["key"] = key
+    return _leaf_cache["leaves"]
+
+
+def keyword_guesses(text, k=3):
+    """The floor under any model: categories whose keywords appear in the text, scored by the
+    share of the text their matched keywords cover."""
+    scored = []
+    for code, name, keywords in _leaves():
+        words = [w for w in (keywords or []) if w and w in text]
+        if name in text:
+            words.append(name)
+        if words:
+            covered = sum(len(w) for w in set(words))
+            scored.append((min(0.95, 0.35 + 0.1 * len(set(words)) + covered / max(len(text), 1)), code, name))
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    return [Guess(code, name, conf, "keyword") for conf, code, name in scored[:k]]
+
+
+def classify_step(text, *, model=None, k=3):
+    """Top-k leaf categories. A trained model (gridgov.nlp) speaks first when there is one; the
+    keyword rules are the floor, merged in so a strong keyword is never missed."""
+    guesses = {}
+    if model is not None:
+        for g in model(text, k):
+            guesses[g.code] = g
+    for g in keyword_guesses(text, k):
+        if g.code not in guesses or guesses[g.code].confidence < g.confidence:
+            guesses[g.code] = g
+    return sorted(guesses.values(), key=lambda g: (-g.confidence, g.code))[:k]
+
+
+KIND_RULES = [
+    (Kind.REPORT, ("举报", "违法", "偷排", "违规经营", "非法")),
+    (Kind.COMPLAINT, ("投诉", "扰民", "不作为", "态度恶劣", "拖欠", "乱收费")),
+    (Kind.HELP, ("求助", "帮忙", "救助", "被困", "没水", "停水", "停电", "停暖")),
+    (Kind.SUGGESTION, ("建议", "希望增设", "能否增加", "提议")),
+    (Kind.CONSULTATION, ("咨询", "请问", "怎么办理", "如何", "是否", "多少钱", "什么时候")),
+]
+
+
+def kind_step(text):
+    for kind, words in KIND_RULES:
+        hits = [w for w in words if w in text]
+        if hits:
+            return kind, min(0.9, 0.6 + 0.1 * len(hits)), hits
+    return Kind.COMPLAINT, 0.3, []
+
+
+# 扬言 and emergencies: who must be told at once, and where the call is transferred.
+RISK_RULES = [
+    ("threat", re.compile(r"(跳楼|自杀|轻生|不想活|同归于尽|杀了他|砍死|弄死|炸了|炸掉|报复社会|点火烧)"), "110"),
+    ("fire", re.compile(r"(着火|起火|火灾|冒烟|烧起来)"), "119"),
+    ("gas_leak", re.compile(r"(燃气泄漏|煤气泄漏|天然气泄漏|煤气味|燃气味|闻到.{0,4}(煤气|燃气|天然气))"), "119"),
+    ("collapse", re.compile(r"(坍塌|塌方|倒塌|塌陷|墙体开裂.{0,6}倾斜)"), "119"),
+    ("medical", re.compile(r"(昏迷|晕倒|呼吸困难|大出血|心脏病发)"), "120"),
+]
+
+
+def risk_step(text):
+    flags = []
+    for name, pattern, transfer in RISK_RULES:
+        words = sorted(set(m.group(0) for m in pattern.finditer(text)))
+        if words:
+            flags.append({"flag": name, "words": words, "transfer": transfer})
+    return flags
+
+
+# --- 3. duplicates ---------------------------------------------------------------------------
+
+
+def sketch(appeal):
+    pos = appeal.position
+    return AppealSketch(
+        id=appeal.pk, text=appeal.text, lng=pos.x if pos else None, lat=pos.y if pos else None,
+        received_at=appeal.received_at, category_code=appeal.category.code if appeal.category_id else None,
+        address_text=appeal.address_text,
+    )
+
+
+def duplicate_candidates(appeal, params=None, limit=500):
+    """Open appeals near in time and (when known) place: what find_duplicates compares."""
+    params = params or DuplicateParams()
+    window = timedelta(hours=params.window_hours)
+    qs = Appeal.objects.filter(
+        state__in=OPEN_STATES - {"merged"}, received_at__gte=appeal.received_at - window,
+        received_at__lte=appeal.received_at + window,
+    ).exclude(pk=appeal.pk).select_related("category")
+    if appeal.position is not None:
+        # A degree box on the GiST index; find_duplicates applies the exact radius in metres.
+        deg = params.radius_m / (M_PER_DEG_LAT * max(math.cos(math.radians(appeal.position.y)), 0.01)) * 1.2
+        qs = qs.filter(position__dwithin=(appeal.position, deg))
+    elif appeal.grid_code:
+        qs = qs.filter(grid_code__startswith=appeal.grid_code[:12])
+    else:
+        return []
+    return list(qs.order_by("-received_at")[:limit])
+
+
+def duplicates_step(appeal, params=None):
+    cands = duplicate_candidates(appeal, params)
+    if not cands:
+        return []
+    return find_duplicates(sketch(appeal), [sketch(c) for c in cands], params=params or DuplicateParams())
+
+
+# --- 4. route --------------------------------------------------------------------------------
+
+
+def locality_department_code(grid_code):
+    """属地: the street office of the grid's street, a Department coded 'jiedao-<street code>'."""
+    return f"jiedao-{grid_code[:9]}" if len(grid_code or "") >= 9 else ""
+
+
+@dataclass
+class RouteDecision:
+    lead: object | None  # Department
+    lead_rule: object | None
+    assists: list  # [(Department, rule or None, why)]
+    first_receiver: bool
+    explanation: dict
+
+
+def route_step(category, grid_code, at, risk_flags=()):
+    from gridgov.accounts.models import Department
+
+    cands = route_candidates(category, grid_code, at) if category is not None else []
+    leads = [c for c in cands if c.role == "lead"]
+    lead = leads[0] if leads else None
+    assists = [(c.department, c.rule, "rule") for c in cands if c.role != "lead" or (lead and c is not lead and
+                                                                                  c.area_code == lead.area_code)]
+    explanation = {"candidates": [{"department": c.department.code, "role": c.role, "area_code": c.area_code,
+                                   "rule_id": c.rule.pk if c.rule else None} for c in cands]}
+    first_receiver = False
+    lead_dept, lead_rule = (lead.department, lead.rule) if lead else (None, None)
+    locality = Department.objects.filter(code=locality_department_code(grid_code)).first()
+    if lead_dept is None:
+        # 首接负责: unclear ownership stays with the locality (属地兜底) until reassigned.
+        lead_dept, first_receiver = locality, True
+        explanation["first_receiver"] = "no rule or default department for this category and place"
+    if risk_flags:
+        police = Department.objects.filter(kind=Department.Kind.POLICE).order_by("code").first()
+        for extra, why in ((police, "risk: police"), (locality, "risk: locality")):
+            if extra is not None and extra != lead_dept and all(extra != d for d, _, _ in assists):
+                assists.append((extra, None, why))
+    assists = [(d, r, why) for d, r, why in assists if d is not None and d != lead_dept]
+    return RouteDecision(lead_dept, lead_rule, assists, first_receiver, explanation)
+
+
+# --- 5. clock --------------------------------------------------------------------------------
+
+
+def clock_step(received_at, time_limit, now, deadline=None):
+    """(deadline, colour at `now`, next colour change) under settings.TIME_LIMIT_MODES and
+    WARNING_THRESHOLDS. Pass the stored `deadline` to measure against it: the deadline the unit
+    was given stays put when the holiday file or the settings change later."""
+    if deadline is None:
+        if not time_limit:
+            return None, "none", None
+        deadline = clock.deadline(received_at, time_limit, mode=settings.TIME_LIMIT_MODES.get(time_limit))
+    shares = settings.WARNING_THRESHOLDS
+    return (deadline, str(clock.warning_colour(received_at, deadline, now, shares)),
+            clock.next_colour_change(received_at, deadline, now, shares))

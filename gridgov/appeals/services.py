@@ -1,0 +1,351 @@
+"""Writes to appeals. `appeal_transition` is the one door for state changes; `appeal_register`
+composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
+
+import logging
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from gridgov.audit.services import audit_record
+
+from . import pipeline
+from . import events, long_term, supervision
+from .models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
+from .workflow import ON_CLOCK_STATES, ClosureType, State, next_state
+
+
+class AppealError(ValueError):
+    """A request the workflow refuses for a reason the caller can fix (code + message)."""
+
+    def __init__(self, code, message):
+        self.code = code
+        super().__init__(message)
+
+
+logger = logging.getLogger(__name__)
+
+
+def _publish(appeal, event):
+    # Real-time fan-out after commit (gridgov.realtime, when installed): events.py writes the
+    # outbox rows in this transaction, they are sent after commit.
+    events.appeal_changed(appeal, event)
+
+
+def next_ticket_no(received_at):
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval('appeal_ticket_seq')")
+        (n,) = cur.fetchone()
+    return f"{timezone.localtime(received_at):%Y%m%d}{n:08d}"
+
+
+@transaction.atomic
+def appeal_transition(*, appeal_id, event, actor, note="", data=None, department=None, **changes):
+    """Apply `event` to the appeal under a row lock; write the history row and the audit record.
+    `changes` are extra fields set in the same save (e.g. closure_type)."""
+    appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
+    new = next_state(appeal.state, event)  # raises IllegalTransition
+    old = appeal.state
+    AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None, event=event,
+                               old_state=old, new_state=new, department=department or appeal.department,
+                               note=note, data=data or {})
+    appeal.state = new
+    for field, value in changes.items():
+        setattr(appeal, field, value)
+    appeal.save(update_fields=["state", "updated_at", *changes])
+    audit_record(actor=actor, action=f"appeal.{event}", obj=appeal,
+                 data={"old": old, "new": new, "note": note, **(data or {})})
+    _publish(appeal, event)
+    return appeal
+
+
+def _assign(appeal, decision, now):
+    if decision.lead is not None:
+        AppealAssignment.objects.create(
+            appeal=appeal, department=decision.lead, rule=decision.lead_rule, assigned_at=now,
+            role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
+        )
+    for dept, rule, _why in decision.assists:
+        AppealAssignment.objects.create(appeal=appeal, department=dept, rule=rule, assigned_at=now,
+                                        role=AppealAssignment.Role.ASSIST)
+
+
+def appeal_dispatch(appeal, *, actor, now=None, decision=None):
+    """Route a located appeal and put it on the clock."""
+    now = now or timezone.now()
+    decision = decision or pipeline.route_step(appeal.category, appeal.grid_code, appeal.received_at,
+                                               appeal.risk.get("flags", []))
+    if decision.lead is None:
+        raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+    _assign(appeal, decision, now)
+    due, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now)
+    route = {**decision.explanation, "lead": decision.lead.code,
+             "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
+             "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
+             "double_dispatch": bool(decision.assists)}
+    appeal = appeal_transition(appeal_id=appeal.pk, event="dispatch", actor=actor, department=decision.lead,
+                             data={"lead": decision.lead.code, "assists": route["assists"]},
+                             route=route, department_id=decision.lead.pk, deadline=due,
+                             next_colour_at=next_at)
+    if colour != appeal.warning_colour:
+        # Dispatched after part of its limit had gone (a late petition, a backfill): the colour it
+        # already has is recorded, with its supervision or escalation, not set silently.
+        appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
+    return appeal
+
+
+def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
+    """Register one appeal through the whole pipeline. Returns (appeal, created): the same
+    (source_system, external_id) returns the existing appeal, never a second one."""
+    now = now or timezone.now()
+    source, ext = data.get("source_system", ""), data.get("external_id", "")
+    if ext:
+        existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
+        if existing is not None:
+            return existing, False
+    received_at = data.get("received_at") or now
+    try:
+        with transaction.atomic():
+            appeal = _register(data, actor, received_at, now, classifier, geocoder)
+    except IntegrityError:
+        # Two deliveries of one ticket raced; the other one won.
+        if ext:
+            existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return appeal, True
+
+
+def _register(data, actor, received_at, now, classifier, geocoder):
+    text = data["text"]
+    # Located on the boundaries in force now, at registration (an appeal received before the
+    # last boundary change still lands on today's grids), and it keeps that version.
+    loc = pipeline.locate_step(lng=data.get("lng"), lat=data.get("lat"), crs=data.get("crs") or "wgs84",
+                               address_text=data.get("address_text", ""), geocoder=geocoder)
+    guesses = pipeline.classify_step(text, model=classifier)
+    category = None
+    confirmed_by = ""
+    if data.get("category_code"):
+        category = Category.objects.get(code=data["category_code"], level=3)
+        confirmed_by = "operator"
+    elif guesses:
+        category = Category.objects.get(code=guesses[0].code)
+    kind, kind_conf, kind_words = pipeline.kind_step(text)
+    if data.get("kind"):
+        kind, kind_conf, kind_words = data["kind"], 1.0, []
+    flags = pipeline.risk_step(text)
+    time_limit = category.time_limit if category else ""
+    if flags:
+        time_limit = "2h"  # danger to life or property
+    appeal = Appeal.objects.create(
+        ticket_no=next_ticket_no(received_at), source_system=data.get("source_system", ""),
+        external_id=data.get("external_id", ""), channel=data.get("channel") or "phone", kind=kind, text=text,
+        address_text=data.get("address_text", ""), appellant_name=data.get("appellant_name", ""),
+        appellant_phone=data.get("appellant_phone", ""), received_at=received_at,
+        reporter=data.get("reporter"), position=loc.position,
+        position_input=loc.detail.get("input", {}),
+        grid_id=loc.chain.grid_id if loc.located else None,
+        grid_code=loc.chain.grid_code if loc.located else "",
+        location={"method": loc.method, "confidence": round(loc.confidence, 3), **loc.detail},
+        category=category,
+        classification={"guesses": [g.as_dict() for g in guesses], "confirmed_by": confirmed_by,
+                        "kind": {"value": kind, "confidence": round(kind_conf, 3), "words": kind_words}},
+        time_limit=time_limit,
+        risk={"flags": flags, "transfer": sorted({f["transfer"] for f in flags})} if flags else {},
+    )
+    AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None,
+                               event="register", old_state="", new_state=State.REGISTERED)
+    audit_record(actor=actor, action="appeal.register", obj=appeal,
+                 data={"ticket_no": appeal.ticket_no, "channel": appeal.channel})
+    if not loc.located:
+        return appeal_transition(appeal_id=appeal.pk, event="queue_for_location", actor=actor,
+                                 data={"method": loc.method, "confidence": round(loc.confidence, 3)})
+    appeal = appeal_transition(appeal_id=appeal.pk, event="locate", actor=actor,
+                               data={"grid": appeal.grid_code, "method": loc.method})
+    matches = pipeline.duplicates_step(appeal)
+    if matches:
+        appeal.duplicates = [m.as_dict() for m in matches[:5]]
+        appeal.save(update_fields=["duplicates"])
+    if category is not None:
+        appeal = appeal_dispatch(appeal, actor=actor, now=now)
+    return appeal
+
+
+def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
+    """The manual-location queue: an operator places the appeal on the map."""
+    appeal = Appeal.objects.get(pk=appeal_id)
+    loc = pipeline.locate_step(lng=lng, lat=lat, crs=crs)
+    if loc.chain is None:
+        raise AppealError("outside", "该位置不在任何网格内 / the point is outside every grid")
+    with transaction.atomic():
+        appeal = appeal_transition(
+            appeal_id=appeal_id, event="locate", actor=actor, data={"grid": loc.chain.grid_code, "method": "manual"},
+            position=loc.position, grid_id=loc.chain.grid_id, grid_code=loc.chain.grid_code,
+            location={"method": "manual", "confidence": 1.0, **loc.detail},
+        )
+        if appeal.category_id:
+            appeal = appeal_dispatch(appeal, actor=actor)
+    return appeal
+
+
+def appeal_confirm_category(*, appeal_id, category_code, actor):
+    """The operator confirms or corrects the category; corrections become training data."""
+    with transaction.atomic():
+        appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
+        category = Category.objects.get(code=category_code, level=3)
+        old = appeal.category.code if appeal.category_id else ""
+        appeal.category = category
+        appeal.time_limit = appeal.time_limit if appeal.risk.get("flags") else category.time_limit
+        appeal.classification = {**appeal.classification, "confirmed": category.code, "confirmed_by": "operator",
+                                 "corrected": old != category.code}
+        appeal.save(update_fields=["category", "time_limit", "classification", "updated_at"])
+        audit_record(actor=actor, action="appeal.categorise", obj=appeal, data={"old": old, "new": category.code})
+    return appeal
+
+
+# --- return and arbitration -------------------------------------------------------------------
+
+
+def appeal_return(*, appeal_id, actor, reason):
+    """退单: the unit disputes that the appeal is its own. A reason is required."""
+    if not (reason or "").strip():
+        raise AppealError("reason_required", "退单必须说明理由 / a return needs a reason")
+    return appeal_transition(appeal_id=appeal_id, event="return", actor=actor, note=reason,
+                             department=getattr(actor, "department", None))
+
+
+def appeal_arbitrate(*, appeal_id, actor, uphold, department=None, note=""):
+    """The HotlineCenter decides a return: uphold it and re-dispatch to `department`, or refuse it."""
+    from gridgov.accounts.models import Department
+
+    if not uphold:
+        return appeal_transition(appeal_id=appeal_id, event="reject_return", actor=actor, note=note)
+    if department is None:
+        raise AppealError("department_required", "改派需要指定承办单位 / reassigning needs a department")
+    department = department if isinstance(department, Department) else Department.objects.get(code=department)
+    now = timezone.now()
+    with transaction.atomic():
+        appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
+        AppealAssignment.objects.filter(appeal=appeal, ended_at__isnull=True,
+                                        role__in=["lead", "first_receiver"]).update(ended_at=now)
+        AppealAssignment.objects.filter(appeal=appeal, department=department, ended_at__isnull=True).update(ended_at=now)
+        AppealAssignment.objects.create(appeal=appeal, department=department, role="lead", assigned_at=now)
+        return appeal_transition(appeal_id=appeal_id, event="reassign", actor=actor, note=note, department=department,
+                                 data={"to": department.code}, department_id=department.pk)
+
+
+# --- merge, resolve, close ----------------------------------------------------------------------
+
+
+def appeal_merge(*, appeal_id, lead_id, actor):
+    if appeal_id == lead_id:
+        raise AppealError("self_merge", "不能并入自身 / an appeal cannot be merged into itself")
+    lead = Appeal.objects.get(pk=lead_id)
+    if lead.state == State.MERGED:
+        raise AppealError("lead_merged", "主单本身已被并单 / the lead is itself merged")
+    return appeal_transition(appeal_id=appeal_id, event="merge", actor=actor, data={"lead": lead.ticket_no},
+                             lead_appeal_id=lead.pk)
+
+
+def appeal_resolve(*, appeal_id, actor, closure_type, note):
+    if closure_type not in dict(ClosureType.CHOICES):
+        raise AppealError("closure_type", "办结类型无效 / unknown closure type")
+    if not (note or "").strip():
+        raise AppealError("note_required", "办结需填写办理结果 / a resolution needs a note")
+    with transaction.atomic():
+        appeal = appeal_transition(appeal_id=appeal_id, event="resolve", actor=actor, note=note,
+                                   data={"closure_type": closure_type}, closure_type=closure_type)
+        # 挂账 ends when the appeal is solved, whether it was resolved while suspended or after.
+        long_term.long_term_close(appeal=appeal, actor=actor)
+    return appeal
+
+
+def appeal_close(*, appeal_id, actor, note=""):
+    """Close after the callback; every merged appeal is closed with the same outcome."""
+    with transaction.atomic():
+        appeal = appeal_transition(appeal_id=appeal_id, event="close", actor=actor, note=note)
+        for merged_id in Appeal.objects.filter(lead_appeal=appeal, state=State.MERGED).values_list("pk", flat=True):
+            appeal_transition(appeal_id=merged_id, event="close_with_lead", actor=actor,
+                              note=note, data={"lead": appeal.ticket_no}, closure_type=appeal.closure_type)
+    return appeal
+
+
+def appeal_suspend(*, appeal_id, actor, reason, review_at, plan=""):
+    """挂账: cannot be solved within the limit; tracked on the ledger with a review date."""
+    if not (reason or "").strip():
+        raise AppealError("reason_required", "挂账必须说明原因 / a long-term item needs a reason")
+    with transaction.atomic():
+        appeal = appeal_transition(appeal_id=appeal_id, event="suspend", actor=actor, note=reason,
+                                   data={"review_at": review_at.isoformat()})
+        LongTermItem.objects.update_or_create(appeal=appeal, defaults={"reason": reason, "plan": plan,
+                                                                       "review_at": review_at, "closed_at": None})
+    return appeal
+
+
+def appeal_colour_refresh(*, appeal_id, now=None):
+    """Bring one appeal's warning colour up to date; returns (appeal, changed). Red escalates."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
+        if appeal.deadline is None or appeal.state not in ON_CLOCK_STATES:
+            Appeal.objects.filter(pk=appeal.pk).update(next_colour_at=None)
+            return appeal, False
+        _, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now, deadline=appeal.deadline)
+        changed = colour != appeal.warning_colour
+        old = appeal.warning_colour
+        appeal.warning_colour, appeal.next_colour_at = colour, next_at
+        appeal.save(update_fields=["warning_colour", "next_colour_at", "updated_at"])
+        if changed:
+            data = supervision.colour_change_data(appeal, old, colour)  # supervision, escalation
+            AppealEvent.objects.create(appeal=appeal, at=now, event=f"colour_{colour}", old_state=appeal.state,
+                                       new_state=appeal.state, department=appeal.department, data=data)
+            audit_record(actor="system", action="appeal.colour", obj=appeal, data=data)
+            _publish(appeal, f"colour_{colour}")
+    return appeal, changed
+
+
+def appeal_sweep(now=None, limit=5000):
+    """Refresh every appeal whose next colour change is due. Deadlines live in the database, so
+    a restarted sweeper simply finds what fell due while it was down. Runs in batches of `limit`
+    until nothing is due; returns {"checked", "changed", "failed"}."""
+    now = now or timezone.now()
+    # On the clock again after it stopped (returned, suspended) with no next change set.
+    lost = Q(next_colour_at__isnull=True, deadline__isnull=False, state__in=ON_CLOCK_STATES) & ~Q(warning_colour="red")
+    checked = changed = failed = 0
+    while True:
+        # In the order the changes fell due, so the history reads in that order too.
+        due = list(Appeal.objects.filter(Q(next_colour_at__lte=now) | lost)
+                   .order_by(F("next_colour_at").asc(nulls_last=True), "pk").values_list("pk", flat=True)[:limit])
+        bad = 0
+        for pk in due:
+            try:
+                changed += appeal_colour_refresh(appeal_id=pk, now=now)[1]
+            except (ValueError, KeyError):  # a deadline the clock cannot read: log it, sweep the rest
+                logger.exception("colour sweep: appeal %s could not be refreshed", pk)
+                bad += 1
+        checked, failed = checked + len(due), failed + bad
+        if len(due) < limit or bad == len(due):
+            return {"checked": checked, "changed": changed, "failed": failed}
+
+
+# --- intake follow-ups (the appeals API and the intake page) ------------------------------------
+
+
+def appeal_categorise(*, appeal_id, category_code, actor):
+    """Confirm or correct the category; an appeal that was located but waited for a category
+    (the classifier had no guess) is dispatched now, as appeal_locate_manually does for place."""
+    with transaction.atomic():
+        appeal = appeal_confirm_category(appeal_id=appeal_id, category_code=category_code, actor=actor)
+        if appeal.state == State.LOCATED:
+            appeal = appeal_dispatch(appeal, actor=actor)
+    return appeal
+
+
+def appeal_accept(*, appeal_id, actor, note=""):
+    """签收: the unit holding the appeal takes it on."""
+    return appeal_transition(appeal_id=appeal_id, event="accept", actor=actor, note=note)
+
+
+def appeal_start(*, appeal_id, actor, note=""):
+    return appeal_transition(appeal_id=appeal_id, event="start", actor=actor, note=note)
