@@ -40,4 +40,4 @@ migrate:
 	@$(ENV) $(BIN)/python manage.py migrate --noinput -v 0 && $(BIN)/python manage.py collectstatic --noinput -v 0
 
 democity:
-	@$(ENV) $(BIN)/python manage.py load_demo_city --if-empty
+	@$(ENV) $(BIN)/python manage.py load_demo_city --if-empty && $(BIN)/python manage.py load_demo_history --if-empty

@@ -9,6 +9,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from gridgov.realtime.auth import RealtimeAuthStack  # noqa: E402
 from gridgov.realtime.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": RealtimeAuthStack(URLRouter(websocket_urlpatterns))}
+)

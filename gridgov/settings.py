@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +78,11 @@ INSTALLED_APPS = [
     "gridgov.areas",
     "gridgov.appeals",
     "gridgov.audit",
+    "gridgov.places",
+    "gridgov.realtime",
+    "gridgov.whistles",
+    "gridgov.idempotency",
+    "maps",
 ]
 
 MIDDLEWARE = [
@@ -155,7 +161,9 @@ CELERY_BEAT_SCHEDULE = {}
 
 # --- auth ----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/maps/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -215,6 +223,251 @@ if TIANDITU_KEY and not (TIANDITU_KEY.isascii() and TIANDITU_KEY.isalnum()):
 if MAP_BASEMAP == "tianditu" and not TIANDITU_KEY:
     raise ImproperlyConfigured("MAP_BASEMAP=tianditu needs TIANDITU_KEY")
 
+# --- realtime (WebSocket events) and the phone API ---------------------------------------------
+# Outbox rows older than this many days are purged hourly; a phone offline for longer reloads
+# its state over REST instead of replaying.
+REALTIME_OUTBOX_DAYS = env_int("REALTIME_OUTBOX_DAYS", 7, 1)
+# Seconds between server pings on a WebSocket: under the ~60 s idle cut-off of proxies and
+# mobile carriers' NAT, so a quiet connection is not dropped silently.
+REALTIME_HEARTBEAT = env_float("REALTIME_HEARTBEAT", 20.0, 1)
+# A resume replays at most this many events; beyond that the client is told to reload.
+REALTIME_REPLAY_MAX = env_int("REALTIME_REPLAY_MAX", 5000, 100)
+# Key prefix in Redis, so that several deployments (or test sessions) can share one Redis.
+CHANNEL_PREFIX = os.environ.get("CHANNEL_PREFIX", "").strip() or "asgi"
+if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in CHANNEL_PREFIX):
+    raise ImproperlyConfigured(f"CHANNEL_PREFIX={CHANNEL_PREFIX!r}: expected letters, digits, '-', '_', '.'")
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CHANNEL_PREFIX
+# redis-py 8's asyncio pool allows 100 connections and then raises instead of waiting; a Daphne
+# process whose 1,000 sockets close at once (a network blip) sends 1,000 group_discards at once.
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["max_connections"] = env_int("CHANNEL_MAX_CONNECTIONS", 2000, 10)
+# "redis-pubsub": Redis pub/sub instead of lists (no per-message round trips on receipt, no
+# capacity, nothing kept for a process that is away: the outbox replay covers that).
+# "memory" is for one-process benchmarks and experiments only: events never leave the process.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "").strip().lower() or "redis"
+if CHANNEL_LAYER == "redis-pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": CHANNEL_PREFIX},
+        }
+    }
+elif CHANNEL_LAYER == "memory":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_LAYERS["default"]["CONFIG"]["capacity"], "expiry": 60},
+        }
+    }
+elif CHANNEL_LAYER != "redis":
+    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: expected redis, redis-pubsub or memory")
+MOBILE_TOKEN_TTL_HOURS = env_int("MOBILE_TOKEN_TTL_HOURS", 72, 1)
+LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "").strip() or "10/min"
+_rate_n, _, _rate_period = LOGIN_THROTTLE_RATE.partition("/")
+if not (_rate_n.isdigit() and int(_rate_n) > 0 and _rate_period[:1] in ("s", "m", "h", "d")):
+    raise ImproperlyConfigured(f"LOGIN_THROTTLE_RATE={LOGIN_THROTTLE_RATE!r}: expected e.g. 10/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": LOGIN_THROTTLE_RATE}
+# Login attempts are counted in Redis so that every Daphne process shares one count.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{CHANNEL_PREFIX}-throttle",
+    },
+}
+CELERY_BEAT_SCHEDULE["realtime-outbox-purge"] = {"task": "gridgov.realtime.tasks.outbox_purge", "schedule": 3600.0}
+
 # --- intake --------------------------------------------------------------------------------
 # A geocoded address below this confidence waits in the manual-location queue.
 GEOCODE_MIN_CONFIDENCE = env_float("GEOCODE_MIN_CONFIDENCE", 0.6, 0)
+# The trained category model (gridgov.appeals.classifier), written by `retrain_classifier` and
+# the nightly task. Only files this system wrote are loaded: each carries an HMAC keyed by
+# SECRET_KEY, checked before unpickling. No file: intake classifies by catalogue keywords alone.
+CLASSIFIER_MODEL_PATH = Path(os.environ.get("CLASSIFIER_MODEL_PATH", "").strip()
+                             or BASE_DIR / "var" / "models" / "appeal-classifier.joblib")
+# Model guesses below this probability are not offered (the keyword floor still is).
+CLASSIFIER_MIN_CONFIDENCE = env_float("CLASSIFIER_MIN_CONFIDENCE", 0.4, 0)
+if CLASSIFIER_MIN_CONFIDENCE > 1:
+    raise ImproperlyConfigured(f"CLASSIFIER_MIN_CONFIDENCE={CLASSIFIER_MIN_CONFIDENCE}: expected 0–1")
+# Nightly retraining on confirmed history, at this hour (Asia/Shanghai); categories with fewer
+# confirmed appeals than CLASSIFIER_MIN_PER_CLASS are left to the keyword rules.
+CLASSIFIER_RETRAIN_HOUR = env_int("CLASSIFIER_RETRAIN_HOUR", 3, 0)
+if CLASSIFIER_RETRAIN_HOUR > 23:
+    raise ImproperlyConfigured(f"CLASSIFIER_RETRAIN_HOUR={CLASSIFIER_RETRAIN_HOUR}: expected 0–23")
+CLASSIFIER_MIN_PER_CLASS = env_int("CLASSIFIER_MIN_PER_CLASS", 10, 2)
+CELERY_BEAT_SCHEDULE["appeals-retrain-classifier"] = {
+    "task": "gridgov.appeals.tasks.retrain_classifier",
+    "schedule": crontab(hour=CLASSIFIER_RETRAIN_HOUR, minute=30),
+    # A night's run that could not start within 6 hours waits for the next night.
+    "options": {"expires": 6 * 3600},
+}
+
+# --- time limits (限时办结) and warning colours (三色预警) ----------------------------------------
+
+
+def env_thresholds(name, default):
+    """Three shares of the time limit at which an appeal turns yellow, orange and red,
+    e.g. "0.5,0.75,1.0": strictly increasing, each in (0, 1]."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return tuple(default)
+    try:
+        shares = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected three numbers, e.g. 0.5,0.75,1.0") from None
+    if len(shares) != 3:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected three shares (yellow, orange, red)")
+    if not all(0 < s <= 1 for s in shares) or not shares[0] < shares[1] < shares[2]:
+        raise ImproperlyConfigured(f"{name}={raw!r}: shares must be in (0, 1] and strictly increasing")
+    return shares
+
+
+_MODE_NAMES = {"workdays": "working_days", "working_days": "working_days", "calendar": "calendar"}
+
+
+def env_time_limit_modes(name):
+    """Per-tier counting mode overriding the tier's own (clock.TIERS), e.g.
+    "7d=calendar,15d=workdays". The 2 h tier runs on the calendar clock only."""
+    raw = os.environ.get(name, "").strip()
+    modes = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        tier, _, mode = (s.strip().lower() for s in part.partition("="))
+        if tier not in ("2h", "24h", "7d", "15d"):
+            raise ImproperlyConfigured(f"{name}={raw!r}: unknown tier {tier!r} (2h, 24h, 7d, 15d)")
+        if mode not in _MODE_NAMES:
+            raise ImproperlyConfigured(f"{name}={raw!r}: mode of {tier} must be workdays or calendar")
+        if tier == "2h" and _MODE_NAMES[mode] != "calendar":
+            raise ImproperlyConfigured(f"{name}={raw!r}: the 2h tier runs on the calendar clock only")
+        modes[tier] = _MODE_NAMES[mode]
+    return modes
+
+
+WARNING_THRESHOLDS = env_thresholds("WARNING_THRESHOLDS", (0.5, 0.75, 1.0))
+TIME_LIMIT_MODES = env_time_limit_modes("TIME_LIMIT_MODES")
+# Colour changes are recorded at most this late; deadlines and the next change live in the
+# database, so a sweeper that was down catches up on its first run.
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60, 5)
+CELERY_BEAT_SCHEDULE["appeals-sweep-warning-colours"] = {
+    "task": "gridgov.appeals.tasks.sweep_warning_colours",
+    "schedule": float(SWEEP_INTERVAL_SECONDS),
+    # A sweep queued while the workers were down is superseded by the next one.
+    "options": {"expires": SWEEP_INTERVAL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["appeals-review-long-term"] = {
+    "task": "gridgov.appeals.tasks.review_long_term",
+    "schedule": 3600.0,
+    "options": {"expires": 3600},
+}
+
+# --- hotspots and whistles (吹哨报到) -------------------------------------------------------------
+# Gi* time windows in days, and how many earlier windows of the same length the trend looks at.
+_windows = os.environ.get("WHISTLE_WINDOWS", "").strip() or "7,30"
+try:
+    WHISTLE_WINDOWS = tuple(sorted({int(part) for part in _windows.split(",") if part.strip()}))
+except ValueError:
+    raise ImproperlyConfigured(f"WHISTLE_WINDOWS={_windows!r}: expected whole numbers of days, e.g. 7,30") from None
+if not WHISTLE_WINDOWS or min(WHISTLE_WINDOWS) < 1 or max(WHISTLE_WINDOWS) > 366:
+    raise ImproperlyConfigured(f"WHISTLE_WINDOWS={_windows!r}: expected 1–366 days each, e.g. 7,30")
+WHISTLE_TREND_WINDOWS = env_int("WHISTLE_TREND_WINDOWS", 4, 1)
+# A grid is stored as a hot spot only when it and its neighbours hold at least this many appeals
+# in the window: on sparse counts Gi* calls a single appeal in an empty city significant.
+WHISTLE_HOTSPOT_MIN_COUNT = env_int("WHISTLE_HOTSPOT_MIN_COUNT", 5, 1)
+# Category groups analysed by default: every level-1 or level-2 group that has appeals (1 or 2).
+WHISTLE_CATEGORY_LEVEL = env_int("WHISTLE_CATEGORY_LEVEL", 2, 1)
+if WHISTLE_CATEGORY_LEVEL not in (1, 2, 3):
+    raise ImproperlyConfigured(f"WHISTLE_CATEGORY_LEVEL={WHISTLE_CATEGORY_LEVEL}: expected 1, 2 or 3")
+# Rule 1: a Gi* hot spot at this confidence bin (2 = 95 %, 3 = 99 %) with at least this many
+# appeals in the grid itself suggests a whistle to the street office.
+WHISTLE_RULE_MIN_BIN = env_int("WHISTLE_RULE_MIN_BIN", 2, 1)
+if WHISTLE_RULE_MIN_BIN > 3:
+    raise ImproperlyConfigured(f"WHISTLE_RULE_MIN_BIN={WHISTLE_RULE_MIN_BIN}: expected 1 (90 %), 2 (95 %) or 3 (99 %)")
+WHISTLE_RULE_MIN_GRID_APPEALS = env_int("WHISTLE_RULE_MIN_GRID_APPEALS", 5, 1)
+# Rule 2 (and the DBSCAN spots): N appeals of one category within R metres in D days.
+WHISTLE_RULE_N = env_int("WHISTLE_RULE_N", 5, 2)
+WHISTLE_RULE_RADIUS_M = env_float("WHISTLE_RULE_RADIUS_M", 50.0, 1)
+WHISTLE_RULE_DAYS = env_int("WHISTLE_RULE_DAYS", 7, 1)
+# Departments must be on site within this many minutes of the whistle unless the street says
+# otherwise; a check-in farther than WHISTLE_GEOFENCE_M from the place is refused ("refuse")
+# or accepted and flagged ("flag").
+WHISTLE_MUSTER_MINUTES = env_int("WHISTLE_MUSTER_MINUTES", 120, 5)
+WHISTLE_GEOFENCE_M = env_float("WHISTLE_GEOFENCE_M", 200.0, 1)
+WHISTLE_GEOFENCE_MODE = os.environ.get("WHISTLE_GEOFENCE_MODE", "").strip().lower() or "refuse"
+if WHISTLE_GEOFENCE_MODE not in ("refuse", "flag"):
+    raise ImproperlyConfigured(f"WHISTLE_GEOFENCE_MODE={WHISTLE_GEOFENCE_MODE!r}: expected refuse or flag")
+WHISTLE_EVIDENCE_MAX_BYTES = env_int("WHISTLE_EVIDENCE_MAX_BYTES", 20 * 1024 * 1024, 1024)
+WHISTLE_RECOMPUTE_SECONDS = env_int("WHISTLE_RECOMPUTE_SECONDS", 3600, 60)
+CELERY_BEAT_SCHEDULE["whistles-recompute-hotspots"] = {
+    "task": "gridgov.whistles.tasks.recompute_hotspots",
+    "schedule": float(WHISTLE_RECOMPUTE_SECONDS),
+    "options": {"expires": WHISTLE_RECOMPUTE_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["whistles-sweep-musters"] = {
+    "task": "gridgov.whistles.tasks.sweep_musters",
+    "schedule": float(SWEEP_INTERVAL_SECONDS),
+    "options": {"expires": SWEEP_INTERVAL_SECONDS},
+}
+
+# --- field work on phones: tasks, check-in, evidence, grid reports (gridgov/appeals/field.py) -----
+EVIDENCE_PURPOSES = ("before", "during", "after")
+
+
+def env_category_map(name, parse):
+    """"code=value,code=value" keyed by category codes or prefixes (2, 4 or 6 digits); the
+    longest prefix of an appeal's category code applies (see gridgov/appeals/field.py)."""
+    raw = os.environ.get(name, "").strip()
+    out = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        code, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not (code.isdigit() and len(code) in (2, 4, 6)):
+            raise ImproperlyConfigured(f"{name}={raw!r}: expected code=value pairs with 2/4/6-digit category codes")
+        try:
+            out[code] = parse(value)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}={raw!r}: {code}: {exc}") from None
+    return out
+
+
+def _metres(value):
+    metres = float(value)
+    if not 1 <= metres <= 100_000:
+        raise ValueError("metres must be 1–100000")
+    return metres
+
+
+def _purposes(value):
+    """"before+after" → ("before", "after"); "none" → () (no photo needed)."""
+    if value.strip().lower() == "none":
+        return ()
+    parts = tuple(dict.fromkeys(p.strip().lower() for p in value.split("+") if p.strip()))
+    if not parts or any(p not in EVIDENCE_PURPOSES for p in parts):
+        raise ValueError(f"expected purposes joined by '+' from {', '.join(EVIDENCE_PURPOSES)}, or none")
+    return parts
+
+
+# A check-in counts as on site within this many metres (on the spheroid) of the appeal's position;
+# farther, it is refused with the distance ("refuse") or accepted and flagged ("flag").
+GEOFENCE_METRES = env_float("GEOFENCE_METRES", 200.0, 1)
+GEOFENCE_MODE = os.environ.get("GEOFENCE_MODE", "").strip().lower() or "refuse"
+if GEOFENCE_MODE not in ("refuse", "flag"):
+    raise ImproperlyConfigured(f"GEOFENCE_MODE={GEOFENCE_MODE!r}: expected refuse or flag")
+# Per category (code or prefix): "010102=100,03=500".
+CATEGORY_GEOFENCE_METRES = env_category_map("CATEGORY_GEOFENCE_METRES", _metres)
+# Photos a completion needs, by purpose: the default, and per category "010101=before+after,05=none".
+try:
+    EVIDENCE_REQUIRED_DEFAULT = _purposes(os.environ.get("EVIDENCE_REQUIRED_DEFAULT", "").strip() or "after")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EVIDENCE_REQUIRED_DEFAULT: {exc}") from None
+CATEGORY_REQUIRED_EVIDENCE = env_category_map("CATEGORY_REQUIRED_EVIDENCE", _purposes)
+# Upload limits per kind of evidence (the type is sniffed from the bytes, never the name).
+EVIDENCE_MAX_PHOTO_BYTES = env_int("EVIDENCE_MAX_PHOTO_BYTES", 20 * 1024 * 1024, 1024)
+EVIDENCE_MAX_VIDEO_BYTES = env_int("EVIDENCE_MAX_VIDEO_BYTES", 100 * 1024 * 1024, 1024)
+EVIDENCE_MAX_AUDIO_BYTES = env_int("EVIDENCE_MAX_AUDIO_BYTES", 20 * 1024 * 1024, 1024)
+EVIDENCE_THUMBNAIL_PX = env_int("EVIDENCE_THUMBNAIL_PX", 320, 32)
+# A photo whose EXIF time is farther than this from the check-in is flagged (never refused: many
+# apps strip EXIF, and a flag is for the reviewer to weigh).
+EVIDENCE_TIME_TOLERANCE_MINUTES = env_int("EVIDENCE_TIME_TOLERANCE_MINUTES", 120, 1)
+# Stored first answers to Idempotency-Key requests are kept this long (a phone's offline queue
+# is replayed within hours; a week covers a long weekend without network).
+IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 7, 1)
+CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.idempotency_purge",
+                                             "schedule": 3600.0, "options": {"expires": 3600}}

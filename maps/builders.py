@@ -291,6 +291,69 @@ def markers_layer(
     return group
 
 
+POINT_COLORS = {
+    "red": "#d7301f",
+    "orange": "#f16913",
+    "yellow": "#e3b505",
+    "none": "#2b8cbe",
+    "blue": "#2b8cbe",
+    "green": "#31a354",
+    "gray": "#8c8c8c",
+    "purple": "#756bb1",
+}
+
+
+def point_style(props, color_property="color", count_property="count"):
+    """Circle style of one point: fill from a colour name (POINT_COLORS), radius growing with
+    the square root of a count (clusters). static/js/map-page.js draws refreshed data alike."""
+    color = POINT_COLORS.get(str(props.get(color_property)), POINT_COLORS["gray"])
+    try:
+        count = max(1.0, float(props.get(count_property) or 1))
+    except (TypeError, ValueError):
+        count = 1.0
+    return {"color": "#ffffff", "weight": 1.5, "fillColor": color, "fillOpacity": 0.9,
+            "radius": round(min(6 + 3 * math.sqrt(count - 1), 28), 1)}
+
+
+def points_layer(
+    features,
+    *,
+    basemap=None,
+    name="点位",
+    color_property="color",
+    count_property="count",
+    label_property="label",
+):
+    """Circle markers for GeoJSON Point features, coloured by a colour name in `color_property`
+    (red/orange/yellow/none/green/gray/purple), sized by `count_property` (1 for a single
+    appeal, n for a cluster made in the database), with `label_property` as tooltip.
+
+    Unlike markers_layer this is one L.geoJson layer: a page can swap its data (clearLayers /
+    addData) when it refreshes from the API or hears an event, and finds each feature's
+    properties on the Leaflet layer. Labels are escaped: they may hold citizens' words."""
+    crs = _BASEMAP_CRS[basemap_name(basemap)]
+    items = _features(features)
+    for f in items:
+        geometry = f.get("geometry") or {}
+        if geometry.get("type") != "Point":
+            raise ValueError(f"points_layer takes Point features, got {geometry.get('type')!r}")
+    shown = (label_property,) if label_property else ()
+    feats = _prepare(items, crs, shown=shown)
+    for i, f in enumerate(feats):
+        # folium keys its per-feature styles by a unique id.
+        f["id"] = str(f.get("id", i))
+        f["properties"].setdefault("_fid", f["id"])
+    layer = folium.GeoJson(
+        _collection(feats),
+        name=name,
+        style_function=lambda f: point_style(f["properties"], color_property, count_property),
+        marker=folium.CircleMarker(radius=6, fill=True),
+        tooltip=_tooltip(feats, shown, ("",)) if shown else None,
+    )
+    layer.gridgov_crs = crs
+    return layer
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 

@@ -66,3 +66,11 @@ def catalogue(db):
     ResponsibilityRule.objects.create(category=leaves["010101"], area_code="110101002",
                                       department=depts["jiedao-110101002"], note="乙街道自管垃圾清运")
     return {"departments": depts, "categories": leaves}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_model_files(settings, tmp_path_factory):
+    """Tests never pick up a classifier or address model a developer trained into var/models."""
+    models_dir = tmp_path_factory.mktemp("models")
+    settings.CLASSIFIER_MODEL_PATH = str(models_dir / "appeal-classifier.joblib")
+    settings.ADDRESS_MODEL_PATH = str(models_dir / "address-crf.crfsuite")

@@ -271,8 +271,12 @@ class Appeal(models.Model):
             models.CheckConstraint(condition=Q(channel__in=Channel.values), name="appeal_channel_valid"),
             models.CheckConstraint(condition=Q(kind__in=Kind.values), name="appeal_kind_valid"),
             models.CheckConstraint(condition=Q(warning_colour__in=WarningColour.values), name="appeal_colour_valid"),
+            # A merged appeal names its lead; once closed with the lead it keeps naming it, so
+            # its appellant's outcome can always be traced. Any other appeal has no lead.
             models.CheckConstraint(
-                condition=Q(state="merged", lead_appeal__isnull=False) | (~Q(state="merged") & Q(lead_appeal__isnull=True)),
+                condition=Q(state="merged", lead_appeal__isnull=False)
+                | Q(state="closed")
+                | (~Q(state__in=["merged", "closed"]) & Q(lead_appeal__isnull=True)),
                 name="appeal_merged_has_lead",
             ),
         ]

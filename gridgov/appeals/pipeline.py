@@ -2,7 +2,6 @@
 `services.appeal_register` composes them and keeps every decision on the appeal."""
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from django.contrib.gis.geos import Point
 
 from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, check_lnglat, locate
+from gridgov.nlp import classify as nlp
 
 from . import clock
 from .duplicates import AppealSketch, DuplicateParams, find_duplicates
@@ -99,51 +99,51 @@ def keyword_guesses(text, k=3):
 
 
 def classify_step(text, *, model=None, k=3):
-    """Top-k leaf categories. A trained model (gridgov.nlp) speaks first when there is one; the
-    keyword rules are the floor, merged in so a strong keyword is never missed."""
+    """Top-k leaf categories. A trained model speaks first when there is one; the keyword rules
+    are the floor, merged in so a strong keyword is never missed. `model` is a callable
+    (text, k) -> [Guess]; None means this deployment's trained model
+    (gridgov.appeals.classifier.model_guesses), which answers [] while no model file exists."""
+    if model is None:
+        from .classifier import model_guesses as model
     guesses = {}
-    if model is not None:
-        for g in model(text, k):
-            guesses[g.code] = g
+    for g in model(text, k):
+        guesses[g.code] = g
     for g in keyword_guesses(text, k):
         if g.code not in guesses or guesses[g.code].confidence < g.confidence:
             guesses[g.code] = g
     return sorted(guesses.values(), key=lambda g: (-g.confidence, g.code))[:k]
 
 
-KIND_RULES = [
-    (Kind.REPORT, ("举报", "违法", "偷排", "违规经营", "非法")),
-    (Kind.COMPLAINT, ("投诉", "扰民", "不作为", "态度恶劣", "拖欠", "乱收费")),
-    (Kind.HELP, ("求助", "帮忙", "救助", "被困", "没水", "停水", "停电", "停暖")),
-    (Kind.SUGGESTION, ("建议", "希望增设", "能否增加", "提议")),
-    (Kind.CONSULTATION, ("咨询", "请问", "怎么办理", "如何", "是否", "多少钱", "什么时候")),
-]
-
-
 def kind_step(text):
-    for kind, words in KIND_RULES:
-        hits = [w for w in words if w in text]
-        if hits:
-            return kind, min(0.9, 0.6 + 0.1 * len(hits)), hits
-    return Kind.COMPLAINT, 0.3, []
+    """(Kind, confidence, cue words) by gridgov.nlp.classify.classify_kind. With no cue at all:
+    a consultation (the commonest kind on the hotline) at confidence 0.3."""
+    guess = nlp.classify_kind(text)
+    return Kind(guess.label), guess.confidence, list(guess.matched)
 
 
-# 扬言 and emergencies: who must be told at once, and where the call is transferred.
-RISK_RULES = [
-    ("threat", re.compile(r"(跳楼|自杀|轻生|不想活|同归于尽|杀了他|砍死|弄死|炸了|炸掉|报复社会|点火烧)"), "110"),
-    ("fire", re.compile(r"(着火|起火|火灾|冒烟|烧起来)"), "119"),
-    ("gas_leak", re.compile(r"(燃气泄漏|煤气泄漏|天然气泄漏|煤气味|燃气味|闻到.{0,4}(煤气|燃气|天然气))"), "119"),
-    ("collapse", re.compile(r"(坍塌|塌方|倒塌|塌陷|墙体开裂.{0,6}倾斜)"), "119"),
-    ("medical", re.compile(r"(昏迷|晕倒|呼吸困难|大出血|心脏病发)"), "120"),
-]
+# 扬言 and emergencies, from gridgov.nlp.classify.risk_flags (which leaves look-alikes such as
+# 燃气费, 火灾隐患, 跳楼价 or a negated 没有着火 alone). Its two threat kinds (violence,
+# self-harm) are one "threat" flag on the appeal: the same alert and double dispatch to the
+# police and the locality. "transfer" is the line to hand the caller to now; "transfers" lists
+# every line the risk calls for (self-harm: 110, then 120).
+_RISK_FLAG = {nlp.THREAT_VIOLENCE: "threat", nlp.THREAT_SELF_HARM: "threat", nlp.FIRE: "fire",
+              nlp.GAS_LEAK: "gas_leak", nlp.COLLAPSE: "collapse", nlp.TRAPPED: "trapped", nlp.MEDICAL: "medical"}
+_LINES = ("110", "119", "120")
 
 
 def risk_step(text):
+    """[{"flag", "words", "transfer", "transfers"}], one per kind of risk, in a fixed order."""
+    merged = {}
+    for f in nlp.risk_flags(text):
+        entry = merged.setdefault(_RISK_FLAG[f.kind], {"words": set(), "transfers": set()})
+        entry["words"].update(f.words)
+        entry["transfers"].update(f.transfer)
+    order = list(dict.fromkeys(_RISK_FLAG.values()))
     flags = []
-    for name, pattern, transfer in RISK_RULES:
-        words = sorted(set(m.group(0) for m in pattern.finditer(text)))
-        if words:
-            flags.append({"flag": name, "words": words, "transfer": transfer})
+    for name in sorted(merged, key=order.index):
+        transfers = sorted(merged[name]["transfers"], key=_LINES.index)
+        flags.append({"flag": name, "words": sorted(merged[name]["words"]), "transfer": transfers[0],
+                      "transfers": transfers})
     return flags
 
 

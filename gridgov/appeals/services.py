@@ -14,6 +14,8 @@ from . import events, long_term, supervision
 from .models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
 from .workflow import ON_CLOCK_STATES, ClosureType, State, next_state
 
+logger = logging.getLogger(__name__)
+
 
 class AppealError(ValueError):
     """A request the workflow refuses for a reason the caller can fix (code + message)."""
@@ -21,9 +23,6 @@ class AppealError(ValueError):
     def __init__(self, code, message):
         self.code = code
         super().__init__(message)
-
-
-logger = logging.getLogger(__name__)
 
 
 def _publish(appeal, event):
@@ -117,8 +116,20 @@ def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
     return appeal, True
 
 
+def default_geocoder():
+    """The local place registry's geocoder (gridgov.places), when that app is installed."""
+    from django.apps import apps
+
+    if not apps.is_installed("gridgov.places"):
+        return None
+    from gridgov.places.geocode import geocode
+
+    return geocode
+
+
 def _register(data, actor, received_at, now, classifier, geocoder):
     text = data["text"]
+    geocoder = geocoder or default_geocoder()
     # Located on the boundaries in force now, at registration (an appeal received before the
     # last boundary change still lands on today's grids), and it keeps that version.
     loc = pipeline.locate_step(lng=data.get("lng"), lat=data.get("lat"), crs=data.get("crs") or "wgs84",
@@ -298,7 +309,7 @@ def appeal_colour_refresh(*, appeal_id, now=None):
         appeal.save(update_fields=["warning_colour", "next_colour_at", "updated_at"])
         if changed:
             data = supervision.colour_change_data(appeal, old, colour)  # supervision, escalation
-            AppealEvent.objects.create(appeal=appeal, at=now, event=f"colour_{colour}", old_state=appeal.state,
+            AppealEvent.objects.create(appeal=appeal, event=f"colour_{colour}", old_state=appeal.state,
                                        new_state=appeal.state, department=appeal.department, data=data)
             audit_record(actor="system", action="appeal.colour", obj=appeal, data=data)
             _publish(appeal, f"colour_{colour}")

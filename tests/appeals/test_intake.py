@@ -91,3 +91,20 @@ def test_operator_category_wins_and_events_are_complete(city, catalogue, make_us
     appeal, _ = reg(make_user("operator"), text="晚上施工很吵", category_code="010104", lng=116.405, lat=39.91)
     assert appeal.category.code == "010104" and appeal.classification["confirmed_by"] == "operator"
     assert AppealEvent.objects.filter(appeal=appeal).count() == 3
+
+
+def test_closing_the_lead_closes_its_merged_appeals_with_the_outcome(city, catalogue, make_user):
+    from gridgov.appeals.services import appeal_accept, appeal_close, appeal_merge, appeal_resolve
+
+    op, hotline = make_user("operator"), make_user("hotline_center")
+    unit = make_user("department", department=catalogue["departments"]["chengguan"])
+    lead, _ = reg(op, lng=116.405, lat=39.91)
+    twin, _ = reg(op, text="门口垃圾没人清运", lng=116.4051, lat=39.9101)
+    appeal_merge(appeal_id=twin.pk, lead_id=lead.pk, actor=hotline)
+    appeal_accept(appeal_id=lead.pk, actor=unit)
+    appeal_resolve(appeal_id=lead.pk, actor=unit, closure_type="substantive", note="已清运")
+    appeal_close(appeal_id=lead.pk, actor=hotline, note="回访满意")
+    twin.refresh_from_db()
+    assert twin.state == "closed" and twin.lead_appeal_id == lead.pk and twin.closure_type == "substantive"
+    assert twin.events.last().event == "close_with_lead"
+    assert audit_verify() == []

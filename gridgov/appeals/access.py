@@ -1,0 +1,171 @@
+"""Who may see an appeal, see its appellant, and act on it. Built on gridgov.accounts.access,
+so an appeal is scoped by the same grid-code prefixes as everything else; the appeals API and
+the intake page ask only these questions."""
+
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Value, When
+
+from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
+from gridgov.accounts.models import Role
+from gridgov.areas.models import Community, District, Street
+
+from .models import Appeal, AppealAssignment, AppealEvent, Attachment
+from .workflow import State
+
+# Actions a unit takes on an appeal it holds (lead or first receiver).
+UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})
+# The centre's decisions.
+CENTRE_ACTIONS = frozenset({"arbitrate", "reassign", "reject_return", "merge", "close", "reopen", "redo"})
+# Placing and sorting an appeal: the operator who registered it may finish the job.
+INTAKE_ACTIONS = frozenset({"locate", "categorise"})
+REGISTER_ROLES = frozenset({Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN})
+
+
+def _active(user):
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def _city_wide(user):
+    return user.is_superuser or user.role in CITY_WIDE_ROLES
+
+
+def appeals_visible_to(user, queryset=None):
+    """The appeals `user` may read.
+
+    Operator / HotlineCenter / Admin: all. Leader: its district (or the city). StreetOffice:
+    its street. GridWorker: its grids, plus whatever it reported itself. Department staff: the
+    appeals its department is on now (lead, first receiver or assisting); a unit that returned
+    an appeal successfully stops seeing it."""
+    qs = Appeal.objects.all() if queryset is None else queryset
+    if not _active(user):
+        return qs.none()
+    if _city_wide(user):
+        return qs
+    if user.role in (Role.LEADER, Role.STREET_OFFICE):
+        return scope_codes(qs, user, field="grid_code")
+    if user.role == Role.GRID_WORKER:
+        grids = Q(grid_code__in=sorted(set(user.grid_codes))) if user.grid_codes else Q(pk__in=[])
+        return qs.filter(grids | Q(reporter_id=user.pk))
+    if user.role == Role.DEPARTMENT and user.department_id:
+        on_it = AppealAssignment.objects.filter(appeal=OuterRef("pk"), department_id=user.department_id,
+                                                ended_at__isnull=True)
+        return qs.filter(Exists(on_it))
+    return qs.none()
+
+
+def may_register(user):
+    return _active(user) and (user.is_superuser or user.role in REGISTER_ROLES)
+
+
+def may_see_personal_data(user, appeal):
+    """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
+    lead unit (who must call the citizen back). Assisting units, streets, grid workers and
+    leaders work from the masked appeal. No database access: safe per row of a list."""
+    if not _active(user):
+        return False
+    if _city_wide(user):
+        return True
+    return (user.role == Role.DEPARTMENT and user.department_id is not None
+            and appeal.department_id == user.department_id)
+
+
+def may_act(user, appeal, action):
+    """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
+    separately whether the action fits the appeal's state."""
+    if not _active(user) or user.role == Role.LEADER:
+        return False
+    if action in UNIT_ACTIONS:
+        # appeal.department is the lead unit, or the first receiver when ownership is unclear.
+        return (user.role == Role.DEPARTMENT and user.department_id is not None
+                and appeal.department_id == user.department_id)
+    if action in CENTRE_ACTIONS:
+        return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN)
+    if action in INTAKE_ACTIONS:
+        return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.OPERATOR, Role.ADMIN)
+    return False
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+# Red first: the list is a work queue, the most urgent at the top.
+COLOUR_SEVERITY = Case(
+    *(When(warning_colour=c, then=Value(i)) for i, c in enumerate(["red", "orange", "yellow", "none"])),
+    default=Value(9), output_field=IntegerField(),
+)
+LIST_RELATED = ("grid", "category", "department")
+
+
+def appeal_list(user, *, state=None, colour=None, category=None, grid=None, since=None, until=None,
+                in_bbox=None):
+    """The appeals `user` may read, filtered, by colour severity then the nearest deadline."""
+    qs = appeals_visible_to(user).select_related(*LIST_RELATED)
+    if state:
+        qs = qs.filter(state__in=state)
+    if colour:
+        qs = qs.filter(warning_colour__in=colour)
+    if category:
+        qs = qs.filter(category__code__startswith=category)
+    if grid:
+        qs = qs.filter(grid_code__startswith=grid)
+    if since:
+        qs = qs.filter(received_at__gte=since)
+    if until:
+        qs = qs.filter(received_at__lt=until)
+    if in_bbox is not None:
+        qs = qs.filter(position__intersects=in_bbox)
+    return qs.annotate(severity=COLOUR_SEVERITY).order_by(
+        "severity", F("deadline").asc(nulls_last=True), "received_at", "pk")
+
+
+def location_queue(user):
+    """人工定位队列: appeals the pipeline could not place, oldest first."""
+    return (appeals_visible_to(user).filter(state=State.UNLOCATED).select_related(*LIST_RELATED)
+            .order_by("received_at", "pk"))
+
+
+def appeal_for(user, ticket_no, *, detail=False):
+    """One appeal `user` may read, or Appeal.DoesNotExist (the API answers 404 either way, so
+    an outsider cannot tell a foreign ticket from a missing one)."""
+    qs = appeals_visible_to(user).select_related(*LIST_RELATED)
+    if detail:
+        qs = qs.select_related("long_term").prefetch_related(
+            Prefetch("events", queryset=AppealEvent.objects.select_related("actor", "department").order_by("at", "pk")),
+            Prefetch("assignments", queryset=AppealAssignment.objects.select_related("department")
+                     .order_by("assigned_at", "pk")),
+            Prefetch("attachments", queryset=Attachment.objects.order_by("uploaded_at", "pk")),
+        )
+    return qs.get(ticket_no=ticket_no)
+
+
+def area_names(codes):
+    """{code: name} for district, street and community codes, in one query; the newest
+    version's name where a code has several."""
+    by_level = {6: set(), 9: set(), 12: set()}
+    for code in codes:
+        if len(code) in by_level:
+            by_level[len(code)].add(code)
+    parts = [model.objects.filter(code__in=sorted(by_level[n])).values_list("code", "name", "version")
+             for model, n in ((District, 6), (Street, 9), (Community, 12)) if by_level[n]]
+    if not parts:
+        return {}
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    names = {}
+    for code, name, _version in sorted(rows, key=lambda r: (r[0], r[2])):
+        names[code] = name
+    return names
+
+
+def output_context(user, appeals):
+    """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
+    unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
+    appeals = list(appeals)
+    codes = {a.grid_code[:n] for a in appeals if a.grid_code for n in (6, 9, 12)}
+    ids = {d.get("candidate_id") for a in appeals for d in (a.duplicates or [])}
+    ids |= {a.lead_appeal_id for a in appeals if a.lead_appeal_id}
+    ids.discard(None)
+    tickets = dict(Appeal.objects.filter(pk__in=sorted(ids)).values_list("pk", "ticket_no")) if ids else {}
+    return {
+        "user": user,
+        "unmasked": {a.pk for a in appeals if may_see_personal_data(user, a)},
+        "area_names": area_names(codes),
+        "tickets": tickets,
+    }

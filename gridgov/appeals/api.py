@@ -1,0 +1,287 @@
+"""The appeals API: register one or many, list and read (scoped and masked), and act.
+Thin views: parse with an input serializer, ask access.py, call one service, render."""
+
+import logging
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gridgov.accounts.models import Department
+from gridgov.areas.locate import BadPoint
+
+from . import access
+from . import serializers as s
+from . import services
+from .models import Appeal
+from .workflow import STATE_LABELS, IllegalTransition, allowed_events
+
+logger = logging.getLogger(__name__)
+
+
+class AppealPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def detail_response(user, appeal, *, status_code=200, **extra):
+    """The appeal as `user` may now see it (an action can take it out of the user's sight)."""
+    try:
+        appeal = access.appeal_for(user, appeal.ticket_no, detail=True)
+    except Appeal.DoesNotExist:
+        return Response({"ticket_no": appeal.ticket_no, "state": appeal.state, **extra}, status=status_code)
+    data = s.AppealDetailOutput(appeal, context=access.output_context(user, [appeal])).data
+    return Response({**data, **extra}, status=status_code)
+
+
+def _register_one(data, user):
+    """One item through appeal_register in its own transaction (a bad item rolls back alone)."""
+    with transaction.atomic():
+        return services.appeal_register(data=data, actor=user)
+
+
+class AppealListCreateApi(GenericAPIView):
+    """GET /api/v1/appeals?state=&colour=&category=&grid=&since=&until=&in_bbox= — appeals in the
+    caller's jurisdiction, red first, then by deadline; personal data masked per appeal.
+    POST /api/v1/appeals — register one (operators, the hotline centre, admins). The same
+    (source_system, external_id) again answers 200 with the existing appeal and created=false."""
+
+    pagination_class = AppealPagination
+
+    @extend_schema(operation_id="appeals_list", parameters=[s.AppealListQuery], responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        q = s.AppealListQuery(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        page = self.paginate_queryset(access.appeal_list(request.user, **q.validated_data))
+        ctx = access.output_context(request.user, page)
+        return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
+
+    @extend_schema(operation_id="appeals_register", request=s.AppealRegisterInput,
+                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        if not access.may_register(request.user):
+            raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
+        data = s.AppealRegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            appeal, created = _register_one(data.register_data(), request.user)
+        except (services.AppealError, BadPoint) as exc:
+            return Response({"detail": str(exc), "code": getattr(exc, "code", "bad_point")}, status=400)
+        return detail_response(request.user, appeal, status_code=201 if created else 200, created=created)
+
+
+class AppealBulkCreateApi(APIView):
+    """POST /api/v1/appeals/bulk [ {...}, ... ] (at most 1000): each item is validated and
+    registered alone. Good items are kept, bad ones reported by index; idempotent per item."""
+
+    @extend_schema(operation_id="appeals_register_bulk", request=s.AppealRegisterInput(many=True),
+                   responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        if not access.may_register(request.user):
+            raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
+        items = request.data
+        if not isinstance(items, list):
+            return Response({"detail": "请求体应为诉求列表 / expected a JSON list of appeals", "code": "not_a_list"},
+                            status=400)
+        if len(items) > s.BULK_MAX:
+            return Response({"detail": f"每次最多{s.BULK_MAX}条 / at most {s.BULK_MAX} items per request",
+                             "code": "too_many"}, status=400)
+        results, counts = [], {"created": 0, "existing": 0, "failed": 0}
+        for index, item in enumerate(items):
+            result = self.register_item(index, item, request.user)
+            results.append(result)
+            counts["failed" if "errors" in result else "created" if result["created"] else "existing"] += 1
+        return Response({"count": len(items), **counts, "results": results})
+
+    @staticmethod
+    def register_item(index, item, user):
+        if not isinstance(item, dict):
+            return {"index": index, "errors": {"non_field_errors": ["每一条应为对象 / each item must be an object"]}}
+        data = s.AppealRegisterInput(data=item)
+        if not data.is_valid():
+            return {"index": index, "errors": data.errors}
+        try:
+            appeal, created = _register_one(data.register_data(), user)
+        except (services.AppealError, BadPoint) as exc:
+            return {"index": index, "errors": {"non_field_errors": [str(exc)]}}
+        except Exception:  # one broken item must not lose the others
+            logger.exception("bulk intake: item %s failed", index)
+            return {"index": index, "errors": {"non_field_errors": ["登记失败（服务器错误） / registration failed"]}}
+        return {"index": index, "created": created, "ticket_no": appeal.ticket_no}
+
+
+class AppealDetailApi(APIView):
+    """GET /api/v1/appeals/<ticket_no> — with events, assignments and attachments. 404 outside
+    the caller's jurisdiction."""
+
+    @extend_schema(operation_id="appeals_retrieve", responses=OpenApiTypes.OBJECT)
+    def get(self, request, ticket_no):
+        try:
+            appeal = access.appeal_for(request.user, ticket_no, detail=True)
+        except Appeal.DoesNotExist:
+            return not_found()
+        return Response(s.AppealDetailOutput(appeal, context=access.output_context(request.user, [appeal])).data)
+
+
+class AppealLocationQueueApi(GenericAPIView):
+    """GET /api/v1/appeals/queue/location — 人工定位队列, oldest first (operators and the centre)."""
+
+    pagination_class = AppealPagination
+
+    @extend_schema(operation_id="appeals_location_queue", responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        if not access.may_register(request.user):
+            raise PermissionDenied("人工定位队列仅供坐席和热线中心 / the location queue is for operators and the centre")
+        page = self.paginate_queryset(access.location_queue(request.user))
+        ctx = access.output_context(request.user, page)
+        return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def not_found():
+    return Response({"detail": "没有这个工单，或不在您的辖区 / no such appeal in your jurisdiction",
+                     "code": "not_found"}, status=404)
+
+
+class AppealActionApi(APIView):
+    """POST /api/v1/appeals/<ticket_no>/<action>. Subclasses name the action, the input and
+    the service call; this class answers 404 outside the jurisdiction, 403 without the right,
+    409 for a step the workflow does not allow now, 400 for a request the service refuses."""
+
+    action = ""
+    input_serializer = s.NoteInput
+
+    def perform(self, appeal, data, user):
+        raise NotImplementedError
+
+    def get_serializer_class(self):  # for the schema
+        return self.input_serializer
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def post(self, request, ticket_no):
+        try:
+            appeal = access.appeal_for(request.user, ticket_no)
+        except Appeal.DoesNotExist:
+            return not_found()
+        if not access.may_act(request.user, appeal, self.action):
+            raise PermissionDenied(f"您无权对该工单执行“{self.action}” / you may not {self.action} this appeal")
+        data = self.input_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            appeal = self.perform(appeal, data.validated_data, request.user)
+        except IllegalTransition as exc:
+            label = STATE_LABELS.get(exc.state, exc.state)
+            return Response({
+                "detail": f"工单当前状态为“{label}”，不能执行“{s.EVENT_LABELS.get(exc.event, exc.event)}” / {exc.event!r} "
+                          f"is not allowed while the appeal is {exc.state!r}",
+                "code": "illegal_transition", "state": exc.state, "allowed": allowed_events(exc.state),
+            }, status=status.HTTP_409_CONFLICT)
+        except services.AppealError as exc:
+            return Response({"detail": str(exc), "code": exc.code}, status=400)
+        except BadPoint as exc:
+            return Response({"detail": str(exc), "code": "bad_point"}, status=400)
+        return detail_response(request.user, appeal)
+
+
+class AppealAcceptApi(AppealActionApi):
+    action = "accept"
+
+    def perform(self, appeal, data, user):
+        return services.appeal_accept(appeal_id=appeal.pk, actor=user, note=data["note"])
+
+
+class AppealStartApi(AppealActionApi):
+    action = "start"
+
+    def perform(self, appeal, data, user):
+        return services.appeal_start(appeal_id=appeal.pk, actor=user, note=data["note"])
+
+
+class AppealResolveApi(AppealActionApi):
+    action = "resolve"
+    input_serializer = s.ResolveInput
+
+    def perform(self, appeal, data, user):
+        return services.appeal_resolve(appeal_id=appeal.pk, actor=user, closure_type=data["closure_type"],
+                                       note=data["note"])
+
+
+class AppealReturnApi(AppealActionApi):
+    action = "return"
+    input_serializer = s.ReasonInput
+
+    def perform(self, appeal, data, user):
+        return services.appeal_return(appeal_id=appeal.pk, actor=user, reason=data["reason"])
+
+
+class AppealArbitrateApi(AppealActionApi):
+    action = "arbitrate"
+    input_serializer = s.ArbitrateInput
+
+    def perform(self, appeal, data, user):
+        department = None
+        if data["department"]:
+            department = Department.objects.filter(code=data["department"]).first()
+            if department is None:
+                raise services.AppealError("unknown_department", "没有这个承办单位 / no such department")
+        return services.appeal_arbitrate(appeal_id=appeal.pk, actor=user, uphold=data["uphold"],
+                                         department=department, note=data["note"])
+
+
+class AppealMergeApi(AppealActionApi):
+    action = "merge"
+    input_serializer = s.MergeInput
+
+    def perform(self, appeal, data, user):
+        lead = access.appeals_visible_to(user).filter(ticket_no=data["lead"]).first()
+        if lead is None:
+            raise services.AppealError("lead_not_found", "找不到主单 / no such lead appeal")
+        return services.appeal_merge(appeal_id=appeal.pk, lead_id=lead.pk, actor=user)
+
+
+class AppealCloseApi(AppealActionApi):
+    action = "close"
+
+    def perform(self, appeal, data, user):
+        return services.appeal_close(appeal_id=appeal.pk, actor=user, note=data["note"])
+
+
+class AppealSuspendApi(AppealActionApi):
+    action = "suspend"
+    input_serializer = s.SuspendInput
+
+    def perform(self, appeal, data, user):
+        return services.appeal_suspend(appeal_id=appeal.pk, actor=user, reason=data["reason"],
+                                       review_at=data["review_at"], plan=data["plan"])
+
+
+class AppealLocateApi(AppealActionApi):
+    action = "locate"
+    input_serializer = s.LocateInput
+
+    def perform(self, appeal, data, user):
+        return services.appeal_locate_manually(appeal_id=appeal.pk, lng=data["lng"], lat=data["lat"],
+                                               crs=data["crs"], actor=user)
+
+
+class AppealCategoriseApi(AppealActionApi):
+    action = "categorise"
+    input_serializer = s.CategoriseInput
+
+    def perform(self, appeal, data, user):
+        return services.appeal_categorise(appeal_id=appeal.pk, category_code=data["category_code"], actor=user)
+
+
+ACTIONS = {view.action: view for view in (
+    AppealAcceptApi, AppealStartApi, AppealResolveApi, AppealReturnApi, AppealArbitrateApi, AppealMergeApi,
+    AppealCloseApi, AppealSuspendApi, AppealLocateApi, AppealCategoriseApi,
+)}

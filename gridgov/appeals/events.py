@@ -1,0 +1,93 @@
+"""Real-time notices about appeals, through the realtime outbox (gridgov.realtime.broadcast).
+
+`appeal_changed(appeal, event)` is called by services._publish after every change, as the last
+step of a service (after audit_record: see broadcast.py on lock order). It writes outbox rows in
+the caller's transaction; they are sent after commit. Without the realtime app it does nothing,
+so appeals work either way.
+
+Every change goes out as "appeal.changed" to the appeal's units (lead and assisting), the street
+of its grid and the city group (the hotline centre). Some changes are also a notice to someone
+who must act:
+
+    appeal.supervision    orange (督办): the hotline centre and the lead unit
+    appeal.escalation     red (提级处置): the same, and the district of the grid (its leaders)
+    appeal.ledger_review  a long-term item (挂账) is due for review: the lead unit, the centre
+"""
+
+from django.apps import apps
+
+from gridgov.accounts.models import Department
+
+from .models import AppealAssignment
+
+NOTICES = {
+    "colour_orange": "appeal.supervision",
+    "colour_red": "appeal.escalation",
+    "ledger_review_due": "appeal.ledger_review",
+}
+
+
+def _broadcast():
+    if not apps.is_installed("gridgov.realtime"):
+        return None
+    try:
+        from gridgov.realtime import broadcast
+    except ImportError:
+        return None
+    return broadcast
+
+
+def _units(appeal):
+    """(lead department id, its code, ids of every unit on the appeal) in one query."""
+    rows = list(AppealAssignment.objects.filter(appeal_id=appeal.pk, ended_at__isnull=True)
+                .values_list("department_id", "department__code"))
+    codes = dict(rows)
+    lead_code = codes.get(appeal.department_id)
+    if appeal.department_id and lead_code is None:
+        lead_code = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first()
+    ids = sorted({d for d, _ in rows} | ({appeal.department_id} if appeal.department_id else set()))
+    return lead_code or "", ids
+
+
+def appeal_payload(appeal, event, lead_code):
+    return {
+        "id": appeal.pk,
+        "ticket_no": appeal.ticket_no,
+        "event": event,
+        "state": appeal.state,
+        "warning_colour": appeal.warning_colour,
+        "deadline": appeal.deadline,
+        "department": lead_code,
+        "grid_code": appeal.grid_code,
+    }
+
+
+def appeal_events(appeal, event):
+    """The (group, type, payload) triples that announce `event` on `appeal`."""
+    broadcast = _broadcast()
+    if broadcast is None:
+        return []
+    lead_code, unit_ids = _units(appeal)
+    payload = appeal_payload(appeal, event, lead_code)
+    unit_groups = [broadcast.department_group(d) for d in unit_ids]
+    street = [broadcast.street_group(appeal.grid_code[:9])] if len(appeal.grid_code) >= 9 else []
+    # The grid's own group reaches its grid workers (their tasks and the grid map).
+    grid = [broadcast.grid_group(appeal.grid_code)] if len(appeal.grid_code) == 15 else []
+    out = [(g, "appeal.changed", payload) for g in [*unit_groups, *street, *grid, broadcast.city_group()]]
+    notice = NOTICES.get(event)
+    if notice:
+        groups = [broadcast.city_group()]
+        if appeal.department_id:
+            groups.append(broadcast.department_group(appeal.department_id))
+        if event == "colour_red" and len(appeal.grid_code) >= 6:
+            groups.append(broadcast.district_group(appeal.grid_code[:6]))
+        out += [(g, notice, payload) for g in groups]
+    return out
+
+
+def appeal_changed(appeal, event):
+    """Announce `event` on `appeal` after commit (outbox rows now, in the caller's transaction)."""
+    triples = appeal_events(appeal, event)
+    if triples:
+        _broadcast().publish_many(triples)
+    return triples

@@ -1,0 +1,268 @@
+"""Appeals API: input serializers (what a caller may send) and output serializers (what a
+viewer may read, masked per access.may_see_personal_data). The import command and the intake
+page validate through AppealRegisterInput too, so one set of rules holds for every door."""
+
+import re
+from datetime import timedelta
+
+from django.contrib.gis.geos import Polygon
+from django.utils import timezone
+from rest_framework import serializers
+
+from gridgov.areas.serializers import CRSField
+
+from .masking import mask_name, mask_phone, mask_text
+from .models import Category, Channel, Kind, TimeLimit, WarningColour
+from .workflow import STATE_LABELS, ClosureType
+
+PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
+# Exports often hold two numbers in one cell: "13812345678，010-68123456".
+PHONE_SEPARATORS = re.compile(r"\s*[,，;；/、]\s*")
+# A clock that runs a little fast on the caller's side is not an error; a date next week is.
+FUTURE_SLACK = timedelta(minutes=10)
+BULK_MAX = 1000
+EVENT_LABELS = {
+    "register": "登记", "locate": "定位", "queue_for_location": "待人工定位", "dispatch": "派单",
+    "accept": "签收", "start": "开始办理", "return": "退单", "reassign": "改派", "reject_return": "驳回退单",
+    "resolve": "办结", "suspend": "挂账", "resume": "恢复办理", "close": "结案", "redo": "重办", "reopen": "重新打开",
+    "merge": "并单", "close_with_lead": "随主单结案",
+    "colour_yellow": "黄色提醒", "colour_orange": "橙色督办", "colour_red": "红色提级", "colour_none": "预警解除",
+}
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+class AppealRegisterInput(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, default=Channel.PHONE)
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True, default="")
+    text = serializers.CharField(max_length=5000, trim_whitespace=True)
+    address_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True, default=None)
+    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True, default=None)
+    crs = CRSField(required=False, default="wgs84")
+    appellant_name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    appellant_phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    received_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    source_system = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    external_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    category_code = serializers.CharField(max_length=6, required=False, allow_blank=True, default="")
+
+    def validate_appellant_phone(self, value):
+        if value and not all(PHONE_RE.match(p) for p in PHONE_SEPARATORS.split(value.strip(" ,，;；/、"))):
+            raise serializers.ValidationError("电话号码格式不正确 / not a phone number")
+        return value
+
+    def validate_received_at(self, value):
+        if value is not None and value > timezone.now() + FUTURE_SLACK:
+            raise serializers.ValidationError("受理时间不能晚于当前时间 / received_at is in the future")
+        return value
+
+    def validate_category_code(self, value):
+        if value and not Category.objects.filter(code=value, level=3, is_active=True).exists():
+            raise serializers.ValidationError("没有这个三级分类 / no active leaf category with this code")
+        return value
+
+    def validate(self, attrs):
+        if (attrs.get("lng") is None) != (attrs.get("lat") is None):
+            raise serializers.ValidationError({"lng": "经度和纬度须同时填写 / send both lng and lat, or neither"})
+        if attrs.get("source_system") and not attrs.get("external_id"):
+            raise serializers.ValidationError({"external_id": "有来源系统时须填写外部编号 / source_system needs "
+                                                              "external_id"})
+        return attrs
+
+    def register_data(self, reporter=None):
+        """What appeal_register takes."""
+        data = {k: v for k, v in self.validated_data.items() if v not in (None, "")}
+        if reporter is not None:
+            data["reporter"] = reporter
+        return data
+
+
+class ReasonInput(serializers.Serializer):
+    # Blank passes here so that the service answers with its own code (reason_required).
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ResolveInput(serializers.Serializer):
+    closure_type = serializers.CharField(max_length=20, help_text=", ".join(dict(ClosureType.CHOICES)))
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ArbitrateInput(serializers.Serializer):
+    uphold = serializers.BooleanField()
+    department = serializers.SlugField(max_length=40, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class MergeInput(serializers.Serializer):
+    lead = serializers.CharField(max_length=20, help_text="ticket_no of the lead appeal")
+
+
+class SuspendInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    review_at = serializers.DateTimeField()
+    plan = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+    def validate_review_at(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("复核时间须晚于当前时间 / review_at must be in the future")
+        return value
+
+
+class LocateInput(serializers.Serializer):
+    lng = serializers.FloatField(min_value=-180, max_value=180)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    crs = CRSField(required=False, default="wgs84")
+
+
+class CategoriseInput(serializers.Serializer):
+    category_code = serializers.CharField(max_length=6, error_messages={"blank": "请选择分类 / choose a category"})
+
+    def validate_category_code(self, value):
+        if not Category.objects.filter(code=value, level=3, is_active=True).exists():
+            raise serializers.ValidationError("没有这个三级分类 / no active leaf category with this code")
+        return value
+
+
+class BBoxField(serializers.CharField):
+    def to_internal_value(self, data):
+        parts = str(data).split(",")
+        try:
+            x0, y0, x1, y1 = (float(p) for p in parts)
+        except ValueError:
+            raise serializers.ValidationError("in_bbox 应为 minx,miny,maxx,maxy / expected minx,miny,maxx,maxy") from None
+        if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+            raise serializers.ValidationError("in_bbox 范围无效 / empty or out-of-range box")
+        return Polygon.from_bbox((x0, y0, x1, y1))
+
+
+class CSVChoiceField(serializers.CharField):
+    """'dispatched,accepted' → ['dispatched', 'accepted'], each checked against `choices`."""
+
+    def __init__(self, *, choices, **kw):
+        self.valid = set(choices)
+        super().__init__(**kw)
+
+    def to_internal_value(self, data):
+        values = [v.strip() for v in super().to_internal_value(data).split(",") if v.strip()]
+        bad = [v for v in values if v not in self.valid]
+        if bad:
+            raise serializers.ValidationError(f"无效取值 / invalid value(s): {', '.join(bad)}")
+        return values
+
+
+class AppealListQuery(serializers.Serializer):
+    state = CSVChoiceField(choices=STATE_LABELS, required=False)
+    colour = CSVChoiceField(choices=WarningColour.values, required=False)
+    category = serializers.RegexField(r"^\d{2}(\d{2}){0,2}$", required=False, help_text="category code or prefix")
+    grid = serializers.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, help_text="area code prefix")
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    in_bbox = BBoxField(required=False, help_text="minx,miny,maxx,maxy (WGS-84)")
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _code_name(obj):
+    return {"code": obj.code, "name": obj.name} if obj is not None else None
+
+
+class AppealOutput(serializers.Serializer):
+    """One appeal as a viewer may see it. Context: `user`, `unmasked` (set of appeal ids the
+    user may see personal data of), `area_names` {code: name}, `tickets` {id: ticket_no}."""
+
+    def _unmasked(self, appeal):
+        return appeal.pk in self.context.get("unmasked", ())
+
+    def to_representation(self, a):
+        unmasked = self._unmasked(a)
+        names = self.context.get("area_names", {})
+        tickets = self.context.get("tickets", {})
+        guesses = (a.classification or {}).get("guesses", [])
+        loc = a.location or {}
+        chain = None
+        if a.grid_code:
+            chain = {
+                "grid": {"code": a.grid_code, "name": a.grid.name if a.grid_id else names.get(a.grid_code, "")},
+                **{level: {"code": a.grid_code[:n], "name": names.get(a.grid_code[:n], "")}
+                   for level, n in (("community", 12), ("street", 9), ("district", 6))},
+            }
+        return {
+            "ticket_no": a.ticket_no,
+            "state": a.state,
+            "state_label": str(STATE_LABELS.get(a.state, a.state)),
+            "channel": a.channel,
+            "channel_label": a.get_channel_display(),
+            "kind": a.kind,
+            "kind_label": a.get_kind_display(),
+            "text": a.text if unmasked else mask_text(a.text, [a.appellant_name]),
+            "address_text": a.address_text,
+            "appellant_name": a.appellant_name if unmasked else mask_name(a.appellant_name),
+            "appellant_phone": a.appellant_phone if unmasked else mask_phone(a.appellant_phone),
+            "personal_data_masked": not unmasked,
+            "received_at": serializers.DateTimeField().to_representation(a.received_at),
+            "source_system": a.source_system,
+            "external_id": a.external_id,
+            "position": [a.position.x, a.position.y] if a.position else None,
+            "grid_chain": chain,
+            "location": {"method": loc.get("method", ""), "confidence": loc.get("confidence"),
+                         "match": loc.get("match", ""), "outside": bool(loc.get("outside"))},
+            "category": _code_name(a.category),
+            "category_guesses": guesses[:3],
+            "category_confirmed": bool((a.classification or {}).get("confirmed_by")),
+            "time_limit": a.time_limit,
+            "time_limit_label": str(TimeLimit(a.time_limit).label) if a.time_limit else "",
+            "deadline": serializers.DateTimeField().to_representation(a.deadline) if a.deadline else None,
+            "warning_colour": a.warning_colour,
+            "warning_colour_label": a.get_warning_colour_display(),
+            "department": _code_name(a.department),
+            "route": a.route or {},
+            "risk": {"flags": (a.risk or {}).get("flags", []), "transfer": (a.risk or {}).get("transfer", [])},
+            "duplicates": [
+                {**d, "ticket_no": tickets.get(d.get("candidate_id"), "")} for d in (a.duplicates or [])
+            ],
+            "lead_ticket_no": tickets.get(a.lead_appeal_id, "") if a.lead_appeal_id else "",
+            "closure_type": a.closure_type,
+            "updated_at": serializers.DateTimeField().to_representation(a.updated_at),
+        }
+
+
+class AppealDetailOutput(AppealOutput):
+    """The appeal with its history, units and files (events, assignments, attachments and
+    long_term prefetched by access.appeal_for)."""
+
+    def to_representation(self, a):
+        data = super().to_representation(a)
+        unmasked = self._unmasked(a)
+        dt = serializers.DateTimeField()
+        data["events"] = [
+            {"at": dt.to_representation(e.at), "event": e.event, "event_label": EVENT_LABELS.get(e.event, e.event),
+             "old_state": e.old_state, "new_state": e.new_state,
+             "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
+             "actor": e.actor.username if e.actor_id else "",
+             "department": e.department.code if e.department_id else "",
+             "note": e.note if unmasked else mask_text(e.note, [a.appellant_name])}
+            for e in a.events.all()
+        ]
+        data["assignments"] = [
+            {"department": _code_name(s.department), "role": s.role, "role_label": s.get_role_display(),
+             "assigned_at": dt.to_representation(s.assigned_at),
+             "ended_at": dt.to_representation(s.ended_at) if s.ended_at else None, "active": s.ended_at is None}
+            for s in a.assignments.all()
+        ]
+        data["attachments"] = [
+            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size, "url": f.file.url,
+             "purpose": f.purpose, "uploaded_at": dt.to_representation(f.uploaded_at)}
+            for f in a.attachments.all()
+        ]
+        lt = getattr(a, "long_term", None)  # select_related; absent means no ledger row
+        data["long_term"] = None if lt is None else {
+            "reason": lt.reason, "plan": lt.plan, "review_at": dt.to_representation(lt.review_at),
+            "closed_at": dt.to_representation(lt.closed_at) if lt.closed_at else None}
+        return data

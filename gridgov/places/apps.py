@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PlacesConfig(AppConfig):
+    name = "gridgov.places"
+    verbose_name = "地名地址库"

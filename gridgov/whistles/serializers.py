@@ -1,0 +1,282 @@
+"""Input and output serializers of the whistles API. Inputs parse and validate only; outputs
+render rows the selectors already scoped."""
+
+import json
+
+from rest_framework import serializers
+from rest_framework_gis.fields import GeometryField
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
+from .workflow import LABELS, states
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+class CsvListField(serializers.ListField):
+    """A list from a comma-separated query parameter (state=new,acknowledged)."""
+
+    def to_internal_value(self, data):
+        # A query string gives a list of strings (state=a,b or state=a&state=b, or both).
+        parts = [data] if isinstance(data, str) else data
+        if isinstance(parts, list | tuple) and all(isinstance(p, str) for p in parts):
+            data = [x for p in parts for x in (y.strip() for y in p.split(",")) if x]
+        return super().to_internal_value(data)
+
+
+class HotspotListQuery(serializers.Serializer):
+    window = serializers.IntegerField(required=False, min_value=1)
+    category = serializers.RegexField(r"^\d{2,6}(,\d{2,6})*$", required=False)
+    state = CsvListField(child=serializers.ChoiceField(choices=states("hotspot")), required=False)
+    kind = serializers.ChoiceField(choices=Hotspot.Kind.choices, required=False)
+    active = serializers.ChoiceField(choices=["true", "false", "all"], required=False, default="true")
+    street = serializers.RegexField(r"^\d{9}$", required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=5000, default=1000)
+
+
+class StateQuery(serializers.Serializer):
+    state = CsvListField(child=serializers.CharField(max_length=15), required=False)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, trim_whitespace=True)
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class CloseInput(serializers.Serializer):
+    note = serializers.CharField(max_length=4000, trim_whitespace=True)
+
+
+class CallPlanInput(serializers.Serializer):
+    """What a street may set when it blows (by hand or confirming a suggestion)."""
+
+    problem = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    lng = serializers.FloatField(required=False)
+    lat = serializers.FloatField(required=False)
+    crs = serializers.CharField(max_length=20, required=False, default="wgs84")
+    area = GeometryField(required=False, allow_null=True)
+    address_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    departments = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+                                        allow_empty=False)
+    muster_deadline = serializers.DateTimeField(required=False)
+    meeting_at = serializers.DateTimeField(required=False)
+
+    def validate(self, data):
+        if ("lng" in data) != ("lat" in data):
+            raise serializers.ValidationError("lng 与 lat 须同时给出 / give both lng and lat")
+        area = data.get("area")
+        if area is not None:
+            from django.contrib.gis.geos import MultiPolygon, Polygon
+
+            if isinstance(area, Polygon):
+                area = MultiPolygon(area, srid=4326)
+            if not isinstance(area, MultiPolygon):
+                raise serializers.ValidationError({"area": "须为多边形 / must be a polygon"})
+            area.srid = 4326
+            data["area"] = area
+        return data
+
+    def blow_kwargs(self):
+        d = self.validated_data
+        out = {"problem": d["problem"], "crs": d["crs"], "address_text": d["address_text"],
+               "area": d.get("area"), "lng": d.get("lng"), "lat": d.get("lat"),
+               "muster_deadline": d.get("muster_deadline"), "meeting_at": d.get("meeting_at")}
+        if "departments" in d:
+            out["department_codes"] = d["departments"]
+        return out
+
+
+class BlowInput(CallPlanInput):
+    problem = serializers.CharField(max_length=4000, trim_whitespace=True)
+    street_code = serializers.RegexField(r"^\d{9}$", required=False)
+    appeal_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    hotspot = serializers.IntegerField(required=False, min_value=1)
+
+
+class ProposalQuery(serializers.Serializer):
+    street = serializers.RegexField(r"^\d{9}$", required=False)
+    appeals = CsvListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    categories = CsvListField(child=serializers.RegexField(r"^\d{2,6}$"), required=False, default=list)
+
+
+class CheckInInput(serializers.Serializer):
+    lng = serializers.FloatField()
+    lat = serializers.FloatField()
+    crs = serializers.CharField(max_length=20, required=False, default="wgs84")
+
+
+class ReportInput(serializers.Serializer):
+    text = serializers.CharField(max_length=8000, trim_whitespace=True)
+
+
+class RateDepartmentInput(serializers.Serializer):
+    timeliness = serializers.IntegerField(min_value=1, max_value=5)
+    action = serializers.IntegerField(min_value=1, max_value=5)
+    result = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RateStreetInput(serializers.Serializer):
+    justified = serializers.BooleanField()
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class MonthlyTopicQuery(serializers.Serializer):
+    district = serializers.RegexField(r"^\d{6}$")
+    month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
+    level = serializers.ChoiceField(choices=[1, 2, 3], required=False, default=3)
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def _label(kind, state):
+    return str(LABELS[kind].get(state, state))
+
+
+class HotspotFeature(GeoFeatureModelSerializer):
+    state_label = serializers.SerializerMethodField()
+    appeal_count = serializers.SerializerMethodField()
+    suggestion = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Hotspot
+        geo_field = "geom"
+        fields = ["id", "kind", "window_days", "window_start", "window_end", "category_key", "category_codes",
+                  "grid_code", "street_code", "statistics", "appeal_ids", "appeal_count", "active", "state",
+                  "state_label", "dismiss_reason", "first_seen_at", "computed_at", "suggestion"]
+
+    def get_state_label(self, obj):
+        return _label("hotspot", obj.state)
+
+    def get_appeal_count(self, obj):
+        return len(obj.appeal_ids)
+
+    def get_suggestion(self, obj):
+        try:
+            return obj.suggestion.pk
+        except WhistleSuggestion.DoesNotExist:
+            return None
+
+
+class SuggestionOutput(serializers.ModelSerializer):
+    state_label = serializers.SerializerMethodField()
+    call = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WhistleSuggestion
+        fields = ["id", "street_code", "rule", "hotspot", "category_key", "appeal_ids", "evidence", "state",
+                  "state_label", "reason", "decided_at", "created_at", "call"]
+
+    def get_state_label(self, obj):
+        return _label("suggestion", obj.state)
+
+    def get_call(self, obj):
+        try:
+            return obj.call.pk
+        except WhistleCall.DoesNotExist:
+            return None
+
+
+def _lnglat(point):
+    return None if point is None else [round(point.x, 7), round(point.y, 7)]
+
+
+class MusterSummary(serializers.ModelSerializer):
+    department = serializers.CharField(source="department.code")
+    department_name = serializers.CharField(source="department.name")
+    state_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Muster
+        fields = ["id", "department", "department_name", "state", "state_label", "late", "escalated"]
+
+    def get_state_label(self, obj):
+        return _label("muster", obj.state)
+
+
+class EvidenceOutput(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MusterEvidence
+        fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
+
+    def get_url(self, obj):
+        return obj.file.url if obj.file else None
+
+
+class MusterOutput(MusterSummary):
+    check_in_position = serializers.SerializerMethodField()
+    evidence = EvidenceOutput(many=True, read_only=True)
+
+    class Meta(MusterSummary.Meta):
+        fields = [*MusterSummary.Meta.fields, "escalated_at", "summoned_at", "acknowledged_at", "checked_in_at",
+                  "check_in_position", "check_in_input", "check_in_distance_m", "outside_geofence", "report",
+                  "reported_at", "evidence"]
+
+    def get_check_in_position(self, obj):
+        return _lnglat(obj.check_in_position)
+
+
+class EvaluationOutput(serializers.ModelSerializer):
+    department = serializers.CharField(source="department.code")
+    by = serializers.CharField(source="by.username")
+
+    class Meta:
+        model = Evaluation
+        fields = ["id", "direction", "department", "muster", "timeliness", "action", "result", "justified",
+                  "comment", "by", "at"]
+
+
+class EventOutput(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WhistleEvent
+        fields = ["id", "object_type", "object_id", "event", "old_state", "new_state", "at", "actor", "note", "data"]
+
+    def get_actor(self, obj):
+        return obj.actor.username if obj.actor_id else "system"
+
+
+class CallOutput(serializers.ModelSerializer):
+    place = serializers.SerializerMethodField()
+    state_label = serializers.SerializerMethodField()
+    musters = MusterSummary(many=True, read_only=True)
+
+    class Meta:
+        model = WhistleCall
+        fields = ["id", "street_code", "problem", "place", "address_text", "state", "state_label",
+                  "muster_deadline", "meeting_at", "blown_at", "closed_at", "hotspot", "suggestion", "musters"]
+
+    def get_place(self, obj):
+        return _lnglat(obj.place)
+
+    def get_state_label(self, obj):
+        return _label("call", obj.state)
+
+
+class CallDetailOutput(CallOutput):
+    area = serializers.SerializerMethodField()
+    appeals = serializers.SerializerMethodField()
+    musters = MusterOutput(many=True, read_only=True)
+    evaluations = EvaluationOutput(many=True, read_only=True)
+    events = EventOutput(many=True, read_only=True)
+
+    class Meta(CallOutput.Meta):
+        fields = [*CallOutput.Meta.fields, "area", "appeals", "proposal", "close_note", "close_result",
+                  "cancel_reason", "evaluations", "events"]
+
+    def get_area(self, obj):
+        return None if obj.area is None else json.loads(obj.area.geojson)
+
+    def get_appeals(self, obj):
+        # Ticket, state and place only: the appeal itself (text, appellant) is read, masked as
+        # the reader's role requires, through the appeals API.
+        return [{"id": a.pk, "ticket_no": a.ticket_no, "state": a.state, "grid_code": a.grid_code,
+                 "category": a.category.code if a.category_id else "", "closure_type": a.closure_type}
+                for a in obj.appeals.all()]

@@ -1,0 +1,106 @@
+"""The phone-facing API: log in for a knox token, log out, who am I, my grids. Thin views:
+parse with a serializer, call a service, render with a serializer."""
+
+import logging
+
+from django.contrib.auth import authenticate
+from django.contrib.gis.db.models.functions import AsGeoJSON
+from django.core.cache import caches
+from knox.auth import TokenAuthentication
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_gis.pagination import GeoJsonPagination
+
+from gridgov.accounts.access import scope_codes
+from gridgov.areas.models import Grid
+
+from . import serializers as s
+from .services import token_login, token_logout, token_logout_all
+
+logger = logging.getLogger(__name__)
+
+
+class LoginThrottle(ScopedRateThrottle):
+    """LOGIN_THROTTLE_RATE (10/min) attempts per client address and username, counted in Redis
+    so that all Daphne processes share the count. Per address alone would lock out a street's
+    whole team behind one carrier NAT at the morning log-in."""
+
+    @property
+    def cache(self):
+        return caches["throttle"]
+
+    def get_cache_key(self, request, view):
+        data = request.data
+        username = str(data.get("username", "")).strip().lower()[:150] if isinstance(data, dict) else ""
+        return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
+
+
+class UserLoginApi(APIView):
+    """POST {"username", "password"} → {"token", "expiry", "user"}. Send the token as
+    `Authorization: Token <token>`, and to /ws/v1/events/ as subprotocol `token.<token>`."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+    throttle_scope = "login"
+
+    def post(self, request):
+        data = s.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request._request, username=data.validated_data["username"],
+                            password=data.validated_data["password"])
+        if user is None:  # wrong password, unknown user and inactive user look the same
+            logger.warning("mobile login failed for %r from %s", data.validated_data["username"],
+                           request.META.get("REMOTE_ADDR"))
+            return Response({"detail": "用户名或密码错误 / wrong username or password", "code": "invalid_credentials"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        instance, token = token_login(user=user, request=request._request)
+        return Response(s.LoginOutput({"token": token, "expiry": instance.expiry, "user": user}).data)
+
+
+class UserLogoutApi(APIView):
+    """POST → 204; the token of this request stops working (and its WebSockets close)."""
+
+    authentication_classes = [TokenAuthentication]
+
+    def post(self, request):
+        token_logout(user=request.user, auth_token=request.auth, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserLogoutAllApi(APIView):
+    """POST → 204; every token of this user stops working (a lost phone)."""
+
+    authentication_classes = [TokenAuthentication]
+
+    def post(self, request):
+        token_logout_all(user=request.user, request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileDetailApi(APIView):
+    """GET → username, display name, role, jurisdiction codes, department, realtime groups."""
+
+    def get(self, request):
+        return Response(s.ProfileOutput(request.user).data)
+
+
+class GridPagination(GeoJsonPagination):
+    page_size = 500
+    page_size_query_param = "page_size"
+    max_page_size = 2000
+
+
+class GridListApi(generics.ListAPIView):
+    """GET → the caller's grids (current versions) as a GeoJSON FeatureCollection: a grid worker's
+    own grids, a street office's street, city-wide roles every grid (paged)."""
+
+    serializer_class = s.GridFeature
+    pagination_class = GridPagination
+
+    def get_queryset(self):
+        qs = scope_codes(Grid.objects.current(), self.request.user)
+        return qs.annotate(geom_json=AsGeoJSON("geom", precision=7)).defer("geom").order_by("code")

@@ -1,0 +1,292 @@
+"""The leader's heatmap at 1,000,000 and 10,000,000 appeals (issue: maps).
+
+On the bench database with the 10,000-grid demo city: appeals are topped up with COPY to each
+size (whatever is already there counts: another benchmark may have inserted some), the roll-up
+is rebuilt, and the map endpoints a leader's page calls are timed in-process (Django test
+client: URL routing, DRF, the SQL, the response), as the median of warm runs, with the bytes
+they send. Target: the city heatmap in at most 2 MB and 1 s at 10,000,000.
+
+For contrast, the same counts straight from the appeals table (no roll-up), and what a plain
+folium HeatMap of raw points costs at the sizes it can still render (HTML bytes, Python render
+time, and Chromium's time to draw it when /usr/bin/chromium is there).
+
+    .venv/bin/python -m tests.bench.bench_maps            # BENCH_SIZES=1000000,10000000
+"""
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench.common import header, setup_django, timed
+
+GRIDS = int(os.environ.get("BENCH_GRIDS", 10_000))
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,10000000").split(",") if s]
+RAW_SIZES = [int(s) for s in os.environ.get("BENCH_RAW_SIZES", "10000,100000").split(",") if s]
+RUNS = int(os.environ.get("BENCH_RUNS", 5))
+DAYS = 365  # synthetic appeals are spread over the last year
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ensure_city():
+    from gridgov.areas.models import Grid
+
+    if Grid.objects.current().count() < GRIDS:
+        from fixtures.democity import load_city
+
+        with timed(f"generate + load a {GRIDS:,}-grid city"):
+            load_city(grids=GRIDS, seed=7, users=False)
+    return Grid.objects.current().count()
+
+
+def _grids_and_weights(rng):
+    """Grid codes with a representative point each, and a skewed share of appeals: a smooth
+    background times a few hotspots, as the hotspot bench simulates."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM areas_grid"
+                    " WHERE valid_to IS NULL) s ORDER BY code")
+        rows = cur.fetchall()
+    codes = np.array([r[0] for r in rows])
+    x = np.array([r[1] for r in rows])
+    y = np.array([r[2] for r in rows])
+    nx, ny = (x - x.min()) / np.ptp(x), (y - y.min()) / np.ptp(y)
+    w = 1.0 + 0.5 * ny
+    for cx, cy, h in ((0.3, 0.4, 6.0), (0.7, 0.6, 4.0), (0.5, 0.2, 3.0)):
+        w += h * np.exp(-((nx - cx) ** 2 + (ny - cy) ** 2) / (2 * 0.04**2))
+    w *= rng.gamma(2.0, 0.5, size=w.size)
+    return codes, x, y, w / w.sum()
+
+
+def _check_columns(cur, supplied):
+    cur.execute("""SELECT column_name FROM information_schema.columns WHERE table_name = 'appeals_appeal'
+                   AND is_nullable = 'NO' AND column_default IS NULL""")
+    missing = sorted({r[0] for r in cur.fetchall()} - set(supplied))
+    if missing:
+        raise SystemExit(f"appeals_appeal has required columns this bench does not fill: {missing}")
+
+
+COLUMNS = ("ticket_no", "source_system", "external_id", "channel", "kind", "text", "address_text", "appellant_name",
+           "appellant_phone", "received_at", "position", "position_input", "grid_code", "location", "category_id",
+           "classification", "time_limit", "risk", "duplicates", "route", "deadline", "warning_colour", "state",
+           "closure_type", "created_at", "updated_at", "id")
+
+
+def ensure_appeals(n):
+    """Top the appeals table up to `n` rows, generated in the database (a million rows a
+    statement: no Python formatting of ten million lines); returns the count."""
+    from django.db import connection, transaction
+
+    from gridgov.appeals.models import Category
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), coalesce(max(id), 0) FROM appeals_appeal")
+        have, max_id = cur.fetchone()
+    if have >= n:
+        print(f"  appeals already in the bench database: {have:,} (>= {n:,})", flush=True)
+        return have
+    add = n - have
+    rng = np.random.default_rng(have + 12345)
+    codes, gx, gy, p = _grids_and_weights(rng)
+    cum = np.cumsum(p)
+    cum[-1] = 1.0
+    leaves = list(Category.objects.filter(level=3).values_list("pk", flat=True))
+    with connection.cursor() as cur:
+        _check_columns(cur, COLUMNS)
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS bench_cells (cum float8 PRIMARY KEY, code varchar(15),"
+                    " x float8, y float8)")
+        cur.execute("TRUNCATE bench_cells")
+        with cur.copy("COPY bench_cells (cum, code, x, y) FROM STDIN") as copy:
+            for row in zip(cum.tolist(), codes.tolist(), gx.tolist(), gy.tolist()):
+                copy.write_row(row)
+        cur.execute("ANALYZE bench_cells")
+        cur.execute("SELECT setseed(%s)", [((have % 1000) / 1000.0)])
+    sql = f"""
+    INSERT INTO appeals_appeal ({', '.join(COLUMNS)})
+    SELECT 'BM' || lpad(g::text, 10, '0'), 'bench', 'bm-' || g, 'phone', 'complaint', '合成诉求', '', '', '',
+           t.received, ST_SetSRID(ST_MakePoint(c.x + (t.r2 - 0.5) * 0.003, c.y + (t.r3 - 0.5) * 0.0024), 4326),
+           '{{}}', c.code, '{{}}', (%s::bigint[])[1 + floor(t.r4 * %s)::int], '{{}}', '7d', '{{}}', '[]', '{{}}',
+           t.received + interval '7 days',
+           CASE WHEN t.open THEN (ARRAY['none', 'none', 'none', 'none', 'none', 'yellow', 'yellow', 'orange',
+                                       'orange', 'red'])[1 + floor(t.r5 * 10)::int] ELSE 'none' END,
+           CASE WHEN t.open THEN 'accepted' ELSE 'closed' END, '', t.received, t.received, g
+    FROM generate_series(%s::bigint, %s::bigint) AS g
+    CROSS JOIN LATERAL (
+        SELECT r1, r2, r3, r4, r5, now() - age * interval '1 day' AS received, age < 15 * r6 AS open
+        FROM (SELECT random() + g * 0 AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5,
+                     random() AS r6, power(random(), 1.3) * {DAYS} AS age) u
+    ) t
+    CROSS JOIN LATERAL (SELECT code, x, y FROM bench_cells WHERE cum >= t.r1 ORDER BY cum LIMIT 1) c
+    """
+    with timed(f"insert {add:,} synthetic appeals ({have:,} there already)", add, "rows"):
+        done = 0
+        while done < add:
+            k = min(1_000_000, add - done)
+            first = max_id + done + 1
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(sql, [leaves or [None], len(leaves) or 1, first, first + k - 1])
+            done += k
+            print(f"    {have + done:,} rows", flush=True)
+        with connection.cursor() as cur:
+            cur.execute("SELECT setval(pg_get_serial_sequence('appeals_appeal', 'id'),"
+                        " (SELECT max(id) FROM appeals_appeal))")
+    with timed("ANALYZE appeals_appeal"), connection.cursor() as cur:
+        cur.execute("ANALYZE appeals_appeal")
+    return n
+
+
+def leader():
+    from gridgov.accounts.models import Role, User
+
+    user, _ = User.objects.get_or_create(username="bench-city-leader", defaults={"role": Role.LEADER})
+    return user
+
+
+def measure(client, url, runs=RUNS):
+    t0 = time.perf_counter()
+    r = client.get(url)
+    cold = time.perf_counter() - t0
+    assert r.status_code == 200, (url, r.status_code, r.content[:300])
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = client.get(url)
+        samples.append(time.perf_counter() - t0)
+    return len(r.content), cold, statistics.median(samples)
+
+
+def report_endpoints(label, client, urls):
+    print(f"  {label}")
+    print(f"    {'endpoint':<62} {'bytes':>11} {'cold s':>8} {'warm s':>8}")
+    for url in urls:
+        size, cold, warm = measure(client, url)
+        flag = "" if size <= 2 * 1024 * 1024 and warm <= 1.0 else "   <-- over 2 MB / 1 s"
+        print(f"    {url:<62} {size:>11,} {cold:>8.3f} {warm:>8.3f}{flag}", flush=True)
+
+
+def bench_size(n):
+    from django.test import Client
+
+    from maps import aggregates
+
+    header(f"maps: leader heatmap at {n:,} appeals, {GRIDS:,} grids")
+    ensure_appeals(n)
+    with timed("roll-up rebuild (every day, counts and rates)"):
+        summary = aggregates.rollup_refresh(full=True)
+    print(f"    day rows {summary['day_rows']:,}, week rows {summary['week_rows']:,}", flush=True)
+    client = Client()
+    client.force_login(leader())
+    urls = [
+        "/maps/api/heat?days=90",
+        "/maps/api/heat?days=365",
+        "/maps/api/heat?days=90&category=01",
+        "/maps/api/heat/weekly?weeks=13",
+        "/maps/api/areas?level=district&days=90&zoom=10",
+        "/maps/api/areas?level=street&days=90&zoom=11",
+        "/maps/api/areas?level=grid&days=90&zoom=11",
+        "/maps/api/totals?days=90",
+    ]
+    report_endpoints("with the roll-up (as served)", client, urls)
+    # The same answers from the appeals table alone, as if the roll-up had never run.
+    real = aggregates.rolled_through
+    aggregates.rolled_through = lambda: None
+    try:
+        report_endpoints("without the roll-up (appeals table only), for contrast", client, urls[:2])
+    finally:
+        aggregates.rolled_through = real
+    with timed("the leader's page /maps/leader/ (city, districts, 90 days)"):
+        r = client.get("/maps/leader/")
+    print(f"    page HTML {len(r.content):,} bytes", flush=True)
+
+
+def serve_static(html_dir):
+    """A throwaway HTTP server on 127.0.0.1:19xxx: the map HTML, and /static/ from the repo."""
+    root = Path(html_dir)
+    static = ROOT / "static"
+
+    class Handler(SimpleHTTPRequestHandler):
+        def translate_path(self, path):
+            path = path.split("?", 1)[0]
+            if path.startswith("/static/"):
+                return str(static / path[len("/static/"):])
+            return str(root / path.lstrip("/"))
+
+        def log_message(self, *args):
+            pass
+
+    from tests.realtime.daphne import free_port
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port(19000, 19999)), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def browser_draw_seconds(url):
+    """Seconds from navigation to the heat layer drawn (Leaflet.heat paints on load)."""
+    if not Path("/usr/bin/chromium").exists():
+        return None
+    try:
+        from tests.maps.browser import chromium
+    except ImportError:
+        return None
+    with chromium() as context:
+        page = context.new_page()
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="load", timeout=300_000)
+        page.wait_for_function("document.querySelector('canvas.leaflet-heatmap-layer') !== null", timeout=300_000)
+        page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        return time.perf_counter() - t0
+
+
+def bench_raw_folium():
+    """What the aggregation avoids: raw points in a folium HeatMap."""
+    from django.db import connection
+
+    from maps import builders, offline
+
+    header("contrast: a plain folium HeatMap of raw appeal points")
+    print(f"    {'points':>10} {'HTML bytes':>14} {'render s':>9} {'browser s':>10}")
+    tmp = tempfile.mkdtemp(prefix="gridgov-bench-maps-")
+    server = serve_static(tmp)
+    try:
+        for k in RAW_SIZES:
+            with connection.cursor() as cur:
+                cur.execute("SELECT ST_X(position), ST_Y(position) FROM appeals_appeal"
+                            " WHERE position IS NOT NULL LIMIT %s", [k])
+                pts = cur.fetchall()
+            t0 = time.perf_counter()
+            layer = builders.heatmap_layer(pts)
+            m = builders.grid_map({"type": "FeatureCollection", "features": []}, layers=[layer])
+            html = m.get_root().render()
+            render_s = time.perf_counter() - t0
+            offline.assert_offline(html)
+            name = f"raw-{k}.html"
+            (Path(tmp) / name).write_text(html)
+            draw = browser_draw_seconds(f"http://127.0.0.1:{server.server_port}/{name}")
+            draw_s = "n/a" if draw is None else f"{draw:.2f}"
+            print(f"    {len(pts):>10,} {len(html.encode()):>14,} {render_s:>9.2f} {draw_s:>10}", flush=True)
+    finally:
+        server.shutdown()
+
+
+def main():
+    setup_django()
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop in this thread
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    header(f"maps bench: {GRIDS:,} grids, sizes {', '.join(f'{n:,}' for n in SIZES)}")
+    print(f"  grids in the city: {ensure_city():,}", flush=True)
+    for n in SIZES:
+        bench_size(n)
+    bench_raw_folium()
+
+
+if __name__ == "__main__":
+    main()
