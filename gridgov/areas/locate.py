@@ -154,13 +154,17 @@ class _GridIndex:
         self.tree = shapely.STRtree(geoms)
         self.bounds = shapely.total_bounds(geoms) if rows else None
 
-    def near_bounds(self, lng, lat, tolerance_m):
-        """False for points that cannot be within tolerance of any grid (skip the database)."""
-        if self.bounds is None:
-            return np.zeros(len(lng), dtype=bool)
-        x0, y0, x1, y1 = self.bounds
-        pad = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.01)) * 1.5
-        return (lng >= x0 - pad) & (lng <= x1 + pad) & (lat >= y0 - pad) & (lat <= y1 + pad)
+    def near_any(self, lng, lat, tolerance_m):
+        """True for points within (a generous degree bound of) tolerance of some grid: only those
+        can be in a gap, the rest are outside without asking the database."""
+        near = np.zeros(len(lng), dtype=bool)
+        if self.bounds is None or len(lng) == 0 or tolerance_m <= 0:
+            return near
+        y0, y1 = self.bounds[1], self.bounds[3]
+        deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.01)) * 1.5
+        inp, _ = self.tree.query(shapely.points(lng, lat), predicate="dwithin", distance=deg)
+        near[inp] = True
+        return near
 
     def query(self, lng, lat):
         """Index into self.chains for each point, -1 where no grid covers it."""
@@ -233,14 +237,16 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
         tolerance_m = settings.LOCATE_GAP_TOLERANCE_M
     index = grid_index(at)
     hit = index.query(wlng, wlat)
-    near = index.near_bounds(wlng, wlat, tolerance_m)
+    missed = np.flatnonzero((hit < 0) & china)
+    near = np.zeros(n, dtype=bool)
+    near[missed] = index.near_any(wlng[missed], wlat[missed], tolerance_m)
     out = [None] * n
     for i in range(n):
-        if not china[i] or not near[i]:
+        if not china[i]:
             continue
         if hit[i] >= 0:
             out[i] = index.chains[hit[i]]
-        else:
+        elif near[i]:
             # Gaps are rare; the database answers them with the exact spheroid distance.
             out[i] = locate_wgs84(float(wlng[i]), float(wlat[i]), at=at, tolerance_m=tolerance_m)
     return out

@@ -114,7 +114,7 @@ def main():
 
     # 4. HTTP APIs through the whole Django stack (in-process client: no network in the figure).
     user, _ = User.objects.get_or_create(username="bench-operator", defaults={"role": Role.OPERATOR})
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
     batch = 10_000
     client.post("/api/v1/locate/bulk", {"points": pts[:batch].tolist()}, content_type="application/json")
