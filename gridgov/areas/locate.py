@@ -73,9 +73,7 @@ def _chain_sql(at):
     parts, params = [], []
     for table, length in (("areas_community", 12), ("areas_street", 9), ("areas_district", 6)):
         cond, p = _validity("p", at)
-        parts.append(
-            f"(SELECT p.name FROM {table} p WHERE p.code = left(g.code, {length}) AND {cond} LIMIT 1)"
-        )
+        parts.append(f"(SELECT p.name FROM {table} p WHERE p.code = left(g.code, {length}) AND {cond} LIMIT 1)")
         params += p
     return "g.id, g.code, g.name, g.version, " + ", ".join(parts), params
 
@@ -83,11 +81,18 @@ def _chain_sql(at):
 def _row_to_chain(row, match, distance):
     gid, code, name, version, cname, sname, dname = row
     return GridChain(
-        grid_id=gid, grid_code=code, grid_name=name, grid_version=version,
-        community_code=code[:12], community_name=cname or "",
-        street_code=code[:9], street_name=sname or "",
-        district_code=code[:6], district_name=dname or "",
-        match=match, distance_m=round(float(distance), 1),
+        grid_id=gid,
+        grid_code=code,
+        grid_name=name,
+        grid_version=version,
+        community_code=code[:12],
+        community_name=cname or "",
+        street_code=code[:9],
+        street_name=sname or "",
+        district_code=code[:6],
+        district_name=dname or "",
+        match=match,
+        distance_m=round(float(distance), 1),
     )
 
 
@@ -238,18 +243,41 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
     index = grid_index(at)
     hit = index.query(wlng, wlat)
     missed = np.flatnonzero((hit < 0) & china)
-    near = np.zeros(n, dtype=bool)
-    near[missed] = index.near_any(wlng[missed], wlat[missed], tolerance_m)
+    near = missed[index.near_any(wlng[missed], wlat[missed], tolerance_m)]
+    gaps = _nearest_in_db(wlng[near], wlat[near], at, tolerance_m)
+    chains = index.chains
     out = [None] * n
-    for i in range(n):
-        if not china[i]:
-            continue
-        if hit[i] >= 0:
-            out[i] = index.chains[hit[i]]
-        elif near[i]:
-            # Gaps are rare; the database answers them with the exact spheroid distance.
-            out[i] = locate_wgs84(float(wlng[i]), float(wlat[i]), at=at, tolerance_m=tolerance_m)
+    inside = np.flatnonzero((hit >= 0) & china)
+    for i, h in zip(inside.tolist(), hit[inside].tolist()):
+        out[i] = chains[h]
+    for i, chain in zip(near.tolist(), gaps):
+        out[i] = chain
     return out
+
+
+def _nearest_in_db(lng, lat, at, tolerance_m):
+    """For points in no grid (but near one): the nearest grid within tolerance, by the exact
+    spheroid distance, as locate_wgs84 answers them, in one query for all of them."""
+    if len(lng) == 0:
+        return []
+    cols, cparams = _chain_sql(at)
+    valid, vparams = _validity("g", at)
+    lat_max = float(np.abs(lat).max())
+    deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat_max)), 0.01)) * 1.5
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT q.i, n.* FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS p "
+            f"FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS u(x, y, i)) q "
+            f"CROSS JOIN LATERAL (SELECT {cols}, ST_Distance(g.geom::geography, q.p::geography) AS d "
+            f"FROM areas_grid g WHERE g.geom && ST_Expand(q.p, %s) AND {valid} ORDER BY d, g.code LIMIT 1) n",
+            [lng.tolist(), lat.tolist(), *cparams, deg, *vparams],
+        )
+        rows = cur.fetchall()
+    found = [None] * len(lng)
+    for row in rows:
+        if row[-1] <= tolerance_m:
+            found[row[0] - 1] = _row_to_chain(row[1:-1], NEAREST, row[-1])
+    return found
 
 
 # --- many stored points: driven by the grids --------------------------------------------

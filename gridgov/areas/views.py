@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.pagination import GeoJsonPagination
 
-from gridgov.accounts.access import code_in_jurisdiction, scope_codes
+from gridgov.api import BulkJSONParser, BulkJSONRenderer
+from gridgov.accounts.access import code_in_jurisdiction, jurisdiction, scope_codes
 
 from . import serializers as s
 from .locate import BadPoint, locate, locate_many
@@ -19,8 +20,11 @@ from .models import LEVELS
 
 def located_answer(user, chain):
     if chain is None:
-        return {"match": "outside", "grid": None,
-                "message": "该位置不在本市任何网格内 / the point is outside every grid of the city"}
+        return {
+            "match": "outside",
+            "grid": None,
+            "message": "该位置不在本市任何网格内 / the point is outside every grid of the city",
+        }
     data = chain.as_dict()
     data["in_jurisdiction"] = code_in_jurisdiction(user, chain.grid_code)
     return data
@@ -33,8 +37,9 @@ class LocateApi(APIView):
         q = s.LocateQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
         try:
-            chain = locate(q.validated_data["lng"], q.validated_data["lat"], q.validated_data["crs"],
-                           at=q.validated_data["at"])
+            chain = locate(
+                q.validated_data["lng"], q.validated_data["lat"], q.validated_data["crs"], at=q.validated_data["at"]
+            )
         except BadPoint as exc:
             return Response({"detail": str(exc), "code": "bad_point"}, status=400)
         return Response(located_answer(request.user, chain))
@@ -43,6 +48,9 @@ class LocateApi(APIView):
 class LocateBulkApi(APIView):
     """POST /api/v1/locate/bulk {"crs": "gcj02", "points": [[lng, lat], ...]} → answers in order."""
 
+    parser_classes = [BulkJSONParser]
+    renderer_classes = [BulkJSONRenderer]
+
     def post(self, request):
         q = s.LocateBulk(data=request.data)
         q.is_valid(raise_exception=True)
@@ -50,15 +58,20 @@ class LocateBulkApi(APIView):
             chains = locate_many(q.validated_data["points"], q.validated_data["crs"], at=q.validated_data["at"])
         except BadPoint as exc:
             return Response({"detail": str(exc), "code": "bad_point"}, status=400)
-        mine = {}  # the jurisdiction question once per grid, not once per point
+        scope = jurisdiction(request.user)  # asked once, not once per point
+        prefixes = None if scope is None else tuple(scope)
+        outside = located_answer(request.user, None)
+        answers = {}  # one answer dict per chain object, shared by the points it answers
         results = []
         for c in chains:
             if c is None:
-                results.append(located_answer(request.user, None))
+                results.append(outside)
                 continue
-            if c.grid_code not in mine:
-                mine[c.grid_code] = code_in_jurisdiction(request.user, c.grid_code)
-            results.append({**vars(c), "in_jurisdiction": mine[c.grid_code]})
+            a = answers.get(id(c))
+            if a is None:
+                mine = prefixes is None or c.grid_code.startswith(prefixes)
+                a = answers[id(c)] = {**vars(c), "in_jurisdiction": mine}
+            results.append(a)
         return Response({"count": len(results), "results": results})
 
 

@@ -56,7 +56,9 @@ def test_area_geojson_scoped_to_the_viewer(city, api, make_user):
     # the street sees its own outline and its district's, not the sibling street
     codes = [f["properties"]["code"] for f in api(street_a).get("/api/v1/areas/street/").json()["features"]]
     assert codes == ["110101001"]
-    assert [f["properties"]["code"] for f in api(street_a).get("/api/v1/areas/district/").json()["features"]] == ["110101"]
+    assert [f["properties"]["code"] for f in api(street_a).get("/api/v1/areas/district/").json()["features"]] == [
+        "110101"
+    ]
     worker = make_user(Role.GRID_WORKER, grid_codes=["110101002002001"])
     codes = [f["properties"]["code"] for f in api(worker).get("/api/v1/areas/grid/").json()["features"]]
     assert codes == ["110101002002001"]
@@ -79,3 +81,13 @@ def test_healthz_reports_postgis_and_redis(client):
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["postgis"]["version"].startswith("3.") and body["redis"]["ok"] is True
+
+
+def test_bulk_locate_flags_jurisdiction_per_point_and_refuses_bad_json(city, api, make_user):
+    street = make_user(Role.STREET_OFFICE, area_code="110101001")
+    r = api(street).post(
+        "/api/v1/locate/bulk", {"points": [[116.405, 39.91], [116.425, 39.91], [116.6, 39.9]]}, format="json"
+    )
+    assert [x.get("in_jurisdiction") for x in r.json()["results"]] == [True, False, None]
+    r = api(street).post("/api/v1/locate/bulk", "{not json", content_type="application/json")
+    assert r.status_code == 400 and "JSON" in r.json()["detail"]

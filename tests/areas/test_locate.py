@@ -66,8 +66,13 @@ def test_located_earlier_keeps_its_version(city):
     t_before = timezone.now()
     # The grid is redrawn (it shrinks to the west half) a moment later.
     later = t_before + timedelta(seconds=1)
-    areas_replace(Grid, [("110101001001001", "甲一第1网格", Polygon.from_bbox((116.40, 39.90, 116.405, 39.92)))],
-                  source="t", crs="wgs84", when=later)
+    areas_replace(
+        Grid,
+        [("110101001001001", "甲一第1网格", Polygon.from_bbox((116.40, 39.90, 116.405, 39.92)))],
+        source="t",
+        crs="wgs84",
+        when=later,
+    )
     old, new = Grid.objects.filter(code="110101001001001").order_by("version")
     assert (old.version, new.version) == (1, 2) and old.valid_to == later and new.valid_to is None
     assert before.grid_id == old.pk  # the earlier answer still names the row it was in
@@ -75,6 +80,29 @@ def test_located_earlier_keeps_its_version(city):
     assert locate(116.407, 39.91, at=t_before).grid_id == old.pk
     assert locate_many([(116.407, 39.91)], at=t_before)[0].grid_id == old.pk
     # an unchanged re-import makes no new version
-    run = areas_replace(Grid, [("110101001001001", "甲一第1网格", Polygon.from_bbox((116.40, 39.90, 116.405, 39.92)))],
-                        source="t", crs="wgs84")
+    run = areas_replace(
+        Grid,
+        [("110101001001001", "甲一第1网格", Polygon.from_bbox((116.40, 39.90, 116.405, 39.92)))],
+        source="t",
+        crs="wgs84",
+    )
     assert (run.unchanged, run.changed) == (1, 0)
+
+
+def test_locate_many_agrees_with_locate_on_a_mixed_batch(city):
+    """Inside, shared-edge, gap (answered by one database query for all of them), beyond
+    tolerance and outside points in one batch: each answer equals locate()'s."""
+    pts = [
+        (116.405, 39.91),
+        (116.4301, 39.91),
+        (116.41, 39.91),
+        (116.43015, 39.905),
+        (116.5, 39.91),
+        (116.4301, 39.915),
+        (2.35, 48.85),
+        (116.425, 39.91),
+    ]
+    many = locate_many(pts)
+    assert many == [locate(x, y) for x, y in pts]
+    assert [m.match if m else None for m in many].count(NEAREST) == 3
+    assert locate_many(pts, tolerance_m=1) == [locate(x, y, tolerance_m=1) for x, y in pts]

@@ -58,8 +58,10 @@ def main():
     header(f"locate: {GRIDS:,} grids, {POINTS:,} points")
     n_grids = ensure_city()
     with connection.cursor() as cur:
-        cur.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                    "(SELECT ST_Extent(geom) e FROM areas_grid WHERE valid_to IS NULL) x")
+        cur.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom) e FROM areas_grid WHERE valid_to IS NULL) x"
+        )
         x0, y0, x1, y1 = cur.fetchone()
     rng = np.random.default_rng(42)
     lng = rng.uniform(x0, x1, POINTS)
@@ -82,8 +84,10 @@ def main():
         db_found = cur.fetchone()[0]
     db_s = min(runs)
     db_rate = POINTS / db_s
-    print(f"  {'PostGIS re-locate, grid-driven (best of 2, stored)':<58} {db_s:8.3f} s  {db_rate:,.0f} points/s"
-          f"  ({db_found:,} in grids)")
+    print(
+        f"  {'PostGIS re-locate, grid-driven (best of 2, stored)':<58} {db_s:8.3f} s  {db_rate:,.0f} points/s"
+        f"  ({db_found:,} in grids)"
+    )
 
     # 2. Point-driven, on a sample, for contrast.
     sample = min(POINTS, 100_000)
@@ -91,7 +95,8 @@ def main():
         t0 = time.perf_counter()
         cur.execute(
             "SELECT count(g) FROM (SELECT (SELECT g.id FROM areas_grid g WHERE g.valid_to IS NULL AND "
-            "ST_Covers(g.geom, p.geom) ORDER BY g.code LIMIT 1) g FROM bench_points p WHERE p.id < %s) x", [sample]
+            "ST_Covers(g.geom, p.geom) ORDER BY g.code LIMIT 1) g FROM bench_points p WHERE p.id < %s) x",
+            [sample],
         )
         cur.fetchone()
         dt = time.perf_counter() - t0
@@ -104,12 +109,14 @@ def main():
     hit = index.query(lng, lat)
     tree_s = time.perf_counter() - t0
     tree_rate = POINTS / tree_s
-    print(f"  {'STRtree query covered_by (in-process)':<58} {tree_s:8.3f} s  {tree_rate:,.0f} points/s"
-          f"  ({int((hit >= 0).sum()):,} in grids)")
+    print(
+        f"  {'STRtree query covered_by (in-process)':<58} {tree_s:8.3f} s  {tree_rate:,.0f} points/s"
+        f"  ({int((hit >= 0).sum()):,} in grids)"
+    )
     print(f"  ==> PostGIS / STRtree throughput ratio: {db_rate / tree_rate:.2f}  (target ≥ 1.0)")
 
     pts = np.column_stack([lng, lat])
-    with timed("locate_many (index cached, 1,000,000 points)", POINTS, "points"):
+    with timed(f"locate_many (index cached, {POINTS:,} points)", POINTS, "points"):
         locate_many(pts[:POINTS])
 
     # 4. HTTP APIs through the whole Django stack (in-process client: no network in the figure).
@@ -121,12 +128,14 @@ def main():
     n_req = 20
     t0 = time.perf_counter()
     for k in range(n_req):
-        chunk = pts[k * batch:(k + 1) * batch].tolist()
+        chunk = pts[k * batch : (k + 1) * batch].tolist()
         r = client.post("/api/v1/locate/bulk", {"points": chunk}, content_type="application/json")
         assert r.status_code == 200, r.content[:300]
     dt = time.perf_counter() - t0
-    print(f"  {f'bulk API: {n_req} requests x {batch:,} points':<58} {dt:8.3f} s  {n_req * batch / dt:,.0f} points/s"
-          "  (target ≥ 50,000)")
+    print(
+        f"  {f'bulk API: {n_req} requests x {batch:,} points':<58} {dt:8.3f} s  {n_req * batch / dt:,.0f} points/s"
+        "  (target ≥ 50,000)"
+    )
 
     samples_fn, samples_api = [], []
     for i in range(2000):
@@ -139,8 +148,10 @@ def main():
         samples_api.append(time.perf_counter() - t0)
     for label, s in (("locate() function", samples_fn), ("single API GET /api/v1/locate", samples_api)):
         p = percentiles(s)
-        print(f"  {label:<58} p50 {p['p50']:.2f} ms  p90 {p['p90']:.2f} ms  p99 {p['p99']:.2f} ms"
-              + ("  (target p50 ≤ 5 ms)" if "API" in label else ""))
+        print(
+            f"  {label:<58} p50 {p['p50']:.2f} ms  p90 {p['p90']:.2f} ms  p99 {p['p99']:.2f} ms"
+            + ("  (target p50 ≤ 5 ms)" if "API" in label else "")
+        )
 
 
 if __name__ == "__main__":
