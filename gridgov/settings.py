@@ -139,20 +139,6 @@ if not REDIS_URL:
 if urlparse(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
     raise ImproperlyConfigured(f"REDIS_URL must be redis://, rediss:// or unix://, got {REDIS_URL!r}")
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py 8 defaults to a 5 s socket timeout, which kills consumers that sit idle
-            # on BLPOP/pubsub; None means wait as long as it takes.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-            # The default of 100 drops messages silently under dispatch bursts.
-            "capacity": env_int("CHANNEL_CAPACITY", 5000, 100),
-            "expiry": 60,
-            "group_expiry": 86400,
-        },
-    }
-}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -236,30 +222,42 @@ REALTIME_REPLAY_MAX = env_int("REALTIME_REPLAY_MAX", 5000, 100)
 CHANNEL_PREFIX = os.environ.get("CHANNEL_PREFIX", "").strip() or "asgi"
 if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in CHANNEL_PREFIX):
     raise ImproperlyConfigured(f"CHANNEL_PREFIX={CHANNEL_PREFIX!r}: expected letters, digits, '-', '_', '.'")
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = CHANNEL_PREFIX
+# The core layer's per-channel capacity: the default of 100 drops messages silently under bursts.
+CHANNEL_CAPACITY = env_int("CHANNEL_CAPACITY", 5000, 100)
 # redis-py 8's asyncio pool allows 100 connections and then raises instead of waiting; a Daphne
 # process whose 1,000 sockets close at once (a network blip) sends 1,000 group_discards at once.
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["max_connections"] = env_int("CHANNEL_MAX_CONNECTIONS", 2000, 10)
-# "redis-pubsub": Redis pub/sub instead of lists (no per-message round trips on receipt, no
-# capacity, nothing kept for a process that is away: the outbox replay covers that).
-# "memory" is for one-process benchmarks and experiments only: events never leave the process.
-CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "").strip().lower() or "redis"
-if CHANNEL_LAYER == "redis-pubsub":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": CHANNEL_PREFIX},
-        }
-    }
-elif CHANNEL_LAYER == "memory":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_LAYERS["default"]["CONFIG"]["capacity"], "expiry": 60},
-        }
-    }
-elif CHANNEL_LAYER != "redis":
-    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: expected redis, redis-pubsub or memory")
+CHANNEL_MAX_CONNECTIONS = env_int("CHANNEL_MAX_CONNECTIONS", 2000, 10)
+
+
+def channel_layers(kind, prefix=CHANNEL_PREFIX):
+    """CHANNEL_LAYERS for CHANNEL_LAYER=kind (the benchmark builds every kind from here).
+
+    "redis-pubsub" (default): Redis pub/sub. A Daphne process gets each message pushed on its one
+    subscriber connection; the core layer instead pops its process's queue one message at a
+    time, several round trips each, so 1,000 events to one process take seconds (p99 of 2,000
+    events: ~5 s against ~1 s, tests/bench/bench_realtime.py). Pub/sub keeps nothing for a
+    process that is away, and has no capacity to overflow: what it loses, the consumers' outbox
+    sweep sends once a heartbeat, and a reconnecting client resumes from the outbox.
+    "redis": channels_redis's core layer (sorted sets with CHANNEL_CAPACITY and expiry).
+    "memory" is for one-process benchmarks and experiments only: events never leave the process.
+    """
+    # redis-py 8 defaults to a 5 s socket timeout, which kills consumers that sit idle on
+    # BZPOPMIN/pubsub; None means wait as long as it takes.
+    hosts = [{"address": REDIS_URL, "socket_timeout": None, "max_connections": CHANNEL_MAX_CONNECTIONS}]
+    if kind == "redis-pubsub":
+        backend, config = "channels_redis.pubsub.RedisPubSubChannelLayer", {"hosts": hosts, "prefix": prefix}
+    elif kind == "redis":
+        backend = "channels_redis.core.RedisChannelLayer"
+        config = {"hosts": hosts, "prefix": prefix, "capacity": CHANNEL_CAPACITY, "expiry": 60, "group_expiry": 86400}
+    elif kind == "memory":
+        backend, config = "channels.layers.InMemoryChannelLayer", {"capacity": CHANNEL_CAPACITY, "expiry": 60}
+    else:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER={kind!r}: expected redis-pubsub, redis or memory")
+    return {"default": {"BACKEND": backend, "CONFIG": config}}
+
+
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "").strip().lower() or "redis-pubsub"
+CHANNEL_LAYERS = channel_layers(CHANNEL_LAYER)
 MOBILE_TOKEN_TTL_HOURS = env_int("MOBILE_TOKEN_TTL_HOURS", 72, 1)
 LOGIN_THROTTLE_RATE = os.environ.get("LOGIN_THROTTLE_RATE", "").strip() or "10/min"
 _rate_n, _, _rate_period = LOGIN_THROTTLE_RATE.partition("/")

@@ -6,30 +6,47 @@ Prints, in one run:
      bulk send broadcast.py uses;
   2. 2,000 WebSocket clients (the `websockets` library) on BENCH_WS_SERVERS Daphne processes
      sharing one Redis; one transaction publishes one dispatch event to each client's user
-     group; latency from the commit to each client's receipt, p50/p99/max, and the count lost;
+     group; latency from the commit to each client's receipt, p50/p99/max, and the count lost.
+     The clients run in BENCH_WS_CLIENT_PROCS processes of their own, as phones are not in the
+     publishing process: sharing its interpreter lock, 2,000 sockets' reads would hold up the
+     send they are timing. Commit and receipt times are both read from CLOCK_MONOTONIC, which
+     is one clock for every process of the machine. Also printed: the CPU seconds each Daphne
+     process spent from the commit to the last receipt, which other load on the machine does
+     not inflate;
   3. the same burst on Channels' InMemoryChannelLayer in this one process (consumers driven by
      WebsocketCommunicator, no network, no Redis): the floor the Redis figures compare with.
+     That layer walks every channel and group for expired entries on each send and receive,
+     which makes a 2,000-consumer burst quadratic (p99 ~24 s); the reference runs that walk at
+     most once a second, so it shows the consumers' own cost.
 Targets: p99 ≤ 500 ms and nothing lost through Redis.
 
     python -m tests.bench.bench_realtime
-    (BENCH_WS_CLIENTS=2000 BENCH_WS_SERVERS=2 BENCH_WS_LAYERS=redis,redis-pubsub,memory)
+    (BENCH_WS_CLIENTS=2000 BENCH_WS_SERVERS=2 BENCH_WS_CLIENT_PROCS=2
+     BENCH_WS_LAYERS=redis,redis-pubsub,memory)
 """
 
 import asyncio
-import copy
 import json
+import multiprocessing
 import os
 import resource
 import time
+
+from channels.layers import InMemoryChannelLayer
 
 from tests.bench.common import header, percentiles, setup_django, timed
 
 CLIENTS = int(os.environ.get("BENCH_WS_CLIENTS", 2000))
 SERVERS = int(os.environ.get("BENCH_WS_SERVERS", 2))
+CLIENT_PROCS = int(os.environ.get("BENCH_WS_CLIENT_PROCS", 2))
 LAYERS = os.environ.get("BENCH_WS_LAYERS", "redis,redis-pubsub,memory").split(",")
 CONNECT_CONCURRENCY = 100
 WAIT_S = 60.0
 PREFIX = f"gridgov-bench-{os.getpid()}"
+
+
+def now():
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
 def raise_open_files():
@@ -39,21 +56,25 @@ def raise_open_files():
     return want
 
 
+class SweptInMemoryChannelLayer(InMemoryChannelLayer):
+    """InMemoryChannelLayer with its expiry walk at most once a second (see 3. above)."""
+
+    swept = 0.0
+
+    def _clean_expired(self):
+        if now() - self.swept >= 1.0:
+            self.swept = now()
+            super()._clean_expired()
+
+
 def layer_settings(kind, prefix):
     """CHANNEL_LAYERS as settings.py builds them for CHANNEL_LAYER=kind, under this run's prefix."""
-    from django.conf import settings
+    from gridgov.settings import channel_layers
 
-    hosts = copy.deepcopy(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"])
-    if kind == "redis":
-        layers = copy.deepcopy(settings.CHANNEL_LAYERS)
-        if layers["default"]["BACKEND"] != "channels_redis.core.RedisChannelLayer":
-            raise SystemExit("run the benchmark without CHANNEL_LAYER set")
-        layers["default"]["CONFIG"]["prefix"] = prefix
-        return layers
-    if kind == "redis-pubsub":
-        return {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                            "CONFIG": {"hosts": hosts, "prefix": prefix}}}
-    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+    layers = channel_layers(kind, prefix)
+    if kind == "memory":
+        layers["default"]["BACKEND"] = "tests.bench.bench_realtime.SweptInMemoryChannelLayer"
+    return layers
 
 
 def use_layer(kind, prefix):
@@ -96,14 +117,14 @@ def burst(pairs, marks):
     from gridgov.realtime import broadcast
 
     try:
-        t0 = time.perf_counter()
+        t0 = now()
         with transaction.atomic():
-            transaction.on_commit(lambda: marks.__setitem__("commit", time.perf_counter()))
+            transaction.on_commit(lambda: marks.__setitem__("commit", now()))
             rows = broadcast.publish_many([(broadcast.user_group(u.pk), "appeal.dispatched",
                                             {"appeal": f"BENCH-{i}", "grid": "110101001001001"})
                                            for i, (u, _) in enumerate(pairs)])
-            marks["inserted"] = time.perf_counter() - t0
-        marks["sent"] = time.perf_counter()
+            marks["inserted"] = now() - t0
+        marks["sent"] = now()
         return [r.id for r in rows]
     finally:
         connection.close()
@@ -170,7 +191,9 @@ def bench_send_paths():
 
 
 # --- 2. through Daphne and Redis ------------------------------------------------------------------
-async def connect_all(ports, pairs, received, errors):
+async def connect_all(ports, tokens, received, errors, first=0):
+    """Connect one client per token (client i to ports[i % n]); each client's events go into
+    `received` as id -> receipt time."""
     from websockets.asyncio.client import connect
 
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -181,7 +204,7 @@ async def connect_all(ports, pairs, received, errors):
             async for raw in conn:
                 frame = json.loads(raw)
                 if frame.get("type") == "event":
-                    received.setdefault(frame["id"], time.perf_counter())
+                    received.setdefault(frame["id"], now())
         except Exception as exc:  # a dropped client is counted as losses, and reported
             errors.append(repr(exc))
 
@@ -203,41 +226,91 @@ async def connect_all(ports, pairs, received, errors):
             conns.append(conn)
             asyncio.get_running_loop().create_task(reader(conn))
 
-    await asyncio.gather(*(one(i, token) for i, (_, token) in enumerate(pairs)))
+    await asyncio.gather(*(one(first + i, token) for i, token in enumerate(tokens)))
     return conns
 
 
-async def wait_for(ids, received, timeout):
-    deadline = time.perf_counter() + timeout
-    want = set(ids)
-    while time.perf_counter() < deadline and not want <= received.keys():
-        await asyncio.sleep(0.05)
+def client_process(ports, tokens, first, pipe):
+    """A process of bench clients: connects, says how many, then, told how long to wait after
+    the burst, sends back {event id: receipt time} once each client has its event, and the CPU
+    seconds it spent since connecting."""
+
+    async def run():
+        received, errors = {}, []
+        conns = await connect_all(ports, tokens, received, errors, first)
+        cpu = time.process_time()
+        pipe.send((len(conns), errors))
+        timeout = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        deadline = now() + timeout
+        while now() < deadline and len(received) < len(conns):
+            await asyncio.sleep(0.02)
+        pipe.send((received, errors, time.process_time() - cpu))
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+    asyncio.run(run())
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def bench_redis(pairs, kind):
     from tests.realtime.daphne import daphne_servers
 
-    header(f"{len(pairs):,} WebSocket clients on {SERVERS} Daphne process(es), CHANNEL_LAYER={kind}")
+    header(f"{len(pairs):,} WebSocket clients in {CLIENT_PROCS} process(es) on {SERVERS} Daphne process(es), "
+           f"CHANNEL_LAYER={kind}")
     env = {"CHANNEL_PREFIX": PREFIX, "CHANNEL_LAYER": kind, "REALTIME_HEARTBEAT": "600", "LOG_LEVEL": "WARNING",
            "DJANGO_DEBUG": "1"}
-    with use_layer(kind, PREFIX), daphne_servers(SERVERS, env, args=("-v", "0", "--websocket_connect_timeout", "60")) as ports:
-
-        async def run():
-            received, errors, marks = {}, [], {}
+    pids, clients = [], []
+    ctx = multiprocessing.get_context("spawn")  # no inherited Django state or database connections
+    tokens = [token for _, token in pairs]
+    share = -(-len(tokens) // CLIENT_PROCS)
+    with use_layer(kind, PREFIX), daphne_servers(SERVERS, env, args=("-v", "0", "--websocket_connect_timeout", "60"),
+                                                 pids=pids) as ports:
+        try:
             with timed(f"connect {len(pairs):,} clients"):
-                conns = await connect_all(ports, pairs, received, errors)
-            print(f"  connected {len(conns):,} of {len(pairs):,}" + (f"; first error: {errors[0]}" if errors else ""))
-            await asyncio.sleep(1.0)
-            # A web request's thread: its own event loop for the after-commit send.
-            loop = asyncio.get_running_loop()
-            ids = await loop.run_in_executor(None, burst, pairs, marks)
-            await wait_for(ids, received, WAIT_S)
-            row = report(f"{kind}, {SERVERS} Daphne", ids, received, marks)
-            row["dropped_clients"] = len(errors)
-            await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
-            return row, ids
+                for first in range(0, len(tokens), share):
+                    mine, theirs = ctx.Pipe()
+                    proc = ctx.Process(target=client_process, args=(ports, tokens[first : first + share], first, theirs))
+                    proc.start()
+                    clients.append((proc, mine))
+                hellos = [pipe.recv() for _, pipe in clients]
+            errors = [e for _, errs in hellos for e in errs]
+            print(f"  connected {sum(n for n, _ in hellos):,} of {len(pairs):,}"
+                  + (f"; first error: {errors[0]}" if errors else ""))
+            time.sleep(1.0)
+            marks = {}
+            cpu0 = [cpu_seconds(pid) for pid in pids]
+            ids = burst(pairs, marks)  # this thread stands for a web request's or a Celery task's
+            for _, pipe in clients:
+                pipe.send(max(WAIT_S - (now() - marks["commit"]), 0))
+            received, client_cpu = {}, []
+            for _, pipe in clients:
+                got, errs, cpu = pipe.recv()
+                received.update(got)
+                errors += errs
+                client_cpu.append(cpu)
+            cpu1 = [cpu_seconds(pid) for pid in pids]
+        finally:
+            for proc, _ in clients:
+                proc.join(30)
+                if proc.is_alive():
+                    proc.kill()
+        row = report(f"{kind}, {SERVERS} Daphne", ids, received, marks)
+        print("  CPU from the burst to the last receipt: Daphne "
+              + ", ".join(f"{b - a:.2f} s" for a, b in zip(cpu0, cpu1, strict=True))
+              + "; client processes " + ", ".join(f"{c:.2f} s" for c in client_cpu)
+              + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
+        row["dropped_clients"] = len(errors)
+        return row, ids
 
-        return asyncio.run(run())
+
+async def wait_for(ids, received, timeout):
+    deadline = now() + timeout
+    want = set(ids)
+    while now() < deadline and not want <= received.keys():
+        await asyncio.sleep(0.05)
 
 
 # --- 3. in one process, InMemoryChannelLayer -----------------------------------------------------------
@@ -268,7 +341,7 @@ def bench_memory(pairs):
             while True:
                 frame = await comm.receive_json_from(timeout=WAIT_S + 30)
                 if frame.get("type") == "event":
-                    received.setdefault(frame["id"], time.perf_counter())
+                    received.setdefault(frame["id"], now())
 
         readers = [asyncio.create_task(reader(c)) for c in comms]
         # thread_sensitive=False: a thread whose async_to_sync finds this loop (in-memory groups

@@ -41,6 +41,7 @@ def run_settings(**env):
     ({"DJANGO_DEBUG": "1", "LOCATE_GAP_TOLERANCE_M": "-5"}, "LOCATE_GAP_TOLERANCE_M"),
     ({"DJANGO_DEBUG": "1", "CHANNEL_CAPACITY": "lots"}, "CHANNEL_CAPACITY"),
     ({"DJANGO_DEBUG": "1", "REDIS_URL": "http://x"}, "REDIS_URL"),
+    ({"DJANGO_DEBUG": "1", "CHANNEL_LAYER": "kafka"}, "CHANNEL_LAYER"),
 ])
 def test_bad_settings_fail_loudly(env, needle):
     r = run_settings(**env)
@@ -55,5 +56,20 @@ def test_good_settings_start():
 def test_channel_layer_never_times_out_idle_consumers():
     from django.conf import settings
 
-    cfg = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    assert cfg["hosts"][0]["socket_timeout"] is None and cfg["capacity"] > 100
+    from gridgov.settings import channel_layers
+
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["socket_timeout"] is None
+    core = channel_layers("redis")["default"]["CONFIG"]
+    assert core["hosts"][0]["socket_timeout"] is None and core["capacity"] > 100
+
+
+def test_asgi_server_defaults_to_pubsub_and_keeps_start_up_objects_out_of_the_gc():
+    env = {k: v for k, v in os.environ.items() if k not in ("CHANNEL_LAYER",)}
+    code = ("import gc, gridgov.asgi; from django.conf import settings; "
+            "print(settings.CHANNEL_LAYERS['default']['BACKEND'], gc.get_freeze_count(), gc.get_threshold()[0])")
+    r = subprocess.run([sys.executable, "-c", code], env={**env, "DJANGO_DEBUG": "1"}, cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-500:]
+    backend, frozen, threshold = r.stdout.split()
+    assert backend == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert int(frozen) > 10_000 and int(threshold) >= 10_000

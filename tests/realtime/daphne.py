@@ -65,9 +65,10 @@ def stop(proc, log=None):
 
 
 @contextmanager
-def daphne_servers(n, env=None, log_dir="/tmp", args=()):
+def daphne_servers(n, env=None, log_dir="/tmp", args=(), pids=None):
     """Start n Daphne processes of gridgov.asgi:application; yields their ports. `env` is added
-    to this process's environment (DATABASE_URL defaults to the database in use now)."""
+    to this process's environment (DATABASE_URL defaults to the database in use now); a `pids`
+    list gets their process ids."""
     if not DAPHNE.exists():
         raise DaphneUnavailable(f"{DAPHNE} is not installed")
     base_env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "gridgov.settings",
@@ -81,6 +82,8 @@ def daphne_servers(n, env=None, log_dir="/tmp", args=()):
             proc = subprocess.Popen([str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), *args, "gridgov.asgi:application"],
                                     cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT)
             procs.append((proc, log, port, log_path))
+            if pids is not None:
+                pids.append(proc.pid)
             if not wait_for_port(port, proc):
                 log.flush()
                 raise RuntimeError(f"daphne on port {port} did not start:\n{log_path.read_text()[-3000:]}")

@@ -13,6 +13,7 @@ from django.utils import timezone
 from gridgov.accounts.models import Department, Role
 from gridgov.realtime import broadcast
 from gridgov.realtime.models import OutboxEvent, outbox_purge
+from gridgov.settings import channel_layers
 
 
 def test_group_names():
@@ -167,13 +168,11 @@ def test_ids_follow_commit_order():
     assert ids["slow"] < ids["fast"]
 
 
-@pytest.mark.parametrize("backend", ["channels_redis.core.RedisChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
-def test_real_redis_delivery_keeps_order_for_a_burst(channel_prefix, settings, backend):
+@pytest.mark.parametrize("kind", ["redis", "redis-pubsub"])
+def test_real_redis_delivery_keeps_order_for_a_burst(channel_prefix, settings, kind):
     """The pipelined paths on the real Redis: every message arrives, in order, in one group and
     across groups."""
-    if "pubsub" in backend:  # settings.py's CHANNEL_LAYER=redis-pubsub
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {
-            "hosts": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": channel_prefix}}}
+    settings.CHANNEL_LAYERS = channel_layers(kind, channel_prefix)  # as settings.py's CHANNEL_LAYER=kind
     layer = get_channel_layer()
     assert broadcast._bulk_sender(layer) is not None
 
