@@ -64,6 +64,7 @@ class WindowQuery(serializers.Serializer):
 class AreaQuery(WindowQuery):
     level = serializers.ChoiceField(choices=list(LEVEL_LENGTH), default="grid")
     zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, allow_null=True, default=None)
+    counts_only = serializers.BooleanField(required=False, default=False)
 
 
 class SeriesQuery(serializers.Serializer):
@@ -77,8 +78,9 @@ class PointsQuery(serializers.Serializer):
     colour = serializers.MultipleChoiceField(choices=WarningColour.values, required=False)
     state = serializers.MultipleChoiceField(choices=sorted(OPEN_STATES), required=False)
     grid = serializers.RegexField(r"^\d{6,15}$", required=False, allow_blank=True, default="")
-    bbox = serializers.RegexField(r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$", required=False, allow_blank=True,
-                                  default="")
+    bbox = serializers.RegexField(
+        r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$", required=False, allow_blank=True, default=""
+    )
     crs = serializers.ChoiceField(choices=["wgs84", "gcj02"], required=False, default="wgs84")
 
     def validate_bbox(self, value):
@@ -134,15 +136,20 @@ def escaped(fc):
 
 
 class AreaCountsApi(APIView):
-    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent= — current areas of the
-    level inside the viewer's jurisdiction with appeal counts and the rates (GeoJSON)."""
+    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only= — current
+    areas of the level inside the viewer's jurisdiction with appeal counts and the rates
+    (GeoJSON); with counts_only=1 only each area's code and count, no geometry (page refresh)."""
 
     def get(self, request):
         q = _parse(AreaQuery, request)
         prefixes = area_prefixes(request, q["parent"])
         if q["level"] not in aggregates.area_levels_for(selectors.area_scope(request.user)):
             raise Http404("该层级不在辖区内 / level above your jurisdiction")
-        return json_text(aggregates.area_counts_geojson(q["window"], prefixes, level=q["level"], zoom=q["zoom"]))
+        return json_text(
+            aggregates.area_counts_geojson(
+                q["window"], prefixes, level=q["level"], zoom=q["zoom"], counts_only=q["counts_only"]
+            )
+        )
 
 
 class HeatApi(APIView):
@@ -177,8 +184,9 @@ class OpenAppealsApi(APIView):
 
     def get(self, request):
         q = _parse(PointsQuery, request)
-        fc = aggregates.open_appeal_points(request.user, zoom=q["zoom"], states=q.get("state"),
-                                           colours=q.get("colour"), grid=q["grid"], bbox=q["bbox"])
+        fc = aggregates.open_appeal_points(
+            request.user, zoom=q["zoom"], states=q.get("state"), colours=q.get("colour"), grid=q["grid"], bbox=q["bbox"]
+        )
         return JsonResponse(escaped(to_crs(fc, q["crs"])))
 
 

@@ -7,9 +7,13 @@ counts, made once by `maps.aggregates.rollup_refresh` (hourly, see maps/tasks.py
 after `RollupState.rolled_through` are always counted from the appeals table itself, so a map
 is never stale because the job has not run; it is only slower.
 
-Each appeal is counted in four rows per period, one per category prefix: "" (all
-categories), its level-1 code ("05"), level-2 ("0504") and leaf ("050402"), so a filter on
-any prefix reads only the rows of that prefix (index on category, kind, period).
+Week rows count each appeal once per category prefix: "" (all categories), its level-1 code
+("05") and level-2 code ("0504"), so a filter on a prefix reads only that prefix's rows (index
+on category, kind, period). Day rows (the loose days at a window's edges) are kept for "" only:
+per grid, day and category they would be about one row per appeal, no smaller than the appeals
+table, and would make the roll-up of ten million appeals several times larger and slower to
+build. A category filter's loose days, and any leaf-category filter (the map pages offer
+levels 1 and 2), are counted from the appeals table.
 """
 
 from django.db import models

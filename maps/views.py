@@ -83,8 +83,9 @@ def _category(raw):
 
 
 def category_options():
-    return list(Category.objects.filter(level__in=[1, 2], is_active=True).order_by("code").values("code", "name",
-                                                                                                    "level"))
+    return list(
+        Category.objects.filter(level__in=[1, 2], is_active=True).order_by("code").values("code", "name", "level")
+    )
 
 
 def zoom_for(prefixes, *, codes=None, width_px=900, height_px=640):
@@ -166,18 +167,32 @@ def _render(request, template, *, page, m, config, context):
         "actions": _actions(),
         **config,
     }
-    return render(request, template, {
-        "map": parts,
-        "config": config,
-        "page": page,
-        "satisfaction_note": SATISFACTION_NOTE,
-        "basemap": settings.MAP_BASEMAP,
-        **context,
-    })
+    return render(
+        request,
+        template,
+        {
+            "map": parts,
+            "config": config,
+            "page": page,
+            "satisfaction_note": SATISFACTION_NOTE,
+            "basemap": settings.MAP_BASEMAP,
+            **context,
+        },
+    )
 
 
 def _values(areas):
     return {f["properties"]["code"]: f["properties"]["count"] for f in areas["features"]}
+
+
+def _drawn(areas):
+    """The areas as the map draws them: the tooltip shows name, code and count, so the rates'
+    counters stay out of the page (10,000 grids: over a megabyte less)."""
+    keep = ("code", "name", "count")
+    return {
+        "type": "FeatureCollection",
+        "features": [{**f, "properties": {k: f["properties"][k] for k in keep}} for f in areas["features"]],
+    }
 
 
 def _rates_rows(areas, limit=50):
@@ -217,24 +232,47 @@ def street(request):
         builders.points_layer(suggestions, name="吹哨建议"),
         builders.points_layer(calls, name="吹哨"),
     ]
-    m = builders.choropleth_map(areas, _values(areas), caption=f"近{days}天诉求量（件）", layers=layers,
-                                name="网格诉求密度", vmin=0, vmax=_scale(areas)["vmax"])
-    q = _query(days=days, category=category, level="grid", zoom=zoom)
+    m = builders.choropleth_map(
+        areas,
+        _values(areas),
+        caption=f"近{days}天诉求量（件）",
+        layers=layers,
+        name="网格诉求密度",
+        vmin=0,
+        vmax=_scale(areas)["vmax"],
+    )
+    q = _query(days=days, category=category, level="grid", counts_only=1)
     config = {
-        "roles": {"网格诉求密度": "choropleth", "未办结诉求": "appeals", "热点": "hotspots", "吹哨建议": "suggestions",
-                  "吹哨": "calls"},
-        "api": {"choropleth": f"/maps/api/areas?{q}", "appeals": f"/maps/api/appeals?zoom={zoom}",
-                "hotspots": "/maps/api/hotspots", "suggestions": "/maps/api/suggestions", "calls": "/maps/api/calls"},
+        "roles": {
+            "网格诉求密度": "choropleth",
+            "未办结诉求": "appeals",
+            "热点": "hotspots",
+            "吹哨建议": "suggestions",
+            "吹哨": "calls",
+        },
+        "api": {
+            "choropleth": f"/maps/api/areas?{q}",
+            "appeals": f"/maps/api/appeals?zoom={zoom}",
+            "hotspots": "/maps/api/hotspots",
+            "suggestions": "/maps/api/suggestions",
+            "calls": "/maps/api/calls",
+        },
         "choropleth": _scale(areas),
         "can_whistle": user.role == Role.STREET_OFFICE or user.is_superuser or user.role == Role.ADMIN,
         "street_code": user.area_code if user.role == Role.STREET_OFFICE else "",
     }
     context = {
         "title": "街道热点地图",
-        "days": days, "windows": WINDOWS, "category": category, "categories": category_options(),
-        "totals": aggregates.totals(window, prefixes), "rows": _rates_rows(areas, 20),
-        "hotspot_count": len(hotspots["features"]), "suggestion_count": len(suggestions["features"]),
-        "call_count": len(calls["features"]), "appeal_layer": appeals,
+        "days": days,
+        "windows": WINDOWS,
+        "category": category,
+        "categories": category_options(),
+        "totals": aggregates.totals(window, prefixes),
+        "rows": _rates_rows(areas, 20),
+        "hotspot_count": len(hotspots["features"]),
+        "suggestion_count": len(suggestions["features"]),
+        "call_count": len(calls["features"]),
+        "appeal_layer": appeals,
         "whistles": selectors.whistles_installed(),
     }
     return _render(request, "maps/street.html", page="street", m=m, config=config, context=context)
@@ -257,9 +295,11 @@ def department(request):
     prefixes = jurisdiction(user)
     level = "street" if prefixes is None or all(len(p) <= 6 for p in prefixes) else "grid"
     base = selectors.outlines(level, prefixes, zoom=zoom_for(prefixes) if prefixes is not None else 11)
-    m = builders.grid_map(base, layers=[builders.points_layer(tasks, name="待办诉求"),
-                                        builders.points_layer(calls, name="吹哨召集")],
-                          name="辖区")
+    m = builders.grid_map(
+        base,
+        layers=[builders.points_layer(tasks, name="待办诉求"), builders.points_layer(calls, name="吹哨召集")],
+        name="辖区",
+    )
     config = {
         "roles": {"待办诉求": "tasks", "吹哨召集": "calls"},
         "api": {"tasks": "/maps/api/tasks", "calls": "/maps/api/calls"},
@@ -295,21 +335,37 @@ def leader(request):
     areas = json.loads(aggregates.area_counts_geojson(window, prefixes, level=level, zoom=zoom))
     heat = json.loads(aggregates.heat_cells_json(window, prefixes))
     heat_layer = builders.heatmap_layer([(lng, lat, n) for lat, lng, n in heat["cells"]], name="热力图")
-    m = builders.choropleth_map(areas, _values(areas), caption=f"近{days}天诉求量（件）", layers=[heat_layer],
-                                name="诉求分布", vmin=0, vmax=_scale(areas)["vmax"])
-    q = _query(days=days, category=category, level=level, zoom=zoom)
+    m = builders.choropleth_map(
+        _drawn(areas),
+        _values(areas),
+        caption=f"近{days}天诉求量（件）",
+        layers=[heat_layer],
+        name="诉求分布",
+        vmin=0,
+        vmax=_scale(areas)["vmax"],
+    )
+    q = _query(days=days, category=category, level=level, counts_only=1)
     config = {
         "roles": {"诉求分布": "choropleth", "热力图": "heat"},
-        "api": {"choropleth": f"/maps/api/areas?{q}", "heat": f"/maps/api/heat?{_query(days=days, category=category)}",
-                "series": f"/maps/api/heat/weekly?{_query(weeks=13, category=category)}"},
+        "api": {
+            "choropleth": f"/maps/api/areas?{q}",
+            "heat": f"/maps/api/heat?{_query(days=days, category=category)}",
+            "series": f"/maps/api/heat/weekly?{_query(weeks=13, category=category)}",
+        },
         "choropleth": _scale(areas),
     }
     context = {
         "title": "领导驾驶舱地图",
-        "days": days, "windows": WINDOWS, "category": category, "categories": category_options(),
-        "level": level, "levels": [(lv, LEVEL_LABELS[lv]) for lv in levels],
-        "totals": aggregates.totals(window, prefixes), "rows": _rates_rows(areas, 100),
-        "heat_total": heat["total"], "level_label": LEVEL_LABELS[level],
+        "days": days,
+        "windows": WINDOWS,
+        "category": category,
+        "categories": category_options(),
+        "level": level,
+        "levels": [(lv, LEVEL_LABELS[lv]) for lv in levels],
+        "totals": aggregates.totals(window, prefixes),
+        "rows": _rates_rows(areas, 100),
+        "heat_total": heat["total"],
+        "level_label": LEVEL_LABELS[level],
     }
     return _render(request, "maps/leader.html", page="leader", m=m, config=config, context=context)
 
@@ -320,11 +376,15 @@ def worker(request):
     _allow(request, "worker")
     user = request.user
     codes = sorted(set(user.grid_codes or []))
-    grids = selectors.outlines("grid", None, codes=codes) if user.role == Role.GRID_WORKER else selectors.outlines(
-        "grid", jurisdiction(user), zoom=12)
+    grids = (
+        selectors.outlines("grid", None, codes=codes)
+        if user.role == Role.GRID_WORKER
+        else selectors.outlines("grid", jurisdiction(user), zoom=12)
+    )
     tasks = selectors.worker_tasks(user) if user.role == Role.GRID_WORKER else selectors.collection([])
-    m = builders.grid_map(grids, layers=[builders.points_layer(tasks, name="我的任务")], highlight_codes=codes,
-                          name="我的网格")
+    m = builders.grid_map(
+        grids, layers=[builders.points_layer(tasks, name="我的任务")], highlight_codes=codes, name="我的网格"
+    )
     config = {
         "roles": {"我的任务": "tasks", "我的网格": "grids"},
         "api": {"tasks": "/maps/api/tasks"},
@@ -333,8 +393,10 @@ def worker(request):
     context = {
         "title": "我的网格",
         "grids": [f["properties"] for f in grids["features"]],
-        "tasks": [{**f["properties"], "lnglat": "{:.6f},{:.6f}".format(*f["geometry"]["coordinates"])}
-                  for f in tasks["features"]],
+        "tasks": [
+            {**f["properties"], "lnglat": "{:.6f},{:.6f}".format(*f["geometry"]["coordinates"])}
+            for f in tasks["features"]
+        ],
     }
     return _render(request, "maps/worker.html", page="worker", m=m, config=config, context=context)
 
@@ -348,8 +410,12 @@ def hotline(request):
     prefixes = jurisdiction(user)
     streets = selectors.outlines("street", prefixes, zoom=11)
     m = builders.grid_map(streets, layers=[builders.points_layer(queue, name="待派单诉求")], name="街道")
-    unlocated = (appeals_visible_to(user).filter(state=State.UNLOCATED).order_by("received_at", "pk")
-                 .values("ticket_no", "received_at", "address_text")[:30])
+    unlocated = (
+        appeals_visible_to(user)
+        .filter(state=State.UNLOCATED)
+        .order_by("received_at", "pk")
+        .values("ticket_no", "received_at", "address_text")[:30]
+    )
     config = {
         "roles": {"待派单诉求": "queue"},
         "api": {"queue": "/maps/api/queue"},

@@ -40,12 +40,14 @@ def test_plan_uses_whole_weeks_days_and_live_tail():
 
 def test_plan_short_window_inside_one_week_is_days():
     assert plan_segments(MON + timedelta(days=1), MON + timedelta(days=4), MON + timedelta(days=10)) == [
-        ("day", MON + timedelta(days=1), MON + timedelta(days=4))]
+        ("day", MON + timedelta(days=1), MON + timedelta(days=4))
+    ]
 
 
 def test_plan_window_entirely_after_rollup():
     assert plan_segments(MON, MON + timedelta(days=3), MON - timedelta(days=5)) == [
-        ("live", MON, MON + timedelta(days=3))]
+        ("live", MON, MON + timedelta(days=3))
+    ]
 
 
 def test_plan_segments_cover_the_window_exactly():
@@ -115,19 +117,31 @@ def test_rollup_gives_the_same_answers(mapdata):
             for cat in ("", "01", "0101", "020101"):
                 for level, scope in (("grid", [JIA]), ("community", None), ("street", [YI]), ("district", None)):
                     text = aggregates.area_counts_geojson(Window.last_days(days, cat), scope, level=level)
-                    out[(days, cat, level)] = {c: {k: p[k] for k in ("count", "dispatched", "responded", "due",
-                                                                      "resolved")} for c, p in by_code(text).items()}
+                    out[(days, cat, level)] = {
+                        c: {k: p[k] for k in ("count", "dispatched", "responded", "due", "resolved")}
+                        for c, p in by_code(text).items()
+                    }
         return out
 
     live = snapshot()
     summary = aggregates.rollup_refresh()
     assert summary["rolled_through"] == timezone.localdate() - timedelta(days=1)
-    assert AppealCount.objects.filter(kind="week").exists()
+    # Weeks per category prefix down to level 2; days for every category only (maps.models).
+    assert set(AppealCount.objects.filter(kind="week").values_list("category", flat=True)) == {
+        "",
+        "01",
+        "0101",
+        "02",
+        "0201",
+    }
+    assert set(AppealCount.objects.filter(kind="day").values_list("category", flat=True)) == {""}
     assert snapshot() == live
     # A partial refresh after new appeals: the tail comes from the appeals table.
     make_appeal(JIA_GRIDS[1], received_at=timezone.now() - timedelta(minutes=5))
-    assert by_code(aggregates.area_counts_geojson(Window.last_days(7), [JIA], level="grid"))[JIA_GRIDS[1]][
-        "count"] == live[(7, "", "grid")][JIA_GRIDS[1]]["count"] + 1
+    assert (
+        by_code(aggregates.area_counts_geojson(Window.last_days(7), [JIA], level="grid"))[JIA_GRIDS[1]]["count"]
+        == live[(7, "", "grid")][JIA_GRIDS[1]]["count"] + 1
+    )
     aggregates.rollup_clear()
     assert not AppealCount.objects.exists()
 
@@ -145,8 +159,15 @@ def test_rollup_catches_up_after_a_long_gap(mapdata):
 def test_totals(mapdata):
     t = aggregates.totals(Window.last_days(30), [YI])
     # 乙: 4 appeals; all dispatched, 3 accepted within 2 h; due: 12 and 25 days old, resolved: 25
-    assert t == {"count": 4, "dispatched": 4, "responded": 3, "due": 2, "resolved": 1, "response_rate": 0.75,
-                 "resolution_rate": 0.5}
+    assert t == {
+        "count": 4,
+        "dispatched": 4,
+        "responded": 3,
+        "due": 2,
+        "resolved": 1,
+        "response_rate": 0.75,
+        "resolution_rate": 0.5,
+    }
 
 
 # --- heat cells and the weekly series ------------------------------------------------------------------

@@ -68,8 +68,14 @@ def test_leader_drills_down(api, mapdata, users):
 
 
 def test_bad_parameters_are_400(api, mapdata, users):
-    for params in ({"category": "1"}, {"level": "planet"}, {"since": "2025-01-01"},
-                   {"since": "2025-02-01", "until": "2025-01-01"}, {"days": 0}, {"zoom": 40}):
+    for params in (
+        {"category": "1"},
+        {"level": "planet"},
+        {"since": "2025-01-01"},
+        {"since": "2025-02-01", "until": "2025-01-01"},
+        {"days": 0},
+        {"zoom": 40},
+    ):
         assert get(api, users["city"], "/maps/api/areas", **params).status_code == 400, params
 
 
@@ -89,9 +95,25 @@ def test_weekly_series(api, mapdata, users):
 def test_area_counts_in_constant_queries(api, mapdata, users, django_assert_num_queries):
     aggregates.rollup_refresh()
     client = api(users["city"])
-    with django_assert_num_queries(2):  # the roll-up state, then one statement
+    # The roll-up state, then one statement (its savepoint, SET LOCAL jit = off, the release).
+    with django_assert_num_queries(5):
         r = client.get("/maps/api/areas", {"level": "grid", "days": 90})
     assert len(r.json()["features"]) == 4
+
+
+def test_counts_only_is_what_the_page_recolours_with(api, mapdata, users):
+    full = {
+        f["properties"]["code"]: f
+        for f in get(api, users["jia"], "/maps/api/areas", level="grid", days=30).json()["features"]
+    }
+    r = get(api, users["jia"], "/maps/api/areas", level="grid", days=30, counts_only=1)
+    slim = r.json()["features"]
+    assert {f["properties"]["code"] for f in slim} == set(JIA_GRIDS)  # not 乙's grids
+    for f in slim:
+        assert f["geometry"] is None and set(f["properties"]) == {"code", "count"}
+        assert f["properties"]["count"] == full[f["properties"]["code"]]["properties"]["count"]
+    assert sum(f["properties"]["count"] for f in slim) == 7
+    assert get(api, users["jia"], "/maps/api/areas", level="grid", counts_only=1, parent=YI).status_code == 404
 
 
 def test_open_appeals_endpoint(api, mapdata, users):
