@@ -341,8 +341,8 @@ def heat_cells_json(window, prefixes):
 
 def weekly_series_json(weeks, prefixes, category="", today=None):
     """The slider's data: appeals per grid per week for the last `weeks` weeks (the current one
-    included, partial): {"periods": [Monday, ...], "cells": [[lat, lng, {week index: n}], ...]}
-    with zero weeks left out of each cell's object."""
+    included, partial): {"periods": [Monday, ...], "cells": [[lat, lng, [n per week]], ...]}.
+    A plain list per cell: 10,000 grids × 13 weeks as objects were twice the bytes."""
     today = today or timezone.localdate()
     first = monday(today) - timedelta(weeks=weeks - 1)
     window = Window(first, today + timedelta(days=1), category)
@@ -353,13 +353,18 @@ def weekly_series_json(weeks, prefixes, category="", today=None):
         SELECT grid_code AS code, ((bucket - %s) / 7)::int AS idx, sum(appeals)::int AS n
         FROM counts GROUP BY 1, 2
     ),
-    per_grid AS (SELECT code, json_object_agg(idx, n ORDER BY idx) AS weeks FROM agg GROUP BY code)
+    per_grid AS (
+        SELECT g.code, json_agg(coalesce(a.n, 0) ORDER BY w.i) AS weeks
+        FROM (SELECT DISTINCT code FROM agg) g CROSS JOIN generate_series(0, %s) AS w(i)
+        LEFT JOIN agg a ON a.code = g.code AND a.idx = w.i
+        GROUP BY g.code
+    )
     SELECT coalesce(json_agg(json_build_array(round(ST_Y(p)::numeric, 5), round(ST_X(p)::numeric, 5), weeks)
                              ORDER BY code), '[]'::json)
     FROM (SELECT per_grid.code, per_grid.weeks, ST_PointOnSurface(g.geom) AS p
           FROM per_grid JOIN areas_grid g ON g.code = per_grid.code AND g.valid_to IS NULL) s
     """
-    cells = _fetch_json(sql, [*params, first])
+    cells = _fetch_json(sql, [*params, first, weeks - 1])
     periods = [(first + timedelta(weeks=i)).isoformat() for i in range(weeks)]
     return '{"periods": ' + json.dumps(periods) + ', "cells": ' + cells + "}"
 

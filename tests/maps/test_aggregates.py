@@ -185,7 +185,8 @@ def test_weekly_series_adds_up(mapdata):
     series = json.loads(aggregates.weekly_series_json(13, None))
     assert len(series["periods"]) == 13
     assert date.fromisoformat(series["periods"][-1]) == aggregates.monday(timezone.localdate())
-    total = sum(int(n) for _, _, weeks in series["cells"] for n in weeks.values())
+    assert all(len(weeks) == 13 for _, _, weeks in series["cells"])
+    total = sum(n for _, _, weeks in series["cells"] for n in weeks)
     first = date.fromisoformat(series["periods"][0])
     window = Window(first, timezone.localdate() + timedelta(days=1))
     assert total == aggregates.totals(window, None)["count"]
