@@ -1,16 +1,19 @@
 """The leader's heatmap at 1,000,000 and 10,000,000 appeals (issue: maps).
 
-On the bench database with the 10,000-grid demo city: appeals are topped up with COPY to each
-size (whatever is already there counts: another benchmark may have inserted some), the roll-up
-is rebuilt, and the map endpoints a leader's page calls are timed in-process (Django test
-client: URL routing, DRF, the SQL, the response), as the median of warm runs, with the bytes
-they send. Target: the city heatmap in at most 2 MB and 1 s at 10,000,000.
+On the bench database with the 10,000-grid demo city: appeals are topped up to each size by
+INSERT … SELECT generate_series in the database (whatever is already there counts, and stays
+for re-runs), then put in received_at order on disk as a live system appends them; the roll-up
+is rebuilt when appeals were added, then refreshed as the hourly job does. Timed in-process
+(Django test client: URL routing, DRF, the SQL, the response), median of warm runs, with the
+bytes sent: the leader's page /maps/leader/ with the filters its form sends (level, 7/30/90
+days, a level-1 and a level-2 category), and exactly the URLs that page's script then calls
+(read from its map-config). Target: the heatmap in at most 2 MB and 1 s at 10,000,000.
 
-For contrast, the same counts straight from the appeals table (no roll-up), and what a plain
+For contrast, the heat cells straight from the appeals table (no roll-up), and what a plain
 folium HeatMap of raw points costs at the sizes it can still render (HTML bytes, Python render
 time, and Chromium's time to draw it when /usr/bin/chromium is there).
 
-    .venv/bin/python -m tests.bench.bench_maps            # BENCH_SIZES=1000000,10000000
+    .venv/bin/python -m tests.bench.bench_maps    # BENCH_SIZES=1000000,10000000 BENCH_RAW_SIZES=10000,100000
 """
 
 import os
@@ -50,8 +53,10 @@ def _grids_and_weights(rng):
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM areas_grid"
-                    " WHERE valid_to IS NULL) s ORDER BY code")
+        cur.execute(
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM areas_grid"
+            " WHERE valid_to IS NULL) s ORDER BY code"
+        )
         rows = cur.fetchall()
     codes = np.array([r[0] for r in rows])
     x = np.array([r[1] for r in rows])
@@ -72,10 +77,35 @@ def _check_columns(cur, supplied):
         raise SystemExit(f"appeals_appeal has required columns this bench does not fill: {missing}")
 
 
-COLUMNS = ("ticket_no", "source_system", "external_id", "channel", "kind", "text", "address_text", "appellant_name",
-           "appellant_phone", "received_at", "position", "position_input", "grid_code", "location", "category_id",
-           "classification", "time_limit", "risk", "duplicates", "route", "deadline", "warning_colour", "state",
-           "closure_type", "created_at", "updated_at", "id")
+COLUMNS = (
+    "ticket_no",
+    "source_system",
+    "external_id",
+    "channel",
+    "kind",
+    "text",
+    "address_text",
+    "appellant_name",
+    "appellant_phone",
+    "received_at",
+    "position",
+    "position_input",
+    "grid_code",
+    "location",
+    "category_id",
+    "classification",
+    "time_limit",
+    "risk",
+    "duplicates",
+    "route",
+    "deadline",
+    "warning_colour",
+    "state",
+    "closure_type",
+    "created_at",
+    "updated_at",
+    "id",
+)
 
 
 def ensure_appeals(n):
@@ -90,7 +120,7 @@ def ensure_appeals(n):
         have, max_id = cur.fetchone()
     if have >= n:
         print(f"  appeals already in the bench database: {have:,} (>= {n:,})", flush=True)
-        return have
+        return False
     add = n - have
     rng = np.random.default_rng(have + 12345)
     codes, gx, gy, p = _grids_and_weights(rng)
@@ -99,8 +129,9 @@ def ensure_appeals(n):
     leaves = list(Category.objects.filter(level=3).values_list("pk", flat=True))
     with connection.cursor() as cur:
         _check_columns(cur, COLUMNS)
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS bench_cells (cum float8 PRIMARY KEY, code varchar(15),"
-                    " x float8, y float8)")
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS bench_cells (cum float8 PRIMARY KEY, code varchar(15), x float8, y float8)"
+        )
         cur.execute("TRUNCATE bench_cells")
         with cur.copy("COPY bench_cells (cum, code, x, y) FROM STDIN") as copy:
             for row in zip(cum.tolist(), codes.tolist(), gx.tolist(), gy.tolist()):
@@ -108,7 +139,7 @@ def ensure_appeals(n):
         cur.execute("ANALYZE bench_cells")
         cur.execute("SELECT setseed(%s)", [((have % 1000) / 1000.0)])
     sql = f"""
-    INSERT INTO appeals_appeal ({', '.join(COLUMNS)})
+    INSERT INTO appeals_appeal ({", ".join(COLUMNS)})
     SELECT 'BM' || lpad(g::text, 10, '0'), 'bench', 'bm-' || g, 'phone', 'complaint', '合成诉求', '', '', '',
            t.received, ST_SetSRID(ST_MakePoint(c.x + (t.r2 - 0.5) * 0.003, c.y + (t.r3 - 0.5) * 0.0024), 4326),
            '{{}}', c.code, '{{}}', (%s::bigint[])[1 + floor(t.r4 * %s)::int], '{{}}', '7d', '{{}}', '[]', '{{}}',
@@ -134,11 +165,28 @@ def ensure_appeals(n):
             done += k
             print(f"    {have + done:,} rows", flush=True)
         with connection.cursor() as cur:
-            cur.execute("SELECT setval(pg_get_serial_sequence('appeals_appeal', 'id'),"
-                        " (SELECT max(id) FROM appeals_appeal))")
-    with timed("ANALYZE appeals_appeal"), connection.cursor() as cur:
-        cur.execute("ANALYZE appeals_appeal")
-    return n
+            cur.execute(
+                "SELECT setval(pg_get_serial_sequence('appeals_appeal', 'id'), (SELECT max(id) FROM appeals_appeal))"
+            )
+    cluster_by_time()
+    return True
+
+
+def cluster_by_time():
+    """Put the appeals in the order of received_at on disk, as a live system appends them: the
+    generator writes a year in random order, which would make every day's appeals (the maps'
+    live tail) a read of one page per appeal."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'appeals_appeal'"
+            " AND indexdef LIKE '%%btree (received_at)'"
+        )
+        (index,) = cur.fetchone()
+        with timed("CLUSTER appeals_appeal by received_at, ANALYZE"):
+            cur.execute(f'CLUSTER appeals_appeal USING "{index}"')
+            cur.execute("ANALYZE appeals_appeal")
 
 
 def leader():
@@ -158,16 +206,59 @@ def measure(client, url, runs=RUNS):
         t0 = time.perf_counter()
         r = client.get(url)
         samples.append(time.perf_counter() - t0)
-    return len(r.content), cold, statistics.median(samples)
+    return r, cold, statistics.median(samples)
 
 
-def report_endpoints(label, client, urls):
-    print(f"  {label}")
-    print(f"    {'endpoint':<62} {'bytes':>11} {'cold s':>8} {'warm s':>8}")
-    for url in urls:
-        size, cold, warm = measure(client, url)
-        flag = "" if size <= 2 * 1024 * 1024 and warm <= 1.0 else "   <-- over 2 MB / 1 s"
-        print(f"    {url:<62} {size:>11,} {cold:>8.3f} {warm:>8.3f}{flag}", flush=True)
+def report_line(url, r, cold, warm):
+    size = len(r.content)
+    flag = "" if size <= 2 * 1024 * 1024 and warm <= 1.0 else "   <-- over 2 MB / 1 s"
+    print(f"    {url:<72} {size:>11,} {cold:>7.3f} {warm:>7.3f}{flag}", flush=True)
+
+
+def page_config(html):
+    """The config the leader's page hands to static/js/map-page.js (json_script "map-config")."""
+    import json
+    import re
+
+    found = re.search(r'<script id="map-config" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(found.group(1))
+
+
+def leader_pages():
+    """The leader page as a leader opens it, and with the filters its form sends: each level,
+    the time ranges it offers (7, 30, 90 days), a level-1 and a level-2 category."""
+    from maps.views import category_options
+
+    options = category_options()
+    l1 = next((c["code"] for c in options if c["level"] == 1), "")
+    l2 = next((c["code"] for c in options if c["level"] == 2), "")
+    return [
+        "/maps/leader/",
+        "/maps/leader/?days=90&level=grid",
+        f"/maps/leader/?days=30&category={l1}&level=street",
+        f"/maps/leader/?days=7&category={l2}&level=community",
+        "/maps/leader/?days=7&level=grid",
+    ]
+
+
+def report_pages(client):
+    """Each page, then the endpoints its script calls: on load the week series and the range's
+    heat cells (for the slider), the choropleth on every appeal.changed event."""
+    print(f"    {'page / endpoint (as the page calls it)':<72} {'bytes':>11} {'cold s':>7} {'warm s':>7}")
+    seen = set()
+    for page in leader_pages():
+        r, cold, warm = measure(client, page)
+        report_line(page, r, cold, warm)
+        api = page_config(r.content.decode())["api"]
+        for role in ("heat", "series", "choropleth"):
+            url = api[role]
+            if url in seen:
+                print(f"      {role}: {url} (above)")
+                continue
+            seen.add(url)
+            r, cold, warm = measure(client, url)
+            report_line(f"  {role}: {url}", r, cold, warm)
+    return seen
 
 
 def bench_size(n):
@@ -176,33 +267,30 @@ def bench_size(n):
     from maps import aggregates
 
     header(f"maps: leader heatmap at {n:,} appeals, {GRIDS:,} grids")
-    ensure_appeals(n)
-    with timed("roll-up rebuild (every day, counts and rates)"):
-        summary = aggregates.rollup_refresh(full=True)
+    added = ensure_appeals(n)
+    if added or aggregates.rolled_through() is None:
+        with timed("roll-up rebuild (every day, counts and rates)"):
+            summary = aggregates.rollup_refresh(full=True)
+        print(f"    day rows {summary['day_rows']:,}, week rows {summary['week_rows']:,}", flush=True)
+    else:
+        print("  roll-up already built on these appeals (a re-run): not rebuilt", flush=True)
+    with timed("roll-up hourly refresh (the trailing 35 days)"):
+        summary = aggregates.rollup_refresh()
     print(f"    day rows {summary['day_rows']:,}, week rows {summary['week_rows']:,}", flush=True)
     client = Client()
     client.force_login(leader())
-    urls = [
-        "/maps/api/heat?days=90",
-        "/maps/api/heat?days=365",
-        "/maps/api/heat?days=90&category=01",
-        "/maps/api/heat/weekly?weeks=13",
-        "/maps/api/areas?level=district&days=90&zoom=10",
-        "/maps/api/areas?level=street&days=90&zoom=11",
-        "/maps/api/areas?level=grid&days=90&zoom=11",
-        "/maps/api/totals?days=90",
-    ]
-    report_endpoints("with the roll-up (as served)", client, urls)
+    print("  the leader's page and what it fetches, with the roll-up (as served)")
+    urls = report_pages(client)
     # The same answers from the appeals table alone, as if the roll-up had never run.
+    print("  without the roll-up (appeals table only), for contrast")
     real = aggregates.rolled_through
     aggregates.rolled_through = lambda: None
     try:
-        report_endpoints("without the roll-up (appeals table only), for contrast", client, urls[:2])
+        for url in sorted(u for u in urls if "/heat?" in u)[:2]:
+            r, cold, warm = measure(client, url, runs=1)
+            report_line(url, r, cold, warm)
     finally:
         aggregates.rolled_through = real
-    with timed("the leader's page /maps/leader/ (city, districts, 90 days)"):
-        r = client.get("/maps/leader/")
-    print(f"    page HTML {len(r.content):,} bytes", flush=True)
 
 
 def serve_static(html_dir):
@@ -214,7 +302,7 @@ def serve_static(html_dir):
         def translate_path(self, path):
             path = path.split("?", 1)[0]
             if path.startswith("/static/"):
-                return str(static / path[len("/static/"):])
+                return str(static / path[len("/static/") :])
             return str(root / path.lstrip("/"))
 
         def log_message(self, *args):
@@ -257,8 +345,9 @@ def bench_raw_folium():
     try:
         for k in RAW_SIZES:
             with connection.cursor() as cur:
-                cur.execute("SELECT ST_X(position), ST_Y(position) FROM appeals_appeal"
-                            " WHERE position IS NOT NULL LIMIT %s", [k])
+                cur.execute(
+                    "SELECT ST_X(position), ST_Y(position) FROM appeals_appeal WHERE position IS NOT NULL LIMIT %s", [k]
+                )
                 pts = cur.fetchall()
             t0 = time.perf_counter()
             layer = builders.heatmap_layer(pts)
