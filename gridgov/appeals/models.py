@@ -9,14 +9,15 @@ current rule and starts a new one, so anything routed earlier can still be expla
 from datetime import timedelta
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
 from django.contrib.gis.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Department
-from gridgov.appeals.workflow import STATE_LABELS, ClosureType, State
+from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS, ClosureType, State
 
 # --- catalogue ------------------------------------------------------------------------------
 
@@ -284,6 +285,13 @@ class Appeal(models.Model):
             models.Index(fields=["state", "warning_colour"], name="appeal_state_colour"),
             models.Index(fields=["department", "state"], name="appeal_department_state"),
             models.Index(fields=["grid_code", "received_at"], name="appeal_grid_received"),
+            # The duplicate search (pipeline.duplicate_candidates): open appeals around a point
+            # in the time window, one index scan. Open appeals are the recent few among millions;
+            # the GiST index of every position would hand the window each appeal ever made at
+            # that spot, the state and time indexes a hundred thousand rows to intersect. The
+            # database's copy is written by hand (migration 0004: the predicate as text[]).
+            GistIndex(F("position"), F("received_at"), name="appeal_open_position",
+                      condition=Q(state__in=sorted(OPEN_STATES))),
         ]
 
     def __str__(self):

@@ -164,7 +164,7 @@ def duplicate_candidates(appeal, params=None, limit=500):
     params = params or DuplicateParams()
     window = timedelta(hours=params.window_hours)
     qs = Appeal.objects.filter(
-        state__in=OPEN_STATES - {"merged"}, received_at__gte=appeal.received_at - window,
+        state__in=sorted(OPEN_STATES), received_at__gte=appeal.received_at - window,
         received_at__lte=appeal.received_at + window,
     ).exclude(pk=appeal.pk).select_related("category")
     if appeal.position is not None:
@@ -214,7 +214,10 @@ def route_step(category, grid_code, at, risk_flags=()):
                                    "rule_id": c.rule.pk if c.rule else None} for c in cands]}
     first_receiver = False
     lead_dept, lead_rule = (lead.department, lead.rule) if lead else (None, None)
-    locality = Department.objects.filter(code=locality_department_code(grid_code)).first()
+    # The locality is asked for only when it is needed: most appeals have a lead by rule.
+    locality = None
+    if lead_dept is None or risk_flags:
+        locality = Department.objects.filter(code=locality_department_code(grid_code)).first()
     if lead_dept is None:
         # 首接负责: unclear ownership stays with the locality (属地兜底) until reassigned.
         lead_dept, first_receiver = locality, True

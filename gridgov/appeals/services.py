@@ -138,10 +138,10 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     category = None
     confirmed_by = ""
     if data.get("category_code"):
-        category = Category.objects.get(code=data["category_code"], level=3)
+        category = Category.objects.select_related("default_department").get(code=data["category_code"], level=3)
         confirmed_by = "operator"
     elif guesses:
-        category = Category.objects.get(code=guesses[0].code)
+        category = Category.objects.select_related("default_department").get(code=guesses[0].code)
     kind, kind_conf, kind_words = pipeline.kind_step(text)
     if data.get("kind"):
         kind, kind_conf, kind_words = data["kind"], 1.0, []

@@ -91,6 +91,34 @@ def _prepare(text: str) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
 
+def _sigmoid_proba(calibrated, X):
+    """CalibratedClassifierCV(method="sigmoid").predict_proba(X), the same numbers, with one
+    array operation per fold where scikit-learn calls each class's calibrator in turn (with
+    its input checks: ~170 ms a text for 100 classes and 3 folds, the whole of intake's time)."""
+    import numpy as np
+    from scipy.special import expit
+
+    n = len(calibrated.classes_)
+    total = np.zeros((X.shape[0], n))
+    for fold in calibrated.calibrated_classifiers_:
+        scores = fold.estimator.decision_function(X)
+        scores = scores.reshape(-1, 1) if scores.ndim == 1 else scores
+        a = np.array([c.a_ for c in fold.calibrators])
+        b = np.array([c.b_ for c in fold.calibrators])
+        p = expit(-(a * scores + b))
+        proba = np.zeros((X.shape[0], n))
+        if n == 2:
+            proba[:, 1] = p[:, 0]
+            proba[:, 0] = 1.0 - proba[:, 1]
+        else:
+            proba[:, np.searchsorted(fold.classes, fold.estimator.classes_)] = p
+            denominator = proba.sum(axis=1)[:, np.newaxis]
+            proba = np.divide(proba, denominator, out=np.full_like(proba, 1 / n), where=denominator != 0)
+        proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
+        total += proba
+    return total / len(calibrated.calibrated_classifiers_)
+
+
 class Classifier:
     """Category classifier. `fit(texts, labels)`, then `predict_top(text, k)`; `save(path)` and
     `Classifier.load(path)` with joblib. Only load model files you wrote yourself (joblib unpickles)."""
@@ -154,14 +182,22 @@ class Classifier:
     def model_scores(self, text: str) -> dict[str, float]:
         if self.pipeline is None:
             return {}
-        proba = self.pipeline.predict_proba([_prepare(text)])[0]
+        proba = self._predict_proba([_prepare(text)])[0]
         return {str(c): float(p) for c, p in zip(self.pipeline.classes_, proba)}
 
     def proba(self, texts: Sequence[str]):
         """Model probabilities for many texts at once: an array (len(texts) × len(self.labels))."""
         if self.pipeline is None:
             raise ValueError("the classifier is not trained")
-        return self.pipeline.predict_proba([_prepare(t) for t in texts])
+        return self._predict_proba([_prepare(t) for t in texts])
+
+    def _predict_proba(self, texts):
+        from sklearn.calibration import CalibratedClassifierCV
+
+        clf = self.pipeline[-1]
+        if isinstance(clf, CalibratedClassifierCV) and clf.method == "sigmoid":
+            return _sigmoid_proba(clf, self.pipeline[:-1].transform(texts))
+        return self.pipeline.predict_proba(texts)
 
     def predict_top(self, text: str, k: int = 3) -> list[Guess]:
         """The k most likely labels, best first. Every keyword hit is in the answer (it may make

@@ -86,6 +86,24 @@ def test_fit_predict_save_load_round_trip(trained, tmp_path):
         assert loaded.predict_top(text, k=2) == trained.predict_top(text, k=2)
 
 
+@pytest.mark.parametrize("labels", [None, ("noise", "parking")])
+def test_calibrated_probabilities_are_scikit_learns(trained, labels):
+    """Classifier computes the calibrated SVM's probabilities itself (fast); they must be
+    scikit-learn's, for many classes and for two."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    clf = trained
+    if labels:
+        texts, all_labels = synthetic()
+        pairs = [(t, y) for t, y in zip(texts, all_labels, strict=True) if y in labels]
+        clf = Classifier().fit([t for t, _ in pairs], [y for _, y in pairs])
+    assert isinstance(clf.pipeline[-1], CalibratedClassifierCV)
+    texts = ["晚上装修施工噪音太吵了", "垃圾没人清运", "门口乱停车", "任何文本", ""]
+    expected = clf.pipeline.predict_proba(texts)
+    assert clf.proba(texts) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert list(clf.model_scores(texts[0]).values()) == pytest.approx(expected[0].tolist(), rel=1e-9)
+
+
 def test_load_refuses_a_foreign_file(tmp_path):
     import joblib
 
