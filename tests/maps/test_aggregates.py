@@ -228,3 +228,18 @@ def test_vector_tile_is_scoped(mapdata, users):
     assert b"YI000000" not in outsider
     low = aggregates.appeals_tile(users["centre"], *tile_for(116.42, 39.91, 10))
     assert low and b"YI000000" not in low  # counted cells below zoom 14, no tickets
+
+
+def test_rollup_task_is_on_the_beat_and_keeps_up(mapdata):
+    from gridgov.celery import app
+    from maps import tasks
+
+    app.loader.import_default_modules()  # what a worker / beat does at start: autodiscovery
+    app.finalize(auto=True)
+    entry = app.conf.beat_schedule["maps-rollup-refresh"]
+    assert entry["task"] == "maps.tasks.rollup_refresh" and entry["schedule"] == tasks.REFRESH_SECONDS
+    summary = tasks.refresh_rollup()
+    assert summary["rolled_through"] == str(timezone.localdate() - timedelta(days=1))
+    before = aggregates.totals(Window.last_days(7), [JIA])["count"]
+    make_appeal(JIA_GRIDS[0], received_at=timezone.now() - timedelta(minutes=1))  # after the job ran
+    assert aggregates.totals(Window.last_days(7), [JIA])["count"] == before + 1
