@@ -250,14 +250,16 @@ def area_levels_for(prefixes):
     return [level for level, n in LEVEL_LENGTH.items() if n >= shortest]
 
 
-def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False):
-    """A FeatureCollection (JSON text, built by PostGIS) of the current areas of `level` inside
-    `prefixes` (and `parent`), with per area: count, dispatched, responded, due, resolved,
-    response_rate and resolution_rate (null where nothing was dispatched / due). Geometry is
-    simplified to about a quarter pixel at `zoom`. `counts_only`: no geometry and only code and
-    count, what a page needs to recolour areas it has drawn (10,000 grids: about 1 MB, not 5)."""
+GRID_SUMS = """SELECT grid_code, sum(appeals)::int AS appeals, sum(dispatched)::int AS dispatched,
+       sum(responded)::int AS responded, sum(due)::int AS due, sum(resolved)::int AS resolved
+FROM counts GROUP BY 1"""
+
+
+def _areas_select(source, prefixes, *, level, zoom, parent, counts_only):
+    """The SELECT of area_counts_geojson over `source`, a relation of (grid_code, appeals,
+    dispatched, responded, due, resolved) rows: the window's counts, or their sums per grid.
+    Returns (sql, params)."""
     n = LEVEL_LENGTH[level]
-    counts, params = counts_sql(window, prefixes, with_rates=not counts_only)
     area_scope, area_params = prefix_condition("ar.code", prefixes)
     parent_scope, parent_params = prefix_condition("ar.code", [parent] if parent else None)
     tol = tolerance_for_zoom(zoom)
@@ -282,11 +284,10 @@ def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="",
             'properties', json_build_object('code', ar.code, 'count', coalesce(agg.appeals, 0)))"""
         feature_params = []
     sql = f"""
-    WITH counts AS ({counts}),
-    agg AS (
+    WITH agg AS (
         SELECT left(grid_code, %s) AS code, sum(appeals)::int AS appeals, sum(dispatched)::int AS dispatched,
                sum(responded)::int AS responded, sum(due)::int AS due, sum(resolved)::int AS resolved
-        FROM counts GROUP BY 1
+        FROM {source} GROUP BY 1
     )
     SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(f ORDER BY code), '[]'::json))
     FROM (
@@ -295,19 +296,27 @@ def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="",
         WHERE ar.valid_to IS NULL AND {area_scope} AND {parent_scope}
     ) s
     """
-    return _fetch_json(sql, [*params, n, *feature_params, *area_params, *parent_params])
+    return sql, [n, *feature_params, *area_params, *parent_params]
 
 
-def totals(window, prefixes):
-    """The jurisdiction's own figures for the window: one dict."""
-    counts, params = counts_sql(window, prefixes)
-    with _cursor() as cur:
-        cur.execute(
-            f"SELECT coalesce(sum(appeals), 0)::int, coalesce(sum(dispatched), 0)::int, coalesce(sum(responded), 0)::int,"
-            f" coalesce(sum(due), 0)::int, coalesce(sum(resolved), 0)::int FROM ({counts}) c",
-            params,
-        )
-        appeals, dispatched, responded, due, resolved = cur.fetchone()
+def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False):
+    """A FeatureCollection (JSON text, built by PostGIS) of the current areas of `level` inside
+    `prefixes` (and `parent`), with per area: count, dispatched, responded, due, resolved,
+    response_rate and resolution_rate (null where nothing was dispatched / due). Geometry is
+    simplified to about a quarter pixel at `zoom`. `counts_only`: no geometry and only code and
+    count, what a page needs to recolour areas it has drawn (10,000 grids: about 1 MB, not 5)."""
+    counts, params = counts_sql(window, prefixes, with_rates=not counts_only)
+    areas, area_params = _areas_select(
+        "counts", prefixes, level=level, zoom=zoom, parent=parent, counts_only=counts_only
+    )
+    return _fetch_json(f"WITH counts AS ({counts}) SELECT ({areas})", [*params, *area_params])
+
+
+TOTALS_SELECT = """SELECT coalesce(sum(appeals), 0)::int, coalesce(sum(dispatched), 0)::int,
+    coalesce(sum(responded), 0)::int, coalesce(sum(due), 0)::int, coalesce(sum(resolved), 0)::int FROM {source}"""
+
+
+def _totals_dict(appeals, dispatched, responded, due, resolved):
     return {
         "count": appeals,
         "dispatched": dispatched,
@@ -319,17 +328,19 @@ def totals(window, prefixes):
     }
 
 
+def totals(window, prefixes):
+    """The jurisdiction's own figures for the window: one dict."""
+    counts, params = counts_sql(window, prefixes)
+    with _cursor() as cur:
+        cur.execute(f"WITH counts AS ({counts}) " + TOTALS_SELECT.format(source="counts"), params)
+        return _totals_dict(*cur.fetchone())
+
+
 # --- heat cells --------------------------------------------------------------------------------
 
 
-def heat_cells_json(window, prefixes):
-    """Heat cells, one per grid with appeals, at the grid's point on surface:
-    {"cells": [[lat, lng, count], ...], "total": n, "max": m} as JSON text. Ten thousand grids
-    make about 250 KB whatever the number of appeals behind them."""
-    counts, params = counts_sql(window, prefixes, with_rates=False)
-    sql = f"""
-    WITH counts AS ({counts}),
-    agg AS (SELECT grid_code AS code, sum(appeals)::int AS n FROM counts GROUP BY 1)
+HEAT_SELECT = """
+    WITH agg AS (SELECT grid_code AS code, sum(appeals)::int AS n FROM {source} GROUP BY 1)
     SELECT json_build_object(
         'cells', coalesce(json_agg(json_build_array(round(ST_Y(p)::numeric, 5), round(ST_X(p)::numeric, 5), n)
                                    ORDER BY code), '[]'::json),
@@ -337,7 +348,33 @@ def heat_cells_json(window, prefixes):
     FROM (SELECT agg.code, agg.n, ST_PointOnSurface(g.geom) AS p
           FROM agg JOIN areas_grid g ON g.code = agg.code AND g.valid_to IS NULL) s
     """
-    return _fetch_json(sql, params)
+
+
+def heat_cells_json(window, prefixes):
+    """Heat cells, one per grid with appeals, at the grid's point on surface:
+    {"cells": [[lat, lng, count], ...], "total": n, "max": m} as JSON text. Ten thousand grids
+    make about 250 KB whatever the number of appeals behind them."""
+    counts, params = counts_sql(window, prefixes, with_rates=False)
+    return _fetch_json(f"WITH counts AS ({counts}) SELECT ({HEAT_SELECT.format(source='counts')})", params)
+
+
+def leader_data(window, prefixes, *, level="grid", zoom=None):
+    """What the leader's page shows, from one statement: the window's counts are read once and
+    summed per grid once, then drawn three ways. Returns (areas JSON text as area_counts_geojson,
+    heat JSON text as heat_cells_json, totals dict as totals); the same answers as those three,
+    in about the time of one of them."""
+    counts, params = counts_sql(window, prefixes)
+    areas, area_params = _areas_select("grids", prefixes, level=level, zoom=zoom, parent="", counts_only=False)
+    sql = f"""
+    WITH counts AS ({counts}),
+    grids AS MATERIALIZED ({GRID_SUMS})
+    SELECT ({areas})::text, ({HEAT_SELECT.format(source="grids")})::text, t.*
+    FROM ({TOTALS_SELECT.format(source="grids")}) t
+    """
+    with _cursor() as cur:
+        cur.execute(sql, [*params, *area_params])
+        areas_text, heat_text, *sums = cur.fetchone()
+    return areas_text, heat_text, _totals_dict(*sums)
 
 
 def weekly_series_json(weeks, prefixes, category="", today=None):

@@ -332,8 +332,8 @@ def leader(request):
     category = _category(request.GET.get("category"))
     window = Window.last_days(days, category)
     zoom = zoom_for(prefixes)
-    areas = json.loads(aggregates.area_counts_geojson(window, prefixes, level=level, zoom=zoom))
-    heat = json.loads(aggregates.heat_cells_json(window, prefixes))
+    areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom)
+    areas, heat = json.loads(areas_text), json.loads(heat_text)
     heat_layer = builders.heatmap_layer([(lng, lat, n) for lat, lng, n in heat["cells"]], name="热力图")
     m = builders.choropleth_map(
         _drawn(areas),
@@ -362,7 +362,7 @@ def leader(request):
         "categories": category_options(),
         "level": level,
         "levels": [(lv, LEVEL_LABELS[lv]) for lv in levels],
-        "totals": aggregates.totals(window, prefixes),
+        "totals": totals,
         "rows": _rates_rows(areas, 100),
         "heat_total": heat["total"],
         "level_label": LEVEL_LABELS[level],

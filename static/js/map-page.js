@@ -217,6 +217,9 @@
     });
   }
 
+  // The heat of the page's whole time range, as drawn: the page embeds it, a refresh replaces it;
+  // the week slider puts it back without asking the server again.
+  var heatRange = layers.heat ? layers.heat._latlngs : null;
   function setHeat(cells) {
     var max = 0;
     cells.forEach(function (c) { max = Math.max(max, c[2]); });
@@ -228,7 +231,7 @@
     if (!url || !layers[role]) { return Promise.resolve(); }
     if (POINT_ROLES.indexOf(role) >= 0) { return getJSON(withCrs(url)).then(function (fc) { setPoints(role, fc); }); }
     if (role === "choropleth") { return getJSON(url).then(setChoropleth); }
-    if (role === "heat" && cfg.crs === "wgs84") { return getJSON(url).then(function (d) { setHeat(d.cells); }); }
+    if (role === "heat" && cfg.crs === "wgs84") { return getJSON(url).then(function (d) { setHeat(d.cells); heatRange = layers.heat._latlngs; }); }
     return Promise.resolve();
   }
 
@@ -310,12 +313,11 @@
       slider.max = String(series.periods.length);
       slider.value = String(series.periods.length);
       slider.disabled = false;
-      var rangeCells = null;
       slider.addEventListener("input", function () {
         var i = Number(slider.value);
         if (i >= series.periods.length) {
           label.textContent = "所选时段合计";
-          if (rangeCells) { setHeat(rangeCells); } else { refresh("heat"); }
+          if (heatRange) { layers.heat.setLatLngs(heatRange); } else { refresh("heat"); }
           return;
         }
         var total = 0;
@@ -323,7 +325,6 @@
         label.textContent = "第 " + (i + 1) + " 周（" + series.periods[i] + " 起）共 " + total + " 件";
         setHeat(cells);
       });
-      getJSON(cfg.api.heat).then(function (d) { rangeCells = d.cells; }).catch(function () {});
     }).catch(function (err) { label.textContent = "周数据加载失败：" + err.message; });
   }
 

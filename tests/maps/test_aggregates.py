@@ -170,6 +170,25 @@ def test_totals(mapdata):
     }
 
 
+def test_leader_data_equals_the_separate_functions(mapdata):
+    def check():
+        for days in (7, 30, 90):
+            for cat in ("", "01", "0101", "020101"):
+                for level, scope in (("grid", [JIA]), ("community", None), ("street", [YI]), ("district", None)):
+                    w = Window.last_days(days, cat)
+                    areas, heat, totals = aggregates.leader_data(w, scope, level=level, zoom=14)
+                    assert json.loads(areas) == json.loads(
+                        aggregates.area_counts_geojson(w, scope, level=level, zoom=14)
+                    )
+                    assert json.loads(heat) == json.loads(aggregates.heat_cells_json(w, scope))
+                    assert totals == aggregates.totals(w, scope)
+        assert json.loads(aggregates.leader_data(Window.last_days(90), None, level="grid")[1])["total"] == 13
+
+    check()
+    aggregates.rollup_refresh()
+    check()
+
+
 # --- heat cells and the weekly series ------------------------------------------------------------------
 
 

@@ -97,8 +97,9 @@ def city(transactional_db, make_user):
     water = Department.objects.create(code="shuiwu", name="自来水集团", kind=Department.Kind.UTILITY)
     l1 = Category.objects.create(level=1, code="01", name="城市管理")
     l2 = Category.objects.create(level=2, code="0101", name="环境卫生", parent=l1)
-    garbage = Category.objects.create(level=3, code="010101", name="垃圾清运不及时", parent=l2, time_limit="7d",
-                                      default_department=cg)
+    garbage = Category.objects.create(
+        level=3, code="010101", name="垃圾清运不及时", parent=l2, time_limit="7d", default_department=cg
+    )
     users = {
         "jia": make_user(Role.STREET_OFFICE, area_code=JIA, username="jia-office"),
         "yi": make_user(Role.STREET_OFFICE, area_code=YI, username="yi-office"),
@@ -110,15 +111,30 @@ def city(transactional_db, make_user):
     }
     for i, (grid, days_ago) in enumerate([(0, 0), (0, 1), (0, 3), (0, 9), (1, 2), (1, 20)]):
         rec = local(days_ago)
-        make_appeal(JIA_GRIDS[grid], received_at=rec, category=garbage, department=cg,
-                    deadline=rec + timedelta(days=7), dispatched_at=rec + timedelta(minutes=5),
-                    accepted_at=rec + timedelta(hours=1), state="accepted",
-                    colour=("red", "orange", "yellow", "none")[i % 4], ticket=f"JIA{i:05d}")
+        make_appeal(
+            JIA_GRIDS[grid],
+            received_at=rec,
+            category=garbage,
+            department=cg,
+            deadline=rec + timedelta(days=7),
+            dispatched_at=rec + timedelta(minutes=5),
+            accepted_at=rec + timedelta(hours=1),
+            state="accepted",
+            colour=("red", "orange", "yellow", "none")[i % 4],
+            ticket=f"JIA{i:05d}",
+        )
     for days_ago, grid in [(0, 0), (4, 0), (12, 1)]:
         rec = local(days_ago)
-        make_appeal(YI_GRIDS[grid], received_at=rec, category=garbage, department=cg,
-                    deadline=rec + timedelta(days=7), dispatched_at=rec + timedelta(minutes=5),
-                    state="dispatched" if days_ago == 12 else "accepted", ticket=f"YI{days_ago:06d}")
+        make_appeal(
+            YI_GRIDS[grid],
+            received_at=rec,
+            category=garbage,
+            department=cg,
+            deadline=rec + timedelta(days=7),
+            dispatched_at=rec + timedelta(minutes=5),
+            state="dispatched" if days_ago == 12 else "accepted",
+            ticket=f"YI{days_ago:06d}",
+        )
     make_appeal(JIA_GRIDS[1], state="located", colour="yellow", ticket="JIAWAIT01", category=garbage)
     make_appeal(JIA_GRIDS[1], state="unlocated", position=False, ticket="JIALOST01", category=garbage)
     now = timezone.now()
@@ -126,13 +142,34 @@ def city(transactional_db, make_user):
     for key, grid in (("jia", JIA_GRIDS[0]), ("yi", YI_GRIDS[0])):
         geom = Grid.objects.current().get(code=grid).geom
         hotspots[key] = Hotspot.objects.create(
-            kind="grid_gi", geom=MultiPolygon(*geom) if geom.geom_type != "MultiPolygon" else geom, window_days=7,
-            window_start=now - timedelta(days=7), window_end=now, category_key="0101", category_codes=["0101"],
-            grid_code=grid, street_code=grid[:9],
-            statistics={"count": 4, "neighbourhood_count": 5, "z": 2.71, "p": 0.0067, "bin": 3, "confidence": 0.99,
-                        "trend": "new"})
-    in_thread(whistle_services.whistle_blow, actor=users["yi"], problem="乙街道积水问题", street_code=YI,
-              lng=INSIDE[YI_GRIDS[0]][0], lat=INSIDE[YI_GRIDS[0]][1], department_codes=["shuiwu"])
+            kind="grid_gi",
+            geom=MultiPolygon(*geom) if geom.geom_type != "MultiPolygon" else geom,
+            window_days=7,
+            window_start=now - timedelta(days=7),
+            window_end=now,
+            category_key="0101",
+            category_codes=["0101"],
+            grid_code=grid,
+            street_code=grid[:9],
+            statistics={
+                "count": 4,
+                "neighbourhood_count": 5,
+                "z": 2.71,
+                "p": 0.0067,
+                "bin": 3,
+                "confidence": 0.99,
+                "trend": "new",
+            },
+        )
+    in_thread(
+        whistle_services.whistle_blow,
+        actor=users["yi"],
+        problem="乙街道积水问题",
+        street_code=YI,
+        lng=INSIDE[YI_GRIDS[0]][0],
+        lat=INSIDE[YI_GRIDS[0]][1],
+        department_codes=["shuiwu"],
+    )
     return {"users": users, "hotspots": hotspots, "garbage": garbage, "chengguan": cg}
 
 
@@ -163,8 +200,15 @@ def login(context, base, user):
     c = Client()
     c.force_login(user)
     context.clear_cookies()
-    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME,
-                          "value": c.cookies[django_settings.SESSION_COOKIE_NAME].value, "url": base}])
+    context.add_cookies(
+        [
+            {
+                "name": django_settings.SESSION_COOKIE_NAME,
+                "value": c.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                "url": base,
+            }
+        ]
+    )
 
 
 def open_map(context, base, user, path):
@@ -226,6 +270,10 @@ def test_page_loads_with_its_layers(server, chromium, city, name, who, path, exp
             assert heat == 4
             page.locator("#week-slider").fill("12")  # the current week
             assert "第 13 周" in page.locator("#week-label").inner_text()
+            page.locator("#week-slider").fill("13")  # back to the page's range: the embedded heat
+            assert "所选时段合计" in page.locator("#week-label").inner_text()
+            assert page.evaluate("window.gridgovMap.layers.heat._latlngs.length") == 4
+            assert not [u for u in rec.requests if u.split("?")[0].endswith("/maps/api/heat")]
         page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
         refresh_all(page)
         assert page.evaluate(LAYER_COUNTS) == counts  # the API gives the page what the view gave
@@ -313,7 +361,8 @@ def test_department_map_moves_on_a_live_event(server, chromium, city):
         page.wait_for_function(
             "() => { let hit = false; window.gridgovMap.layers.tasks.eachLayer(l => {"
             " if (l.feature.properties.ticket_no === 'JIALIVE01') hit = true; }); return hit; }",
-            timeout=20000)
+            timeout=20000,
+        )
         assert page.evaluate(LAYER_COUNTS)["tasks"] == before + 1
         assert "JIALIVE01" in page.locator("#live-log").inner_text()
         browser.screenshot(page, "maps-department-live")
