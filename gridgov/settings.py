@@ -275,6 +275,12 @@ CACHES = {
     },
 }
 CELERY_BEAT_SCHEDULE["realtime-outbox-purge"] = {"task": "gridgov.realtime.tasks.outbox_purge", "schedule": 3600.0}
+# The maps' roll-up (maps.tasks): hourly, each run expiring before the next is due.
+CELERY_BEAT_SCHEDULE["maps-rollup-refresh"] = {
+    "task": "maps.tasks.rollup_refresh",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}
 
 # --- intake --------------------------------------------------------------------------------
 # A geocoded address below this confidence waits in the manual-location queue.
