@@ -208,6 +208,9 @@ if TIANDITU_KEY and not (TIANDITU_KEY.isascii() and TIANDITU_KEY.isalnum()):
     raise ImproperlyConfigured("TIANDITU_KEY: expected letters and digits only (the key from console.tianditu.gov.cn)")
 if MAP_BASEMAP == "tianditu" and not TIANDITU_KEY:
     raise ImproperlyConfigured("MAP_BASEMAP=tianditu needs TIANDITU_KEY")
+# The leader's grid level draws its grids from vector tiles (/maps/tiles/grids/) rather than
+# embedding every polygon once the scope has more grids than this (10,000 grids: 4.5 MB).
+MAP_GRID_TILES_ABOVE = env_int("MAP_GRID_TILES_ABOVE", 2000, 0)
 
 # --- realtime (WebSocket events) and the phone API ---------------------------------------------
 # Outbox rows older than this many days are purged hourly; a phone offline for longer reloads

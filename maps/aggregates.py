@@ -48,6 +48,9 @@ TILE_EXTENT = 4096
 # one per appeal: a city-wide tile of 500,000 open appeals stays a few hundred kilobytes.
 TILE_POINTS_FROM_ZOOM = 14
 TILE_CELL = 8
+# Grid tiles are drawn 256 pixels wide: 512 units is two per pixel (a retina screen's), and a
+# city-wide zoom-11 tile of 2,500 grids a third of its size at 4096.
+GRID_TILE_EXTENT = 512
 
 
 def tz():
@@ -255,7 +258,7 @@ GRID_SUMS = """SELECT grid_code, sum(appeals)::int AS appeals, sum(dispatched)::
 FROM counts GROUP BY 1"""
 
 
-def _areas_select(source, prefixes, *, level, zoom, parent, counts_only):
+def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometry=True):
     """The SELECT of area_counts_geojson over `source`, a relation of (grid_code, appeals,
     dispatched, responded, due, resolved) rows: the window's counts, or their sums per grid.
     Returns (sql, params)."""
@@ -267,9 +270,12 @@ def _areas_select(source, prefixes, *, level, zoom, parent, counts_only):
     geom_params = [tol] if tol else []
     # About the simplification tolerance (a quarter pixel): 1e-4 degrees is 11 m, a quarter pixel at zoom 12.
     precision = 6 if zoom is None or zoom > 14 else 5 if zoom > 12 else 4
+    geojson = f"ST_AsGeoJSON({geom}, {precision})::json"
+    if not geometry:
+        geojson, geom_params = "NULL::json", []
     feature = f"""json_build_object(
             'type', 'Feature', 'id', ar.code,
-            'geometry', ST_AsGeoJSON({geom}, {precision})::json,
+            'geometry', {geojson},
             'properties', json_build_object(
                 'code', ar.code, 'name', ar.name, 'level', %s,
                 'count', coalesce(agg.appeals, 0),
@@ -358,13 +364,16 @@ def heat_cells_json(window, prefixes):
     return _fetch_json(f"WITH counts AS ({counts}) SELECT ({HEAT_SELECT.format(source='counts')})", params)
 
 
-def leader_data(window, prefixes, *, level="grid", zoom=None):
+def leader_data(window, prefixes, *, level="grid", zoom=None, geometry=True):
     """What the leader's page shows, from one statement: the window's counts are read once and
     summed per grid once, then drawn three ways. Returns (areas JSON text as area_counts_geojson,
     heat JSON text as heat_cells_json, totals dict as totals); the same answers as those three,
-    in about the time of one of them."""
+    in about the time of one of them. `geometry=False`: the areas without their geometry (the
+    page draws them from vector tiles)."""
     counts, params = counts_sql(window, prefixes)
-    areas, area_params = _areas_select("grids", prefixes, level=level, zoom=zoom, parent="", counts_only=False)
+    areas, area_params = _areas_select(
+        "grids", prefixes, level=level, zoom=zoom, parent="", counts_only=False, geometry=geometry
+    )
     sql = f"""
     WITH counts AS ({counts}),
     grids AS MATERIALIZED ({GRID_SUMS})
@@ -548,6 +557,33 @@ def appeals_tile(user, z, x, y, *, states=None, colours=None):
     with connection.cursor() as cur:
         # The envelope's placeholders come before the inner query's in both statements.
         cur.execute(sql, [z, x, y, *params])
+        value = cur.fetchone()[0]
+    return bytes(value or b"")
+
+
+def grids_tile(window, prefixes, z, x, y):
+    """An MVT tile (bytes) of the current grids inside `prefixes` that cross tile z/x/y, layer
+    "grids", with code, name and count (appeals in `window`): the leader's grid choropleth when
+    the scope has too many grids to embed in the page. Only the tile's grids are counted."""
+    counts, params = counts_sql(window, prefixes, with_rates=False)
+    scope, scope_params = prefix_condition("g.code", prefixes)
+    sql = f"""
+    WITH tile AS MATERIALIZED (
+        SELECT g.code, g.name, ST_AsMVTGeom(ST_Transform(g.geom, 3857), ST_TileEnvelope(%s, %s, %s),
+                                            {GRID_TILE_EXTENT}, 8, TRUE) AS geom
+        FROM areas_grid g
+        WHERE g.valid_to IS NULL AND {scope}
+          AND g.geom && ST_Transform(ST_TileEnvelope(%s, %s, %s, margin => 8.0 / {GRID_TILE_EXTENT}), 4326)
+    ),
+    counts AS ({counts}),
+    agg AS (SELECT grid_code AS code, sum(appeals)::int AS n FROM counts
+            WHERE grid_code IN (SELECT code FROM tile) GROUP BY 1)
+    SELECT ST_AsMVT(t, 'grids', {GRID_TILE_EXTENT}, 'geom') FROM (
+        SELECT tile.geom, tile.code, tile.name, coalesce(agg.n, 0) AS count
+        FROM tile LEFT JOIN agg ON agg.code = tile.code WHERE tile.geom IS NOT NULL
+    ) t"""
+    with _cursor() as cur:
+        cur.execute(sql, [z, x, y, *scope_params, z, x, y, *params])
         value = cur.fetchone()[0]
     return bytes(value or b"")
 

@@ -203,6 +203,22 @@ class AppealTileApi(APIView):
         return response
 
 
+class GridTileApi(APIView):
+    """GET /maps/tiles/grids/<z>/<x>/<y>.mvt?days=90&category=&parent= — the viewer's current
+    grids crossing the tile as a Mapbox vector tile (layer "grids": code, name, count of appeals
+    in the window): the leader's grid choropleth over a scope too large to embed."""
+
+    def get(self, request, z, x, y):
+        if z > 22 or not (0 <= x < 2**z and 0 <= y < 2**z):
+            raise Http404("no such tile")
+        q = _parse(WindowQuery, request)
+        prefixes = area_prefixes(request, q["parent"])
+        data = aggregates.grids_tile(q["window"], prefixes, z, x, y)
+        response = HttpResponse(data, content_type="application/vnd.mapbox-vector-tile")
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+
+
 class LayerApi(APIView):
     """GET /maps/api/<layer> for the small layers: hotspots, suggestions, calls, tasks, queue."""
 

@@ -24,4 +24,5 @@ urlpatterns = [
     path("api/tasks", api.TasksApi.as_view(), name="api-tasks"),
     path("api/queue", api.QueueApi.as_view(), name="api-queue"),
     path("tiles/appeals/<int:z>/<int:x>/<int:y>.mvt", api.AppealTileApi.as_view(), name="tiles-appeals"),
+    path("tiles/grids/<int:z>/<int:x>/<int:y>.mvt", api.GridTileApi.as_view(), name="tiles-grids"),
 ]

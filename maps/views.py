@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.gis.db.models import Extent
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -88,9 +88,8 @@ def category_options():
     )
 
 
-def zoom_for(prefixes, *, codes=None, width_px=900, height_px=640):
-    """The web-mercator zoom at which the jurisdiction's areas fill the map: used to simplify
-    geometry and size clusters before the browser has fitted the map."""
+def scope_grids(prefixes, *, codes=None):
+    """(number of current grids, their extent (w, s, e, n) or None) in the jurisdiction."""
     qs = LEVELS["grid"].objects.current()
     if codes is not None:
         qs = qs.filter(code__in=sorted(codes))
@@ -99,7 +98,15 @@ def zoom_for(prefixes, *, codes=None, width_px=900, height_px=640):
         for p in prefixes:
             cond |= Q(code__startswith=p)
         qs = qs.filter(cond) if prefixes else qs.none()
-    extent = qs.aggregate(e=Extent("geom"))["e"]
+    found = qs.aggregate(e=Extent("geom"), n=Count("pk"))
+    return found["n"], found["e"]
+
+
+def zoom_for(prefixes, *, codes=None, width_px=900, height_px=640, extent=None):
+    """The web-mercator zoom at which the jurisdiction's areas fill the map: used to simplify
+    geometry and size clusters before the browser has fitted the map."""
+    if extent is None:
+        extent = scope_grids(prefixes, codes=codes)[1]
     if not extent:
         return 12
     w, s, e, n = extent
@@ -331,12 +338,17 @@ def leader(request):
     days = _int_choice(request.GET.get("days"), WINDOWS, 90)
     category = _category(request.GET.get("category"))
     window = Window.last_days(days, category)
-    zoom = zoom_for(prefixes)
-    areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom)
+    n_grids, extent = scope_grids(prefixes)
+    zoom = zoom_for(prefixes, extent=extent)
+    # Too many grids to embed (10,000: 4.5 MB): the page draws them from vector tiles, coloured
+    # in the browser by the same scale; tiles are WGS-84, so not over a GCJ-02 basemap.
+    tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and builders.get_basemap().crs == "wgs84"
+    areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom, geometry=not tiled)
     areas, heat = json.loads(areas_text), json.loads(heat_text)
     heat_layer = builders.heatmap_layer([(lng, lat, n) for lat, lng, n in heat["cells"]], name="热力图")
+    drawn = {"type": "FeatureCollection", "features": []} if tiled else _drawn(areas)
     m = builders.choropleth_map(
-        _drawn(areas),
+        drawn,
         _values(areas),
         caption=f"近{days}天诉求量（件）",
         layers=[heat_layer],
@@ -344,15 +356,21 @@ def leader(request):
         vmin=0,
         vmax=_scale(areas)["vmax"],
     )
+    if tiled and extent:
+        w, s, e, n = extent
+        m.fit_bounds([[s, w], [n, e]])
     q = _query(days=days, category=category, level=level, counts_only=1)
     config = {
-        "roles": {"诉求分布": "choropleth", "热力图": "heat"},
+        "roles": {"热力图": "heat"} if tiled else {"诉求分布": "choropleth", "热力图": "heat"},
         "api": {
             "choropleth": f"/maps/api/areas?{q}",
             "heat": f"/maps/api/heat?{_query(days=days, category=category)}",
             "series": f"/maps/api/heat/weekly?{_query(weeks=13, category=category)}",
         },
         "choropleth": _scale(areas),
+        "grid_tiles": f"/maps/tiles/grids/{{z}}/{{x}}/{{y}}.mvt?{_query(days=days, category=category)}"
+        if tiled
+        else None,
     }
     context = {
         "title": "领导驾驶舱地图",

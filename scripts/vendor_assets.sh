@@ -22,6 +22,8 @@
 #   * leaflet.awesome-markers 2.0.2 (what folium loads from cdnjs) is on npm only as the shim
 #     package drmonty-leaflet-awesome-markers@2.0.2 (byte-identical JS/CSS/images); it carries no
 #     licence file, so the upstream MIT text is written here.
+#   * Leaflet.VectorGrid 1.3.0 (the leader's grid choropleth from /maps/tiles/grids/) carries its
+#     Beerware licence in README.md only; the notice is written here as its LICENSE.
 #   * folium's own leaflet_heat.min.js (Leaflet.heat 0.2.0 + the weights patch) and
 #     leaflet.awesome.rotate.css come from folium's sdist on PyPI: they are not on npm.
 set -euo pipefail
@@ -67,6 +69,7 @@ fetch drmonty-leaflet-awesome-markers@2.0.2 462ab5a8fe53883d44d7c7a1c79c8e43c748
 fetch leaflet.markercluster@1.1.0 47219016d91e524b329a0fb2365961bf8228109bb58e370ad0b1ab6299288b91 markercluster
 fetch d3@3.5.5 1bb5833408efeba47e97c1de9d448ddb9216961b2d966a78dc9a9e30cfcd92b3 d3
 fetch ol@7.2.2 08a92332623609281091f187da1fd3b7c2d2c8509a9619d1603e6b58bdf9146d ol
+fetch leaflet.vectorgrid@1.3.0 4eaf00b9c3c80e53d59a84a9d3523f1b9ae3149e709db6fa293e9c292739ed7e vectorgrid
 
 FOLIUM_SDIST=https://files.pythonhosted.org/packages/c7/76/84a1b1b00ce71f9c0c44af7d80f310c02e2e583591fe7d4cb03baecd0d3f/folium-0.20.0.tar.gz
 FOLIUM_SHA256=a0d78b9d5a36ba7589ca9aedbd433e84e9fcab79cd6ac213adbcff922e454cb9
@@ -157,6 +160,20 @@ put "$S/ol/package/dist/ol.js" ol/ol.js
 put "$S/ol/package/ol.css" ol/ol.css
 put "$S/ol/package/LICENSE.md" ol/LICENSE.md
 
+# --- Leaflet.VectorGrid (bundled: pbf, vector-tile, geojson-vt, topojson inside) ------------------
+put "$S/vectorgrid/package/dist/Leaflet.VectorGrid.bundled.min.js" leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js
+cat >"$OUT/leaflet.vectorgrid/LICENSE" <<'EOF'
+Leaflet.VectorGrid, from its README.md:
+
+"THE BEER-WARE LICENSE":
+<ivan@sanchezortega.es> wrote this file. As long as you retain this notice you
+can do whatever you want with this stuff. If we meet some day, and you think
+this stuff is worth it, you can buy me a beer in return.
+
+The bundled build includes geojson-vt (ISC), pbf (BSD-3-Clause), topojson (BSD-3-Clause) and
+vector-tile (BSD-3-Clause).
+EOF
+
 # --- folium's own files ------------------------------------------------------------------------------
 P="$S/folium/folium-0.20.0"
 put "$P/folium/templates/leaflet_heat.min.js" folium/leaflet_heat.min.js
@@ -181,6 +198,7 @@ leaflet.markercluster/    leaflet.markercluster (npm)               1.1.0    MIT
 d3/                       d3 (npm)                                  3.5.5    BSD-3-Clause                branca colormap legend
 folium/                   folium (PyPI sdist), templates/           0.20.0   MIT                         folium.plugins.HeatMap, awesome rotate css
 ol/                       ol (npm)                                  7.2.2    BSD-2-Clause                GeoDjango admin map widget
+leaflet.vectorgrid/       leaflet.vectorgrid (npm), bundled build   1.3.0    Beerware (+ISC, BSD-3)      leader's grid tiles (map-page.js)
 
 Changes from upstream (see the script header): sourceMappingURL comments removed; Font Awesome
 and Glyphicons reference woff2 fonts only; bootstrap-glyphicons.css is cut from Bootstrap 3.4.1.

@@ -83,6 +83,28 @@
     return "#" + a.map(function (x, k) { return ("0" + Math.round(x + (b[k] - x) * f).toString(16)).slice(-2); }).join("");
   }
 
+  // --- the leader's grids as vector tiles (a scope with too many grids to embed) -------------------
+  if (cfg.grid_tiles && L.vectorGrid) {
+    layers.grid_tiles = L.vectorGrid.protobuf(cfg.grid_tiles, {
+      rendererFactory: L.canvas.tile,
+      interactive: true,
+      maxNativeZoom: 22,
+      getFeatureId: function (f) { return f.properties.code; },  // keeps each tile's features (_vectorTiles)
+      vectorTileLayerStyles: {
+        grids: function (p) {
+          return { fill: true, fillColor: scaleColour(Number(p.count)), fillOpacity: 0.75, color: "#555555", weight: 0.8 };
+        }
+      }
+    }).addTo(map);
+    layers.grid_tiles.on("mouseover", function (e) {
+      var p = e.layer.properties || {};
+      var box = el("div", {}, [el("div", { text: "名称：" + (p.name || "") }), el("div", { text: "编码：" + (p.code || "") }),
+        el("div", { text: "诉求量：" + p.count + " 件" })]);
+      map.openTooltip(box, e.latlng);
+    });
+    layers.grid_tiles.on("mouseout", function () { map.eachLayer(function (l) { if (l instanceof L.Tooltip) { map.closeTooltip(l); } }); });
+  }
+
   // --- popups ------------------------------------------------------------------------------------
   function popupFor(role, feature) {
     var p = feature.properties || {};

@@ -182,6 +182,11 @@ def test_leader_data_equals_the_separate_functions(mapdata):
                     )
                     assert json.loads(heat) == json.loads(aggregates.heat_cells_json(w, scope))
                     assert totals == aggregates.totals(w, scope)
+                    bare = json.loads(aggregates.leader_data(w, scope, level=level, geometry=False)[0])
+                    assert bare == {
+                        **json.loads(areas),
+                        "features": [{**f, "geometry": None} for f in json.loads(areas)["features"]],
+                    }
         assert json.loads(aggregates.leader_data(Window.last_days(90), None, level="grid")[1])["total"] == 13
 
     check()
@@ -247,6 +252,84 @@ def test_vector_tile_is_scoped(mapdata, users):
     assert b"YI000000" not in outsider
     low = aggregates.appeals_tile(users["centre"], *tile_for(116.42, 39.91, 10))
     assert low and b"YI000000" not in low  # counted cells below zoom 14, no tickets
+
+
+def _varint(buf, i):
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+
+
+def _fields(buf):
+    """(field number, value) pairs of a protobuf message: ints for varints, bytes otherwise."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            value, i = buf[i : i + n], i + n
+        elif wire == 5:
+            value, i = buf[i : i + 4], i + 4
+        else:
+            value, i = buf[i : i + 8], i + 8
+        yield key >> 3, value
+
+
+def mvt_properties(data):
+    """{layer name: [properties of each feature]} of an MVT tile (string and integer values)."""
+    out = {}
+    for field, layer in _fields(data):
+        if field != 3:
+            continue
+        name, keys, values, features = "", [], [], []
+        for f, v in _fields(layer):
+            if f == 1:
+                name = v.decode()
+            elif f == 3:
+                keys.append(v.decode())
+            elif f == 4:
+                kind, raw = next(_fields(v))
+                values.append(raw.decode() if kind == 1 else raw - (1 << 64) if kind == 4 and raw >= 1 << 63 else raw)
+            elif f == 2:
+                features.append(v)
+        props = []
+        for feature in features:
+            tags = next((v for f, v in _fields(feature) if f == 2), b"")
+            ints, i = [], 0
+            while i < len(tags):
+                t, i = _varint(tags, i)
+                ints.append(t)
+            props.append({keys[k]: values[v] for k, v in zip(ints[::2], ints[1::2])})
+        out[name] = props
+    return out
+
+
+def test_grids_tile_counts_and_scope(mapdata):
+    z, x, y = tile_for(116.415, 39.91, 12)
+    w = Window.last_days(30)
+    city = {p["code"]: p for p in mvt_properties(aggregates.grids_tile(w, None, z, x, y))["grids"]}
+    assert set(city) >= {*JIA_GRIDS, *YI_GRIDS}
+    counts = {c: p["count"] for c, p in by_code(aggregates.area_counts_geojson(w, None, level="grid")).items()}
+    assert {c: p["count"] for c, p in city.items()} == {c: counts[c] for c in city}
+    assert city[JIA_GRIDS[0]]["count"] == 5 and city[JIA_GRIDS[0]]["name"] == "甲一第1网格"
+    jia = mvt_properties(aggregates.grids_tile(w, [JIA], z, x, y))["grids"]
+    assert {p["code"] for p in jia} == set(JIA_GRIDS)  # not a grid of the other street
+    leaf = {
+        p["code"]: p["count"]
+        for p in mvt_properties(aggregates.grids_tile(Window.last_days(30, "010102"), [JIA], z, x, y))["grids"]
+    }
+    assert sum(leaf.values()) == 2
+    aggregates.rollup_refresh()
+    assert {p["code"]: p for p in mvt_properties(aggregates.grids_tile(w, None, z, x, y))["grids"]} == city
+    assert aggregates.grids_tile(w, [JIA], *tile_for(100.0, 30.0, 12)) == b""  # a tile without its grids
 
 
 def test_rollup_task_is_on_the_beat_and_keeps_up(mapdata):

@@ -8,7 +8,7 @@ import pytest
 from maps import aggregates
 
 from .conftest import JIA, JIA_GRIDS, YI, YI_GRIDS
-from .test_aggregates import tile_for
+from .test_aggregates import mvt_properties, tile_for
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +152,18 @@ def test_tiles(api, mapdata, users):
     outsider = api(users["jia"]).get(f"/maps/tiles/appeals/{z}/{x}/{y}.mvt")
     assert outsider.status_code == 200 and b"YI" not in outsider.content
     assert api(users["yi"]).get("/maps/tiles/appeals/3/9/9.mvt").status_code == 404
+
+
+def test_grid_tiles_are_scoped(api, mapdata, users):
+    z, x, y = tile_for(116.415, 39.91, 12)
+    r = api(users["yi"]).get(f"/maps/tiles/grids/{z}/{x}/{y}.mvt?days=90&category=01")
+    assert r.status_code == 200 and r["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    assert {p["code"] for p in mvt_properties(r.content)["grids"]} == set(YI_GRIDS)
+    outsider = api(users["jia"]).get(f"/maps/tiles/grids/{z}/{x}/{y}.mvt?days=90")
+    assert outsider.status_code == 200 and not any(code.encode() in outsider.content for code in YI_GRIDS)
+    assert api(users["jia"]).get(f"/maps/tiles/grids/{z}/{x}/{y}.mvt?parent={YI}").status_code == 404
+    assert api(users["dept"]).get(f"/maps/tiles/grids/{z}/{x}/{y}.mvt").status_code == 403
+    assert api(users["yi"]).get("/maps/tiles/grids/3/9/9.mvt").status_code == 404
 
 
 def test_tasks_and_queue_by_role(api, mapdata, users):

@@ -284,6 +284,37 @@ def test_page_loads_with_its_layers(server, chromium, city, name, who, path, exp
         page.close()
 
 
+@pytest.fixture(scope="module")
+def tiled_server(django_db_setup, django_db_blocker):
+    """A server that draws the leader's grids from vector tiles above 3 grids (the city has 4)."""
+    env = {"CHANNEL_PREFIX": PREFIX, "DJANGO_DEBUG": "1", "LOG_LEVEL": "WARNING", "MAP_BASEMAP": "none"}
+    with browser.daphne({**env, "MAP_GRID_TILES_ABOVE": "3"}) as (base, _log_path):
+        yield base
+
+
+TILE_CODES = """() => {
+  const out = new Set(), tiles = window.gridgovMap.layers.grid_tiles._vectorTiles;
+  for (const key in tiles) {
+    for (const id in tiles[key]._layers) { const l = tiles[key]._layers[id]; if (l.properties) out.add(l.properties.code); }
+  }
+  return [...out].sort();
+}"""
+
+
+def test_leader_grid_level_from_vector_tiles(tiled_server, chromium, city):
+    page, rec = open_map(chromium, tiled_server, city["users"]["leader"], "/maps/leader/?level=grid&days=90")
+    try:
+        assert "choropleth" not in page.evaluate(LAYER_COUNTS)  # no polygons embedded
+        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        assert page.evaluate(TILE_CODES) == sorted([*JIA_GRIDS, *YI_GRIDS])
+        tiles = [u for u in rec.requests if "/maps/tiles/grids/" in u]
+        assert tiles and all("days=90" in u for u in tiles)
+        browser.screenshot(page, "maps-leader-grid-tiles")
+        assert_clean(rec)
+    finally:
+        page.close()
+
+
 def test_street_map_never_shows_another_street(server, chromium, city):
     page, rec = open_map(chromium, server, city["users"]["jia"], "/maps/street/?days=90")
     try:

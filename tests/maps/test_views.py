@@ -20,8 +20,14 @@ PAGES = {
     "worker": ["worker"],
     "hotline": ["operator", "centre"],
 }
-HOME = {"jia": "street", "dept": "department", "leader": "leader", "worker": "worker", "operator": "hotline",
-        "centre": "hotline"}
+HOME = {
+    "jia": "street",
+    "dept": "department",
+    "leader": "leader",
+    "worker": "worker",
+    "operator": "hotline",
+    "centre": "hotline",
+}
 
 
 def page(client, user, url):
@@ -66,9 +72,19 @@ def window_var(name):
     return f"var {name} = L.map("
 
 
-@pytest.mark.parametrize("name,who", [("street", "dept"), ("street", "leader"), ("department", "jia"),
-                                      ("leader", "jia"), ("leader", "worker"), ("worker", "jia"),
-                                      ("hotline", "jia"), ("hotline", "dept")])
+@pytest.mark.parametrize(
+    "name,who",
+    [
+        ("street", "dept"),
+        ("street", "leader"),
+        ("department", "jia"),
+        ("leader", "jia"),
+        ("leader", "worker"),
+        ("worker", "jia"),
+        ("hotline", "jia"),
+        ("hotline", "dept"),
+    ],
+)
 def test_page_refused_for_other_roles(client, mapdata, users, name, who):
     assert page(client, users[who], f"/maps/{name}/").status_code == 403
 
@@ -102,6 +118,23 @@ def test_leader_page_levels_and_rates(client, mapdata, users):
         assert code in html
     cfg = config_of(html)
     assert set(cfg["roles"].values()) == {"choropleth", "heat"}
+
+
+def test_leader_grid_level_over_many_grids_uses_tiles(client, mapdata, users, settings):
+    embedded = page(client, users["leader"], "/maps/leader/?level=grid&days=30").content.decode()
+    assert config_of(embedded)["grid_tiles"] is None and "Leaflet.VectorGrid" not in embedded
+    assert '"Polygon"' in embedded or '"MultiPolygon"' in embedded
+    settings.MAP_GRID_TILES_ABOVE = 3  # the city has 4 grids
+    html = page(client, users["leader"], "/maps/leader/?level=grid&days=30&category=01").content.decode()
+    cfg = config_of(html)
+    assert cfg["grid_tiles"] == "/maps/tiles/grids/{z}/{x}/{y}.mvt?days=30&category=01"
+    assert set(cfg["roles"].values()) == {"heat"}  # no embedded choropleth layer
+    assert "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
+    assert '"Polygon"' not in html and '"MultiPolygon"' not in html  # no grid geometry in the page
+    for code in (*JIA_GRIDS, *YI_GRIDS):
+        assert code in html  # the rates table still lists them
+    # Other levels are few areas: embedded as before.
+    assert config_of(page(client, users["leader"], "/maps/leader/?level=street").content.decode())["grid_tiles"] is None
 
 
 def test_worker_page_is_its_grid(client, mapdata, users):
