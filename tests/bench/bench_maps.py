@@ -241,16 +241,52 @@ def leader_pages():
     ]
 
 
+def grid_tile_urls(template):
+    """The grid tiles a 900×640 map fitted to the city asks for (the zoom maps.views picks)."""
+    import math
+
+    from maps.views import scope_grids, zoom_for
+
+    w, s, e, n = scope_grids(None)[1]
+    z = zoom_for(None, extent=(w, s, e, n))
+
+    def xy(lng, lat):
+        k = 2**z
+        return int((lng + 180) / 360 * k), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
+
+    (x0, y0), (x1, y1) = xy(w, n), xy(e, s)
+    return z, [
+        template.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y))
+        for x in range(x0, x1 + 1)
+        for y in range(y0, y1 + 1)
+    ]
+
+
+def report_tiles(client, template):
+    """The page's grid tiles, one after another (a browser fetches them six at a time)."""
+    z, urls = grid_tile_urls(template)
+    size = cold = warm = 0
+    for url in urls:
+        r, c, w = measure(client, url, runs=2)
+        size, cold, warm = size + len(r.content), cold + c, warm + w
+    label = f"  grid tiles: {len(urls)} at z{z}, summed: {template.split('?')[1]}"
+    print(f"    {label:<72} {size:>11,} {cold:>7.3f} {warm:>7.3f}", flush=True)
+
+
 def report_pages(client):
-    """Each page, then the endpoints its script calls: on load the week series and the range's
-    heat cells (for the slider), the choropleth on every appeal.changed event."""
+    """Each page, then the endpoints its script calls: on load the week series (and the grid
+    tiles of the view when the page draws its grids from tiles); the choropleth and the range's
+    heat cells on every appeal.changed / reload event (the slider reuses the embedded heat)."""
     print(f"    {'page / endpoint (as the page calls it)':<72} {'bytes':>11} {'cold s':>7} {'warm s':>7}")
     seen = {}  # in page order
     for page in leader_pages():
         r, cold, warm = measure(client, page)
         report_line(page, r, cold, warm)
-        api = page_config(r.content.decode())["api"]
-        for role in ("heat", "series", "choropleth"):
+        config = page_config(r.content.decode())
+        api = config["api"]
+        if config.get("grid_tiles"):
+            report_tiles(client, config["grid_tiles"])
+        for role in ("series", "heat", "choropleth"):
             url = api[role]
             if url in seen:
                 print(f"      {role}: {url} (above)")
