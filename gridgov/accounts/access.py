@@ -33,11 +33,18 @@ def jurisdiction(user):
     return []
 
 
-def code_in_jurisdiction(user, code):
+def code_checker(user):
+    """code → is it in the user's jurisdiction? The jurisdiction is asked once, so the
+    checker suits many codes (a bulk answer)."""
     prefixes = jurisdiction(user)
     if prefixes is None:
-        return True
-    return any(code.startswith(p) for p in prefixes)
+        return lambda code: True
+    prefixes = tuple(prefixes)
+    return lambda code: code.startswith(prefixes)
+
+
+def code_in_jurisdiction(user, code):
+    return code_checker(user)(code)
 
 
 def ancestors(code):

@@ -96,6 +96,12 @@ def _row_to_chain(row, match, distance):
     )
 
 
+def _box_degrees(tolerance_m, lat):
+    """`tolerance_m` as a box prefilter in degrees at latitude `lat`, generous: a degree of
+    longitude shrinks with latitude. The exact distance is then measured on the spheroid."""
+    return tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01)) * 1.5
+
+
 def locate_wgs84(lng, lat, at=None, tolerance_m=None):
     """Locate a WGS-84 point; None when it is outside every grid and beyond the tolerance."""
     if tolerance_m is None:
@@ -112,21 +118,9 @@ def locate_wgs84(lng, lat, at=None, tolerance_m=None):
         row = cur.fetchone()
         if row:
             return _row_to_chain(row, INSIDE, 0.0)
-        if tolerance_m <= 0:
-            return None
-        # Box prefilter in degrees (generous: a degree of longitude shrinks with latitude),
-        # exact distance on the spheroid.
-        deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01)) * 1.5
-        cur.execute(
-            f"SELECT {cols}, ST_Distance(g.geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography) AS d "
-            f"FROM areas_grid g WHERE g.geom && ST_Expand(ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s) AND {valid} "
-            "ORDER BY d, g.code LIMIT 1",
-            [*cparams, lng, lat, lng, lat, deg, *vparams],
-        )
-        row = cur.fetchone()
-    if row and row[-1] <= tolerance_m:
-        return _row_to_chain(row[:-1], NEAREST, row[-1])
-    return None
+    if tolerance_m <= 0:
+        return None
+    return _nearest_in_db(np.array([lng]), np.array([lat]), at, tolerance_m)[0]
 
 
 def locate(lng, lat, crs="wgs84", at=None, tolerance_m=None):
@@ -165,8 +159,7 @@ class _GridIndex:
         near = np.zeros(len(lng), dtype=bool)
         if self.bounds is None or len(lng) == 0 or tolerance_m <= 0:
             return near
-        y0, y1 = self.bounds[1], self.bounds[3]
-        deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(max(abs(y0), abs(y1)))), 0.01)) * 1.5
+        deg = _box_degrees(tolerance_m, max(abs(self.bounds[1]), abs(self.bounds[3])))
         inp, _ = self.tree.query(shapely.points(lng, lat), predicate="dwithin", distance=deg)
         near[inp] = True
         return near
@@ -256,14 +249,14 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
 
 
 def _nearest_in_db(lng, lat, at, tolerance_m):
-    """For points in no grid (but near one): the nearest grid within tolerance, by the exact
-    spheroid distance, as locate_wgs84 answers them, in one query for all of them."""
+    """For points in no grid: the nearest grid within tolerance by the exact spheroid
+    distance (None beyond it), one query for all of them (locate_wgs84 asks for one point,
+    locate_many for the gap points of a batch)."""
     if len(lng) == 0:
         return []
     cols, cparams = _chain_sql(at)
     valid, vparams = _validity("g", at)
-    lat_max = float(np.abs(lat).max())
-    deg = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat_max)), 0.01)) * 1.5
+    deg = _box_degrees(tolerance_m, float(np.abs(lat).max()))
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT q.i, n.* FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS p "

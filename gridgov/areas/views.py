@@ -11,7 +11,7 @@ from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.pagination import GeoJsonPagination
 
 from gridgov.api import BulkJSONParser, BulkJSONRenderer
-from gridgov.accounts.access import code_in_jurisdiction, jurisdiction, scope_codes
+from gridgov.accounts.access import code_checker, code_in_jurisdiction, scope_codes
 
 from . import serializers as s
 from .locate import BadPoint, locate, locate_many
@@ -58,8 +58,7 @@ class LocateBulkApi(APIView):
             chains = locate_many(q.validated_data["points"], q.validated_data["crs"], at=q.validated_data["at"])
         except BadPoint as exc:
             return Response({"detail": str(exc), "code": "bad_point"}, status=400)
-        scope = jurisdiction(request.user)  # asked once, not once per point
-        prefixes = None if scope is None else tuple(scope)
+        mine = code_checker(request.user)  # the jurisdiction asked once, not once per point
         outside = located_answer(request.user, None)
         answers = {}  # one answer dict per chain object, shared by the points it answers
         results = []
@@ -69,8 +68,7 @@ class LocateBulkApi(APIView):
                 continue
             a = answers.get(id(c))
             if a is None:
-                mine = prefixes is None or c.grid_code.startswith(prefixes)
-                a = answers[id(c)] = {**vars(c), "in_jurisdiction": mine}
+                a = answers[id(c)] = {**vars(c), "in_jurisdiction": mine(c.grid_code)}
             results.append(a)
         return Response({"count": len(results), "results": results})
 

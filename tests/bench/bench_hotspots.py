@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 
-from tests.bench.common import header, setup_django, timed
+from tests.bench.common import ensure_city, header, setup_django, timed
 
 SIDE = int(os.environ.get("BENCH_SIDE", 100))
 APPEALS = int(os.environ.get("BENCH_APPEALS", 1_000_000))
@@ -112,17 +112,6 @@ COLUMNS = ("ticket_no", "source_system", "external_id", "channel", "kind", "text
            "appellant_phone", "received_at", "position", "position_input", "grid_id", "grid_code", "location",
            "category_id", "classification", "time_limit", "risk", "duplicates", "route", "warning_colour", "state",
            "closure_type", "created_at", "updated_at")
-
-
-def ensure_city():
-    from gridgov.areas.models import Grid
-
-    if Grid.objects.current().count() < GRIDS:
-        from fixtures.democity import load_city
-
-        with timed(f"generate + load a {GRIDS:,}-grid city"):
-            load_city(grids=GRIDS, seed=7, users=False)
-    return Grid.objects.current().count()
 
 
 def _grid_intensity(rows):
@@ -209,7 +198,7 @@ def database():
     from gridgov.whistles.stats import hotspots
 
     header(f"hotspots from the database: {GRIDS:,} grids, {DB_APPEALS:,} appeals, median of {DB_RUNS}")
-    n_grids = ensure_city()
+    n_grids = ensure_city(GRIDS)
     anchor = datetime.fromisoformat(ANCHOR)
     ensure_appeals(ANCHOR)
     with connection.cursor() as cur:

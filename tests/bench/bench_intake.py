@@ -276,7 +276,7 @@ def main():
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     header(f"intake: {GRIDS:,} grids, {HISTORY:,} appeals of history, REST API in-process (Django test client)")
     print(f"  machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work slows every figure)")
-    print(f"  grids in the city: {ensure_city(GRIDS):,}", flush=True)
+    print(f"  grids in the city: {ensure_city(GRIDS, places=True):,}", flush=True)
     ensure_history(HISTORY, days=90)
     ensure_model()
     client = Client()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.bench.common import header, setup_django, timed
+from tests.bench.common import ensure_city, header, setup_django, timed
 
 GRIDS = int(os.environ.get("BENCH_GRIDS", 10_000))
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,10000000").split(",") if s]
@@ -34,17 +34,6 @@ RAW_SIZES = [int(s) for s in os.environ.get("BENCH_RAW_SIZES", "10000,100000").s
 RUNS = int(os.environ.get("BENCH_RUNS", 5))
 DAYS = 365  # synthetic appeals are spread over the last year
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def ensure_city():
-    from gridgov.areas.models import Grid
-
-    if Grid.objects.current().count() < GRIDS:
-        from fixtures.democity import load_city
-
-        with timed(f"generate + load a {GRIDS:,}-grid city"):
-            load_city(grids=GRIDS, seed=7, users=False)
-    return Grid.objects.current().count()
 
 
 def _grids_and_weights(rng):
@@ -407,7 +396,7 @@ def main():
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     header(f"maps bench: {GRIDS:,} grids, sizes {', '.join(f'{n:,}' for n in SIZES)}")
-    print(f"  grids in the city: {ensure_city():,}", flush=True)
+    print(f"  grids in the city: {ensure_city(GRIDS):,}", flush=True)
     for n in SIZES:
         bench_size(n)
     bench_raw_folium()

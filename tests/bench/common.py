@@ -54,10 +54,10 @@ def header(title):
     print(f"\n=== {title} ===", flush=True)
 
 
-def ensure_city(grids=10_000, seed=7):
-    """The `grids`-grid demo city (no users) and its named places (小区, roads, POIs: what the
-    geocoder knows), loaded once per bench database. Returns the number of current grids."""
-    from fixtures.demohistory import load_places
+def ensure_city(grids=10_000, seed=7, *, places=False):
+    """The `grids`-grid demo city (no users), loaded once per bench database; with `places`,
+    also its named places (小区, roads, POIs: what the geocoder knows). Returns the number of
+    current grids."""
     from gridgov.areas.models import Grid
 
     if Grid.objects.current().count() < grids:
@@ -65,8 +65,11 @@ def ensure_city(grids=10_000, seed=7):
 
         with timed(f"generate + load a {grids:,}-grid city"):
             load_city(grids=grids, seed=seed, users=False)
-    with timed("demo places for the geocoder (once)"):
-        load_places(seed=seed)
+    if places:
+        from fixtures.demohistory import load_places
+
+        with timed("demo places for the geocoder (once)"):
+            load_places(seed=seed)
     return Grid.objects.current().count()
 
 
