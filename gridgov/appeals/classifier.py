@@ -175,17 +175,27 @@ def model_guesses(text, k=3):
     """The trained model's k best leaf categories for `text`, best first, as pipeline.Guess with
     source "model"; [] with no model. Only leaves that are active now and still carry the name
     they had at training are offered, and none below settings.CLASSIFIER_MIN_CONFIDENCE."""
+    return model_guesses_many([text], k)[0]
+
+
+def model_guesses_many(texts, k=3):
+    """model_guesses for many texts with one call of the model (bulk intake)."""
     model = loaded_model()
-    if model is None or not (text or "").strip():
-        return []
+    out = [[] for _ in texts]
+    todo = [i for i, text in enumerate(texts) if (text or "").strip()]
+    if model is None or model.classifier.pipeline is None or not todo:
+        return out
     leaves = {code: name for code, name, _kw in pipeline._leaves()}
-    scores = model.classifier.model_scores(text)
-    out = []
-    for code, p in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])):
-        if len(out) >= k or p < settings.CLASSIFIER_MIN_CONFIDENCE:
-            break
-        if leaves.get(code) is not None and leaves[code] == model.catalogue.get(code):
-            out.append(pipeline.Guess(code, leaves[code], p, "model"))
+    labels = [str(c) for c in model.classifier.pipeline.classes_]
+    proba = model.classifier.proba([texts[i] for i in todo])
+    floor = settings.CLASSIFIER_MIN_CONFIDENCE
+    for i, row in zip(todo, proba):
+        guesses = out[i]
+        for code, p in sorted(zip(labels, row.tolist()), key=lambda kv: (-kv[1], kv[0])):
+            if len(guesses) >= k or p < floor:
+                break
+            if leaves.get(code) is not None and leaves[code] == model.catalogue.get(code):
+                guesses.append(pipeline.Guess(code, leaves[code], p, "model"))
     return out
 
 

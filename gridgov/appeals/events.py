@@ -62,12 +62,14 @@ def appeal_payload(appeal, event, lead_code):
     }
 
 
-def appeal_events(appeal, event):
-    """The (group, type, payload) triples that announce `event` on `appeal`."""
+def appeal_events(appeal, event, units=None):
+    """The (group, type, payload) triples that announce `event` on `appeal`. `units` is
+    (lead department code, ids of every unit on the appeal) when the caller knows them (bulk
+    intake, which has just made the assignments); otherwise they are read."""
     broadcast = _broadcast()
     if broadcast is None:
         return []
-    lead_code, unit_ids = _units(appeal)
+    lead_code, unit_ids = units if units is not None else _units(appeal)
     payload = appeal_payload(appeal, event, lead_code)
     unit_groups = [broadcast.department_group(d) for d in unit_ids]
     street = [broadcast.street_group(appeal.grid_code[:9])] if len(appeal.grid_code) >= 9 else []
@@ -88,6 +90,15 @@ def appeal_events(appeal, event):
 def appeal_changed(appeal, event):
     """Announce `event` on `appeal` after commit (outbox rows now, in the caller's transaction)."""
     triples = appeal_events(appeal, event)
+    if triples:
+        _broadcast().publish_many(triples)
+    return triples
+
+
+def appeals_changed(changes):
+    """appeal_changed for many: [(appeal, event, units)] (units as appeal_events takes them),
+    with one INSERT into the outbox."""
+    triples = [t for appeal, event, units in changes for t in appeal_events(appeal, event, units=units)]
     if triples:
         _broadcast().publish_many(triples)
     return triples

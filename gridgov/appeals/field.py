@@ -36,7 +36,7 @@ from gridgov.audit.services import audit_record
 
 from . import access, events, services
 from .models import Appeal, AppealEvent, Attachment, Channel
-from .pipeline import locality_department_code
+from .selectors import locality_department_code
 from .services import AppealError
 from .workflow import ClosureType, IllegalTransition, State
 
@@ -98,7 +98,7 @@ def is_field_staff(user):
 
 
 def _locality_led():
-    # The same rule as pipeline.locality_department_code: the street office is 'jiedao-<street>'.
+    # The same rule as selectors.locality_department_code: the street office is 'jiedao-<street>'.
     return Q(department__code=Concat(Value("jiedao-"), Substr("grid_code", 1, 9)))
 
 

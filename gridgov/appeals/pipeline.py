@@ -5,17 +5,19 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.db import connection
 
 from gridgov.areas.coords import to_wgs84
-from gridgov.areas.locate import M_PER_DEG_LAT, check_lnglat, locate
+from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp
 
 from . import clock
 from .duplicates import AppealSketch, DuplicateParams, find_duplicates
 from .models import Appeal, Category, Kind
-from .selectors import route_candidates
+from .selectors import RouteBook
 from .workflow import OPEN_STATES
 
 # --- 1. locate ------------------------------------------------------------------------------
@@ -56,6 +58,50 @@ def locate_step(*, lng=None, lat=None, crs="wgs84", address_text="", at=None, ge
                                     best.confidence if chain else 0.0, detail)
         return LocationDecision(None, None, "geocode", 0.0, {"candidates": []})
     return LocationDecision(None, None, "none", 0.0, {})
+
+
+def locate_steps(requests, *, geocoder=None):
+    """locate_step for many requests (dicts with lng, lat, crs, address_text), the positions
+    through the in-process grid index (gridgov.areas.locate.locate_many, which answers as
+    locate does), one call per CRS. Returns a LocationDecision, or the BadPoint, per request."""
+    out = [None] * len(requests)
+    by_crs = {}  # crs -> [(index, lng, lat)]
+    geocoded = []  # (index, best candidate, detail)
+    for i, r in enumerate(requests):
+        if r.get("lng") is not None and r.get("lat") is not None:
+            crs = r.get("crs") or "wgs84"
+            try:
+                lng, lat = check_lnglat(r["lng"], r["lat"])
+            except BadPoint as exc:
+                out[i] = exc
+                continue
+            by_crs.setdefault(crs, []).append((i, lng, lat))
+        elif r.get("address_text") and geocoder is not None:
+            candidates = geocoder(r["address_text"])
+            if candidates:
+                geocoded.append((i, candidates[0], {"candidates": [c.as_dict() for c in candidates[:5]]}))
+            else:
+                out[i] = LocationDecision(None, None, "geocode", 0.0, {"candidates": []})
+        else:
+            out[i] = LocationDecision(None, None, "none", 0.0, {})
+    for crs, rows in by_crs.items():
+        points = [(lng, lat) for _, lng, lat in rows]
+        chains = locate_many(points, crs)
+        wlng, wlat = to_wgs84(np.array([p[0] for p in points]), np.array([p[1] for p in points]), crs)
+        for (i, lng, lat), chain, x, y in zip(rows, chains, wlng.tolist(), wlat.tolist()):
+            detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(x, 7), round(y, 7)]}
+            if chain is None:
+                detail["outside"] = True
+            else:
+                detail["match"] = chain.match
+                detail["distance_m"] = chain.distance_m
+            out[i] = LocationDecision(chain, Point(x, y, srid=4326), "position", 1.0 if chain else 0.0, detail)
+    if geocoded:
+        chains = locate_many([(best.lng, best.lat) for _, best, _ in geocoded])
+        for (i, best, detail), chain in zip(geocoded, chains):
+            out[i] = LocationDecision(chain, Point(best.lng, best.lat, srid=4326), "geocode",
+                                      best.confidence if chain else 0.0, detail)
+    return out
 
 
 # --- 2. classify -----------------------------------------------------------------------------
@@ -103,15 +149,25 @@ def classify_step(text, *, model=None, k=3):
     are the floor, merged in so a strong keyword is never missed. `model` is a callable
     (text, k) -> [Guess]; None means this deployment's trained model
     (gridgov.appeals.classifier.model_guesses), which answers [] while no model file exists."""
+    return classify_many([text], model=model, k=k)[0]
+
+
+def classify_many(texts, *, model=None, k=3):
+    """classify_step for each text; with the deployment's model, one call of it for them all."""
     if model is None:
-        from .classifier import model_guesses as model
-    guesses = {}
-    for g in model(text, k):
-        guesses[g.code] = g
-    for g in keyword_guesses(text, k):
-        if g.code not in guesses or guesses[g.code].confidence < g.confidence:
-            guesses[g.code] = g
-    return sorted(guesses.values(), key=lambda g: (-g.confidence, g.code))[:k]
+        from .classifier import model_guesses_many
+
+        model_out = model_guesses_many(texts, k)
+    else:
+        model_out = [model(text, k) for text in texts]
+    out = []
+    for text, model_guesses in zip(texts, model_out):
+        guesses = {g.code: g for g in model_guesses}
+        for g in keyword_guesses(text, k):
+            if g.code not in guesses or guesses[g.code].confidence < g.confidence:
+                guesses[g.code] = g
+        out.append(sorted(guesses.values(), key=lambda g: (-g.confidence, g.code))[:k])
+    return out
 
 
 def kind_step(text):
@@ -159,6 +215,11 @@ def sketch(appeal):
     )
 
 
+def _box_deg(params, lat):
+    # A degree box on the GiST index; find_duplicates applies the exact radius in metres.
+    return params.radius_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01)) * 1.2
+
+
 def duplicate_candidates(appeal, params=None, limit=500):
     """Open appeals near in time and (when known) place: what find_duplicates compares."""
     params = params or DuplicateParams()
@@ -168,14 +229,69 @@ def duplicate_candidates(appeal, params=None, limit=500):
         received_at__lte=appeal.received_at + window,
     ).exclude(pk=appeal.pk).select_related("category")
     if appeal.position is not None:
-        # A degree box on the GiST index; find_duplicates applies the exact radius in metres.
-        deg = params.radius_m / (M_PER_DEG_LAT * max(math.cos(math.radians(appeal.position.y)), 0.01)) * 1.2
-        qs = qs.filter(position__dwithin=(appeal.position, deg))
+        qs = qs.filter(position__dwithin=(appeal.position, _box_deg(params, appeal.position.y)))
     elif appeal.grid_code:
         qs = qs.filter(grid_code__startswith=appeal.grid_code[:12])
     else:
         return []
     return list(qs.order_by("-received_at")[:limit])
+
+
+# The partial index on open appeals (migration 0004) is used when the state test reads as its
+# predicate does, a text[] constant.
+_OPEN_SQL = "a.state::text = ANY('{" + ",".join(sorted(OPEN_STATES)) + "}'::text[])"
+
+
+def duplicates_many(sketches, params=None, limit=500):
+    """duplicates_step for a batch of new appeals (AppealSketch with their ids, in the order they
+    are registered; None for one that is not located, which is not compared). Each is compared
+    with what it would have found registered after the ones before it: the open appeals of the
+    history around it (one query for the batch) and the batch's earlier appeals, the most
+    recent `limit` of them together. Located appeals have a position at intake."""
+    params = params or DuplicateParams()
+    probes = [(i, sk) for i, sk in enumerate(sketches) if sk is not None and sk.has_position]
+    out = [[] for _ in sketches]
+    if not probes:
+        return out
+    window = params.window_hours * 3600.0
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT v.i, c.id FROM unnest(%s::int[], %s::float8[], %s::float8[], %s::timestamptz[],
+                       %s::float8[]) AS v(i, lng, lat, at, deg)
+                CROSS JOIN LATERAL (
+                    SELECT a.id FROM appeals_appeal a
+                    WHERE {_OPEN_SQL} AND a.received_at BETWEEN v.at - make_interval(secs => %s)
+                          AND v.at + make_interval(secs => %s)
+                      AND ST_DWithin(a.position, ST_SetSRID(ST_MakePoint(v.lng, v.lat), 4326), v.deg)
+                    ORDER BY a.received_at DESC LIMIT %s) c""",
+            [[i for i, _ in probes], [sk.lng for _, sk in probes], [sk.lat for _, sk in probes],
+             [sk.received_at for _, sk in probes], [_box_deg(params, sk.lat) for _, sk in probes],
+             window, window, limit],
+        )
+        pairs = cur.fetchall()
+        ids = sorted({cid for _, cid in pairs})
+        rows = {}
+        if ids:
+            cur.execute(
+                """SELECT a.id, a.text, ST_X(a.position), ST_Y(a.position), a.received_at, c.code, a.address_text
+                   FROM appeals_appeal a LEFT JOIN appeals_category c ON c.id = a.category_id
+                   WHERE a.id = ANY(%s)""", [ids])
+            rows = {r[0]: AppealSketch(*r) for r in cur.fetchall()}
+    found = {}
+    for i, cid in pairs:
+        found.setdefault(i, []).append(rows[cid])
+    earlier = []  # the batch's appeals with a position, in registration order
+    for i, sk in probes:
+        deg = _box_deg(params, sk.lat)
+        cands = found.get(i, [])
+        mine = [e for e in earlier if abs((e.received_at - sk.received_at).total_seconds()) <= window
+                and math.hypot(e.lng - sk.lng, e.lat - sk.lat) <= deg]
+        if mine:
+            cands = sorted(cands + mine, key=lambda c: c.received_at, reverse=True)[:limit]
+        if cands:
+            out[i] = find_duplicates(sk, cands, params=params)
+        earlier.append(sk)
+    return out
 
 
 def duplicates_step(appeal, params=None):
@@ -188,11 +304,6 @@ def duplicates_step(appeal, params=None):
 # --- 4. route --------------------------------------------------------------------------------
 
 
-def locality_department_code(grid_code):
-    """属地: the street office of the grid's street, a Department coded 'jiedao-<street code>'."""
-    return f"jiedao-{grid_code[:9]}" if len(grid_code or "") >= 9 else ""
-
-
 @dataclass
 class RouteDecision:
     lead: object | None  # Department
@@ -202,10 +313,11 @@ class RouteDecision:
     explanation: dict
 
 
-def route_step(category, grid_code, at, risk_flags=()):
-    from gridgov.accounts.models import Department
-
-    cands = route_candidates(category, grid_code, at) if category is not None else []
+def route_step(category, grid_code, at, risk_flags=(), book=None):
+    """Lead and assisting units for `category` at `grid_code`, by the rules in force at `at`.
+    `book` answers what routing reads (selectors.RouteBook, the database, by default)."""
+    book = book or RouteBook()
+    cands = book.candidates(category, grid_code, at) if category is not None else []
     leads = [c for c in cands if c.role == "lead"]
     lead = leads[0] if leads else None
     assists = [(c.department, c.rule, "rule") for c in cands if c.role != "lead" or (lead and c is not lead and
@@ -217,13 +329,13 @@ def route_step(category, grid_code, at, risk_flags=()):
     # The locality is asked for only when it is needed: most appeals have a lead by rule.
     locality = None
     if lead_dept is None or risk_flags:
-        locality = Department.objects.filter(code=locality_department_code(grid_code)).first()
+        locality = book.locality(grid_code)
     if lead_dept is None:
         # 首接负责: unclear ownership stays with the locality (属地兜底) until reassigned.
         lead_dept, first_receiver = locality, True
         explanation["first_receiver"] = "no rule or default department for this category and place"
     if risk_flags:
-        police = Department.objects.filter(kind=Department.Kind.POLICE).order_by("code").first()
+        police = book.police()
         for extra, why in ((police, "risk: police"), (locality, "risk: locality")):
             if extra is not None and extra != lead_dept and all(extra != d for d, _, _ in assists):
                 assists.append((extra, None, why))

@@ -58,15 +58,26 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     return appeal
 
 
-def _assign(appeal, decision, now):
+def assignments_for(appeal, decision, now):
+    """The unsaved AppealAssignment rows of a route decision: the lead (or first receiver) and
+    the assisting units."""
+    rows = []
     if decision.lead is not None:
-        AppealAssignment.objects.create(
+        rows.append(AppealAssignment(
             appeal=appeal, department=decision.lead, rule=decision.lead_rule, assigned_at=now,
             role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
-        )
-    for dept, rule, _why in decision.assists:
-        AppealAssignment.objects.create(appeal=appeal, department=dept, rule=rule, assigned_at=now,
-                                        role=AppealAssignment.Role.ASSIST)
+        ))
+    rows += [AppealAssignment(appeal=appeal, department=dept, rule=rule, assigned_at=now,
+                              role=AppealAssignment.Role.ASSIST) for dept, rule, _why in decision.assists]
+    return rows
+
+
+def route_record(decision):
+    """What the appeal keeps of its route decision (Appeal.route): a dispatcher sees why."""
+    return {**decision.explanation, "lead": decision.lead.code,
+            "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
+            "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
+            "double_dispatch": bool(decision.assists)}
 
 
 def appeal_dispatch(appeal, *, actor, now=None, decision=None):
@@ -76,12 +87,9 @@ def appeal_dispatch(appeal, *, actor, now=None, decision=None):
                                                appeal.risk.get("flags", []))
     if decision.lead is None:
         raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
-    _assign(appeal, decision, now)
+    AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
     due, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now)
-    route = {**decision.explanation, "lead": decision.lead.code,
-             "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
-             "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
-             "double_dispatch": bool(decision.assists)}
+    route = route_record(decision)
     appeal = appeal_transition(appeal_id=appeal.pk, event="dispatch", actor=actor, department=decision.lead,
                              data={"lead": decision.lead.code, "assists": route["assists"]},
                              route=route, department_id=decision.lead.pk, deadline=due,
@@ -127,21 +135,23 @@ def default_geocoder():
     return geocode
 
 
-def _register(data, actor, received_at, now, classifier, geocoder):
+def category_get(code, *, leaf):
+    """The category an operator named (`leaf`: it must be a leaf) or the classifier guessed."""
+    return Category.objects.select_related("default_department").get(code=code, **({"level": 3} if leaf else {}))
+
+
+def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
+    """The new appeal's fields from what the pipeline decided: place, category (the operator's,
+    or the classifier's best guess), kind, risk and time limit, with the evidence for each.
+    No writes; `categories(code, leaf=...)` finds a category (raises Category.DoesNotExist)."""
     text = data["text"]
-    geocoder = geocoder or default_geocoder()
-    # Located on the boundaries in force now, at registration (an appeal received before the
-    # last boundary change still lands on today's grids), and it keeps that version.
-    loc = pipeline.locate_step(lng=data.get("lng"), lat=data.get("lat"), crs=data.get("crs") or "wgs84",
-                               address_text=data.get("address_text", ""), geocoder=geocoder)
-    guesses = pipeline.classify_step(text, model=classifier)
     category = None
     confirmed_by = ""
     if data.get("category_code"):
-        category = Category.objects.select_related("default_department").get(code=data["category_code"], level=3)
+        category = categories(data["category_code"], leaf=True)
         confirmed_by = "operator"
     elif guesses:
-        category = Category.objects.select_related("default_department").get(code=guesses[0].code)
+        category = categories(guesses[0].code, leaf=False)
     kind, kind_conf, kind_words = pipeline.kind_step(text)
     if data.get("kind"):
         kind, kind_conf, kind_words = data["kind"], 1.0, []
@@ -149,8 +159,8 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     time_limit = category.time_limit if category else ""
     if flags:
         time_limit = "2h"  # danger to life or property
-    appeal = Appeal.objects.create(
-        ticket_no=next_ticket_no(received_at), source_system=data.get("source_system", ""),
+    return dict(
+        source_system=data.get("source_system", ""),
         external_id=data.get("external_id", ""), channel=data.get("channel") or "phone", kind=kind, text=text,
         address_text=data.get("address_text", ""), appellant_name=data.get("appellant_name", ""),
         appellant_phone=data.get("appellant_phone", ""), received_at=received_at,
@@ -165,6 +175,17 @@ def _register(data, actor, received_at, now, classifier, geocoder):
         time_limit=time_limit,
         risk={"flags": flags, "transfer": sorted({f["transfer"] for f in flags})} if flags else {},
     )
+
+
+def _register(data, actor, received_at, now, classifier, geocoder):
+    geocoder = geocoder or default_geocoder()
+    # Located on the boundaries in force now, at registration (an appeal received before the
+    # last boundary change still lands on today's grids), and it keeps that version.
+    loc = pipeline.locate_step(lng=data.get("lng"), lat=data.get("lat"), crs=data.get("crs") or "wgs84",
+                               address_text=data.get("address_text", ""), geocoder=geocoder)
+    guesses = pipeline.classify_step(data["text"], model=classifier)
+    fields = appeal_fields(data, loc, guesses, received_at=received_at)
+    appeal = Appeal.objects.create(ticket_no=next_ticket_no(received_at), **fields)
     AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None,
                                event="register", old_state="", new_state=State.REGISTERED)
     audit_record(actor=actor, action="appeal.register", obj=appeal,
@@ -178,7 +199,7 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     if matches:
         appeal.duplicates = [m.as_dict() for m in matches[:5]]
         appeal.save(update_fields=["duplicates"])
-    if category is not None:
+    if appeal.category_id:
         appeal = appeal_dispatch(appeal, actor=actor, now=now)
     return appeal
 

@@ -25,24 +25,43 @@ def event_digest(ev):
 def audit_record(*, actor, action, obj=None, object_type="", object_id="", data=None):
     """Append one record to the chain, inside the caller's transaction (so a rolled-back
     change leaves no record and no gap)."""
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or str(obj.pk)
-    # Round-trip through JSON so the stored data hashes the same when read back.
-    data = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder, ensure_ascii=False))
-    with transaction.atomic():
-        head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
-        ev = AuditEvent(
-            seq=head.seq + 1,
+    return audit_record_many([dict(actor=actor, action=action, obj=obj, object_type=object_type,
+                                   object_id=object_id, data=data)])[0]
+
+
+def audit_record_many(records):
+    """Append records (dicts of audit_record's arguments) to the chain in their order, under one
+    lock of the head and with one INSERT: what a batch of changes (bulk intake) records."""
+    if not records:
+        return []
+    events = []
+    for r in records:
+        obj, object_type, object_id = r.get("obj"), r.get("object_type") or "", r.get("object_id") or ""
+        if obj is not None:
+            object_type = object_type or obj._meta.label_lower
+            object_id = object_id or str(obj.pk)
+        actor = r["actor"]
+        # Round-trip through JSON so the stored data hashes the same when read back.
+        data = json.loads(json.dumps(r.get("data") or {}, cls=DjangoJSONEncoder, ensure_ascii=False))
+        events.append(AuditEvent(
             actor=actor if getattr(actor, "pk", None) else None,
             actor_name=getattr(actor, "username", "") or (actor if isinstance(actor, str) else "system"),
-            action=action, object_type=object_type, object_id=str(object_id), data=data, prev_hash=head.hash,
-        )
-        ev.hash = event_digest(ev)
-        ev.save()
-        head.seq, head.hash = ev.seq, ev.hash
+            action=r["action"], object_type=object_type, object_id=str(object_id), data=data,
+        ))
+    with transaction.atomic():
+        head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
+        seq, prev = head.seq, head.hash
+        for ev in events:
+            seq += 1
+            ev.seq, ev.prev_hash = seq, prev
+            ev.hash = prev = event_digest(ev)
+        if len(events) == 1:
+            events[0].save()
+        else:
+            AuditEvent.objects.bulk_create(events)
+        head.seq, head.hash = seq, prev
         head.save(update_fields=["seq", "hash"])
-    return ev
+    return events
 
 
 def audit_verify(chunk=5000):

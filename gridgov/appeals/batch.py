@@ -1,0 +1,251 @@
+"""Bulk intake: `appeal_register_many` registers a batch of appeals (the 12345 platform's bulk
+API) through the same pipeline and the same transition table as `services.appeal_register`,
+with each step run over the whole batch and the writes made in bulk.
+
+What changes against registering the items one after another is only how often the database
+is asked, not what is decided or kept:
+
+* idempotency: one query for every (source_system, external_id) of the batch; the same ticket
+  twice in one batch is one appeal;
+* locate: the positions through the in-process grid index (one call per CRS), the addresses
+  through the geocoder one by one;
+* classify: the trained model once for all texts, the keyword floor per text;
+* duplicates: one query for the history's open appeals around every new one, and each new
+  appeal is also compared with the batch's earlier ones, as it would have found them;
+* route: the responsibility rules of the batch's categories and areas read once
+  (selectors.BatchRouteBook), the same answers as route_candidates;
+* writes: ids and ticket numbers reserved in one query each; the appeals inserted in their
+  final state; their history rows (register, locate or queue_for_location, dispatch), each
+  state reached by `workflow.next_state` as `appeal_transition` would; the assignments; the
+  audit records, chained in order under one lock of the chain's head; the outbox events.
+
+The batch is one transaction and one commit, so each appeal is announced once, in the state it
+commits in (`appeal.changed` with its final event), where one by one it would also announce
+the states that no one could see. An item the batch cannot take as the common case (dispatched
+with part of its time limit already gone: a backfill, whose colour, supervision and escalation
+appeal_colour_refresh records) goes through `appeal_register` after the batch. When the batch's
+writes fail (another delivery of the same ticket committed meanwhile), every item goes through
+`appeal_register` in its own transaction: nothing is lost, nothing doubled.
+"""
+
+import logging
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from gridgov.areas.locate import BadPoint
+from gridgov.audit.services import audit_record_many
+
+from . import events, pipeline, services
+from .models import Appeal, AppealAssignment, AppealEvent, Category, WarningColour
+from .selectors import BatchRouteBook
+from .workflow import State, next_state
+
+logger = logging.getLogger(__name__)
+
+
+class _Item:
+    """One new appeal of the batch on its way: the decisions, then the rows to write."""
+
+    __slots__ = ("index", "data", "received_at", "loc", "fields", "decision", "clock", "appeal", "rows",
+                 "audits", "assignments", "last_event")
+
+    def __init__(self, index, data, received_at):
+        self.index, self.data, self.received_at = index, data, received_at
+        self.rows, self.audits, self.assignments, self.last_event = [], [], [], ""
+
+    def step(self, event, actor, *, data=None, department=None):
+        """One transition of the new appeal, decided by the transition table as in
+        services.appeal_transition: its history row and audit record, kept for the bulk write."""
+        appeal = self.appeal
+        old = appeal.state
+        new = next_state(old, event)  # raises IllegalTransition
+        self.rows.append(AppealEvent(appeal=appeal, actor=_user(actor), event=event, old_state=old, new_state=new,
+                                     department=department or appeal.department, data=data or {}))
+        self.audits.append({"actor": actor, "action": f"appeal.{event}", "obj": appeal,
+                            "data": {"old": old, "new": new, "note": "", **(data or {})}})
+        appeal.state = new
+        self.last_event = event
+
+
+def _user(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def _reserve(sql, n):
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {sql} FROM generate_series(1, %s)", [n])
+        return [r[0] for r in cur.fetchall()]
+
+
+def _existing(keys):
+    """{(source_system, external_id): appeal} of the tickets already registered."""
+    ext = sorted({e for _, e in keys})
+    if not ext:
+        return {}
+    found = Appeal.objects.filter(external_id__in=ext, source_system__in=sorted({s for s, _ in keys}))
+    return {(a.source_system, a.external_id): a for a in found if (a.source_system, a.external_id) in keys}
+
+
+def _categories(codes):
+    """category_get over a preloaded set: the same answers, one query."""
+    found = {c.code: c for c in Category.objects.select_related("default_department").filter(code__in=sorted(codes))}
+
+    def get(code, *, leaf):
+        category = found.get(code)
+        if category is None or (leaf and category.level != 3):
+            raise Category.DoesNotExist(f"no category {code!r}")
+        return category
+
+    return get
+
+
+def appeal_register_many(items, *, actor, classifier=None, geocoder=None, now=None):
+    """Register `items` (what appeal_register takes as `data`) in order. Returns one result
+    per item: (appeal, created) as appeal_register returns, or the exception that refused it
+    (services.AppealError, BadPoint, Category.DoesNotExist, or another error of that item)."""
+    now = now or timezone.now()
+    results = [None] * len(items)
+    keys = {(d.get("source_system", ""), d["external_id"]) for d in items if d.get("external_id")}
+    existing = _existing(keys)
+    first, repeats, todo = {}, {}, []
+    for i, data in enumerate(items):
+        key = (data.get("source_system", ""), data.get("external_id", ""))
+        if key[1] and key in existing:
+            results[i] = (existing[key], False)
+        elif key[1] and key in first:
+            repeats[i] = first[key]  # the same ticket again in this batch: the first one's appeal
+        else:
+            if key[1]:
+                first[key] = i
+            todo.append(_Item(i, data, data.get("received_at") or now))
+    batch, late = [], []
+    try:
+        for item in _decide(todo, results, classifier, geocoder, now):
+            (late if item.clock and item.clock[1] != WarningColour.NONE else batch).append(item)
+    except Exception:  # a step that fails for the batch (a geocoder error) must not lose the items
+        logger.exception("bulk intake: the pipeline failed for the batch; registering its items one by one")
+        batch, late = [], [_Item(it.index, it.data, it.received_at) for it in todo]
+    try:
+        _write(batch, actor, now)
+        for item in batch:
+            results[item.index] = (item.appeal, True)
+    except DatabaseError:
+        logger.warning("bulk intake: the batch's writes failed; registering its %s items one by one", len(batch),
+                       exc_info=True)
+        late = batch + late
+    for item in sorted(late, key=lambda it: it.index):
+        results[item.index] = _one(item.data, actor, classifier, geocoder, now)
+    for i, j in repeats.items():
+        results[i] = (results[j][0], False) if isinstance(results[j], tuple) else results[j]
+    return results
+
+
+def _one(data, actor, classifier, geocoder, now):
+    try:
+        with transaction.atomic():
+            return services.appeal_register(data=data, actor=actor, classifier=classifier, geocoder=geocoder,
+                                            now=now)
+    except (services.AppealError, BadPoint, Category.DoesNotExist) as exc:
+        return exc
+    except Exception as exc:  # one broken item must not lose the others
+        logger.exception("bulk intake: an item failed")
+        return exc
+
+
+def _decide(todo, results, classifier, geocoder, now):
+    """Run the pipeline's steps over the batch; items it refuses get their error in `results`.
+    Returns the items that go on, with their decisions."""
+    geocoder = geocoder or services.default_geocoder()
+    # Located on the boundaries in force now, as appeal_register locates.
+    locs = pipeline.locate_steps([it.data for it in todo], geocoder=geocoder)
+    guesses = pipeline.classify_many([it.data["text"] for it in todo], model=classifier)
+    codes = {it.data["category_code"] for it in todo if it.data.get("category_code")}
+    codes |= {g[0].code for g in guesses if g}
+    categories = _categories(codes)
+    ok = []
+    for item, loc, guess in zip(todo, locs, guesses, strict=True):
+        if isinstance(loc, Exception):
+            results[item.index] = loc
+            continue
+        try:
+            item.fields = services.appeal_fields(item.data, loc, guess, received_at=item.received_at,
+                                                 categories=categories)
+        except Category.DoesNotExist as exc:
+            results[item.index] = exc
+            continue
+        item.loc, item.decision, item.clock = loc, None, None
+        ok.append(item)
+    routed = [it for it in ok if it.loc.located and it.fields["category"] is not None]
+    book = BatchRouteBook({it.fields["category"] for it in routed}, {it.fields["grid_code"] for it in routed},
+                          [it.received_at for it in routed])
+    going_on = []
+    for item in ok:
+        if item.loc.located and item.fields["category"] is not None:
+            f = item.fields
+            item.decision = pipeline.route_step(f["category"], f["grid_code"], item.received_at,
+                                                f["risk"].get("flags", []), book=book)
+            if item.decision.lead is None:
+                results[item.index] = services.AppealError(
+                    "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+                continue
+            item.clock = pipeline.clock_step(item.received_at, f["time_limit"], now)
+        going_on.append(item)
+    return going_on
+
+
+def _write(batch, actor, now):
+    if not batch:
+        return
+    ids = _reserve("nextval(pg_get_serial_sequence('appeals_appeal', 'id'))", len(batch))
+    numbers = _reserve("nextval('appeal_ticket_seq')", len(batch))
+    for item, pk, n in zip(batch, ids, numbers, strict=True):
+        item.appeal = Appeal(pk=pk, ticket_no=f"{timezone.localtime(item.received_at):%Y%m%d}{n:08d}",
+                             **item.fields)
+    sketches = [pipeline.sketch(it.appeal) if it.loc.located else None for it in batch]
+    for item, matches in zip(batch, pipeline.duplicates_many(sketches), strict=True):
+        if matches:
+            item.appeal.duplicates = [m.as_dict() for m in matches[:5]]
+    for item in batch:
+        _walk(item, actor, now)
+    with transaction.atomic():
+        Appeal.objects.bulk_create([it.appeal for it in batch])
+        AppealEvent.objects.bulk_create([row for it in batch for row in it.rows])
+        AppealAssignment.objects.bulk_create([a for it in batch for a in it.assignments])
+        # The audit head's lock before the outbox's (see gridgov.realtime.broadcast).
+        audit_record_many([a for it in batch for a in it.audits])
+        _announce(batch)
+
+
+def _walk(item, actor, now):
+    """register → locate (or queue_for_location) → dispatch, as appeal_register goes."""
+    appeal, loc = item.appeal, item.loc
+    appeal.state = ""
+    item.rows.append(AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="",
+                                 new_state=State.REGISTERED))
+    item.audits.append({"actor": actor, "action": "appeal.register", "obj": appeal,
+                        "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel}})
+    appeal.state = State.REGISTERED
+    if not loc.located:
+        item.step("queue_for_location", actor, data={"method": loc.method, "confidence": round(loc.confidence, 3)})
+        return
+    item.step("locate", actor, data={"grid": appeal.grid_code, "method": loc.method})
+    decision = item.decision
+    if decision is None:
+        return
+    item.assignments = services.assignments_for(appeal, decision, now)
+    due, _colour, next_at = item.clock
+    route = services.route_record(decision)
+    appeal.department, appeal.route, appeal.deadline, appeal.next_colour_at = decision.lead, route, due, next_at
+    item.step("dispatch", actor, data={"lead": decision.lead.code, "assists": route["assists"]},
+              department=decision.lead)
+
+
+def _announce(batch):
+    changes = []
+    for item in batch:
+        appeal = item.appeal
+        units = (appeal.department.code if appeal.department_id else "",
+                 sorted({a.department_id for a in item.assignments} | ({appeal.department_id} - {None})))
+        changes.append((appeal, item.last_event, units))
+    events.appeals_changed(changes)
