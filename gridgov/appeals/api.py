@@ -94,17 +94,9 @@ class AppealBulkCreateApi(APIView):
         if len(items) > s.BULK_MAX:
             return Response({"detail": f"每次最多{s.BULK_MAX}条 / at most {s.BULK_MAX} items per request",
                              "code": "too_many"}, status=400)
-        results, valid = [None] * len(items), []
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                results[index] = {"index": index,
-                                  "errors": {"non_field_errors": ["每一条应为对象 / each item must be an object"]}}
-                continue
-            data = s.AppealRegisterInput(data=item)
-            if data.is_valid():
-                valid.append((index, data.register_data()))
-            else:
-                results[index] = {"index": index, "errors": data.errors}
+        valid, errors = s.AppealRegisterInput.validate_many(items)
+        results = [{"index": index, "errors": errors[index]} if index in errors else None
+                   for index in range(len(items))]
         registered = batch.appeal_register_many([d for _, d in valid], actor=request.user)
         for (index, _data), outcome in zip(valid, registered, strict=True):
             results[index] = self.item_result(index, outcome)

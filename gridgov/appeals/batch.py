@@ -83,7 +83,9 @@ def _existing(keys):
     ext = sorted({e for _, e in keys})
     if not ext:
         return {}
-    found = Appeal.objects.filter(external_id__in=ext, source_system__in=sorted({s for s, _ in keys}))
+    # `external_id <> ''` is the predicate of the unique index the lookup needs.
+    found = (Appeal.objects.filter(external_id__in=ext, source_system__in=sorted({s for s, _ in keys}))
+             .exclude(external_id=""))
     return {(a.source_system, a.external_id): a for a in found if (a.source_system, a.external_id) in keys}
 
 
@@ -156,7 +158,7 @@ def _one(data, actor, classifier, geocoder, now):
 def _decide(todo, results, classifier, geocoder, now):
     """Run the pipeline's steps over the batch; items it refuses get their error in `results`.
     Returns the items that go on, with their decisions."""
-    geocoder = geocoder or services.default_geocoder()
+    geocoder = geocoder or services.default_geocoder(pinned=True)
     # Located on the boundaries in force now, as appeal_register locates.
     locs = pipeline.locate_steps([it.data for it in todo], geocoder=geocoder)
     guesses = pipeline.classify_many([it.data["text"] for it in todo], model=classifier)

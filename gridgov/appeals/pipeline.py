@@ -129,11 +129,11 @@ def _leaves():
     return _leaf_cache["leaves"]
 
 
-def keyword_guesses(text, k=3):
+def keyword_guesses(text, k=3, leaves=None):
     """The floor under any model: categories whose keywords appear in the text, scored by the
-    share of the text their matched keywords cover."""
+    share of the text their matched keywords cover. `leaves`: _leaves(), when the caller has it."""
     scored = []
-    for code, name, keywords in _leaves():
+    for code, name, keywords in leaves if leaves is not None else _leaves():
         words = [w for w in (keywords or []) if w and w in text]
         if name in text:
             words.append(name)
@@ -161,9 +161,10 @@ def classify_many(texts, *, model=None, k=3):
     else:
         model_out = [model(text, k) for text in texts]
     out = []
+    leaves = _leaves()
     for text, model_guesses in zip(texts, model_out):
         guesses = {g.code: g for g in model_guesses}
-        for g in keyword_guesses(text, k):
+        for g in keyword_guesses(text, k, leaves):
             if g.code not in guesses or guesses[g.code].confidence < g.confidence:
                 guesses[g.code] = g
         out.append(sorted(guesses.values(), key=lambda g: (-g.confidence, g.code))[:k])

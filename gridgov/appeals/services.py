@@ -124,14 +124,18 @@ def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
     return appeal, True
 
 
-def default_geocoder():
-    """The local place registry's geocoder (gridgov.places), when that app is installed."""
+def default_geocoder(pinned=False):
+    """The local place registry's geocoder (gridgov.places), when that app is installed.
+    `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
     from django.apps import apps
 
     if not apps.is_installed("gridgov.places"):
         return None
-    from gridgov.places.geocode import geocode
+    from gridgov.places.geocode import geocode, place_index
 
+    if pinned:
+        index = place_index()
+        return lambda text: geocode(text, index=index)
     return geocode
 
 
