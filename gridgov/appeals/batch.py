@@ -35,9 +35,10 @@ from django.utils import timezone
 
 from gridgov.areas.locate import BadPoint
 from gridgov.audit.services import audit_record_many
+from gridgov.bulk import copy_insert, reserve_ids
 
 from . import events, pipeline, services
-from .models import Appeal, AppealAssignment, AppealEvent, Category, WarningColour
+from .models import Appeal, AppealEvent, Category, WarningColour
 from .selectors import BatchRouteBook
 from .workflow import State, next_state
 
@@ -70,12 +71,6 @@ class _Item:
 
 def _user(actor):
     return actor if getattr(actor, "pk", None) else None
-
-
-def _reserve(sql, n):
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT {sql} FROM generate_series(1, %s)", [n])
-        return [r[0] for r in cur.fetchall()]
 
 
 def _existing(keys):
@@ -199,8 +194,10 @@ def _decide(todo, results, classifier, geocoder, now):
 def _write(batch, actor, now):
     if not batch:
         return
-    ids = _reserve("nextval(pg_get_serial_sequence('appeals_appeal', 'id'))", len(batch))
-    numbers = _reserve("nextval('appeal_ticket_seq')", len(batch))
+    ids = reserve_ids(Appeal, len(batch))
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval('appeal_ticket_seq') FROM generate_series(1, %s)", [len(batch)])
+        numbers = [r[0] for r in cur.fetchall()]
     for item, pk, n in zip(batch, ids, numbers, strict=True):
         item.appeal = Appeal(pk=pk, ticket_no=f"{timezone.localtime(item.received_at):%Y%m%d}{n:08d}",
                              **item.fields)
@@ -211,9 +208,9 @@ def _write(batch, actor, now):
     for item in batch:
         _walk(item, actor, now)
     with transaction.atomic():
-        Appeal.objects.bulk_create([it.appeal for it in batch])
-        AppealEvent.objects.bulk_create([row for it in batch for row in it.rows])
-        AppealAssignment.objects.bulk_create([a for it in batch for a in it.assignments])
+        copy_insert([it.appeal for it in batch])
+        copy_insert([row for it in batch for row in it.rows])
+        copy_insert([a for it in batch for a in it.assignments])
         # The audit head's lock before the outbox's (see gridgov.realtime.broadcast).
         audit_record_many([a for it in batch for a in it.audits])
         _announce(batch)

@@ -281,17 +281,21 @@ def duplicates_many(sketches, params=None, limit=500):
     found = {}
     for i, cid in pairs:
         found.setdefault(i, []).append(rows[cid])
-    earlier = []  # the batch's appeals with a position, in registration order
+    # The batch's earlier appeals, in cells as wide as the widest box: a box meets 3 × 3 cells.
+    cell = max(_box_deg(params, sk.lat) for _, sk in probes)
+    earlier = {}
     for i, sk in probes:
         deg = _box_deg(params, sk.lat)
-        cands = found.get(i, [])
-        mine = [e for e in earlier if abs((e.received_at - sk.received_at).total_seconds()) <= window
+        cx, cy = math.floor(sk.lng / cell), math.floor(sk.lat / cell)
+        mine = [e for dx in (-1, 0, 1) for dy in (-1, 0, 1) for e in earlier.get((cx + dx, cy + dy), ())
+                if abs((e.received_at - sk.received_at).total_seconds()) <= window
                 and math.hypot(e.lng - sk.lng, e.lat - sk.lat) <= deg]
+        cands = found.get(i, [])
         if mine:
             cands = sorted(cands + mine, key=lambda c: c.received_at, reverse=True)[:limit]
         if cands:
             out[i] = find_duplicates(sk, cands, params=params)
-        earlier.append(sk)
+        earlier.setdefault((cx, cy), []).append(sk)
     return out
 
 

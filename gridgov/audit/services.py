@@ -4,6 +4,8 @@ import json
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from gridgov.bulk import copy_insert
+
 from .models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -58,7 +60,7 @@ def audit_record_many(records):
         if len(events) == 1:
             events[0].save()
         else:
-            AuditEvent.objects.bulk_create(events)
+            copy_insert(events)  # without ids: the chain is read by seq
         head.seq, head.hash = seq, prev
         head.save(update_fields=["seq", "hash"])
     return events

@@ -29,6 +29,8 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Role
 
+from gridgov.bulk import copy_insert, reserve_ids
+
 from .models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -187,7 +189,9 @@ def publish_many(events, *, using=None):
         if len(rows) == 1:
             rows[0].save(using=using)
         else:
-            OutboxEvent.objects.using(using).bulk_create(rows)
+            for row, pk in zip(rows, reserve_ids(OutboxEvent, len(rows), using=using), strict=True):
+                row.id = pk
+            copy_insert(rows, using=using)
         batch.events.extend(rows)
     return rows
 
