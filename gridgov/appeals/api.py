@@ -3,7 +3,6 @@ Thin views: parse with an input serializer, ask access.py, call one service, ren
 
 import logging
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -42,9 +41,12 @@ def detail_response(user, appeal, *, status_code=200, **extra):
 
 
 def _register_one(data, user):
-    """One item through appeal_register in its own transaction (a bad item rolls back alone)."""
-    with transaction.atomic():
-        return services.appeal_register(data=data, actor=user)
+    """One appeal as a batch of one (batch.appeal_register_many: the same decisions as
+    appeal_register, in about half the statements and time)."""
+    (outcome,) = batch.appeal_register_many([data], actor=user)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 class AppealListCreateApi(GenericAPIView):

@@ -69,21 +69,34 @@ class AppealRegisterInput(serializers.Serializer):
         return value
 
     @classmethod
-    def validate_many(cls, items):
-        """Validate each item of a bulk request alone: [(index, register data)] of the valid ones
-        and {index: errors} of the rest. One serializer validates every item, as a ListSerializer
-        does, with the active leaf codes read once."""
+    def validator(cls):
+        """A function item -> (register data, None) or (None, errors) that validates many items
+        with one serializer, as a ListSerializer does, the active leaf codes read once."""
         leaves = set(Category.objects.filter(level=3, is_active=True).values_list("code", flat=True))
         child = cls(context={"leaf_codes": leaves})
+
+        def validate(item):
+            if not isinstance(item, dict):
+                return None, {"non_field_errors": ["每一条应为对象 / each item must be an object"]}
+            try:
+                return cls.data_for_register(child.run_validation(item)), None
+            except serializers.ValidationError as exc:
+                return None, exc.detail
+
+        return validate
+
+    @classmethod
+    def validate_many(cls, items):
+        """Validate each item of a bulk request alone: [(index, register data)] of the valid ones
+        and {index: errors} of the rest."""
+        validate = cls.validator()
         valid, errors = [], {}
         for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                errors[index] = {"non_field_errors": ["每一条应为对象 / each item must be an object"]}
-                continue
-            try:
-                valid.append((index, cls.data_for_register(child.run_validation(item))))
-            except serializers.ValidationError as exc:
-                errors[index] = exc.detail
+            data, problem = validate(item)
+            if data is None:
+                errors[index] = problem
+            else:
+                valid.append((index, data))
         return valid, errors
 
     def validate(self, attrs):
