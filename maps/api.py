@@ -61,27 +61,16 @@ class WindowQuery(serializers.Serializer):
         return data
 
 
-class AreaQuery(WindowQuery):
-    level = serializers.ChoiceField(choices=list(LEVEL_LENGTH), default="grid")
-    zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, allow_null=True, default=None)
-    counts_only = serializers.BooleanField(required=False, default=False)
-
-
 class SeriesQuery(serializers.Serializer):
     weeks = serializers.IntegerField(required=False, min_value=1, max_value=53, default=13)
     category = serializers.RegexField(r"^(\d{2}){0,3}$", required=False, allow_blank=True, default="")
     parent = serializers.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, allow_blank=True, default="")
 
 
-class PointsQuery(serializers.Serializer):
-    zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, default=13)
-    colour = serializers.MultipleChoiceField(choices=WarningColour.values, required=False)
-    state = serializers.MultipleChoiceField(choices=sorted(OPEN_STATES), required=False)
-    grid = serializers.RegexField(r"^\d{6,15}$", required=False, allow_blank=True, default="")
+class BboxQuery(serializers.Serializer):
     bbox = serializers.RegexField(
         r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$", required=False, allow_blank=True, default=""
     )
-    crs = serializers.ChoiceField(choices=["wgs84", "gcj02"], required=False, default="wgs84")
 
     def validate_bbox(self, value):
         if not value:
@@ -94,6 +83,20 @@ class PointsQuery(serializers.Serializer):
         poly = Polygon.from_bbox((w, s, e, n))
         poly.srid = 4326
         return poly
+
+
+class PointsQuery(BboxQuery):
+    zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, default=13)
+    colour = serializers.MultipleChoiceField(choices=WarningColour.values, required=False)
+    state = serializers.MultipleChoiceField(choices=sorted(OPEN_STATES), required=False)
+    grid = serializers.RegexField(r"^\d{6,15}$", required=False, allow_blank=True, default="")
+    crs = serializers.ChoiceField(choices=["wgs84", "gcj02"], required=False, default="wgs84")
+
+
+class AreaQuery(BboxQuery, WindowQuery):
+    level = serializers.ChoiceField(choices=list(LEVEL_LENGTH), default="grid")
+    zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, allow_null=True, default=None)
+    counts_only = serializers.BooleanField(required=False, default=False)
 
 
 def _parse(serializer_class, request):
@@ -136,9 +139,10 @@ def escaped(fc):
 
 
 class AreaCountsApi(APIView):
-    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only= — current
+    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only=&bbox= — current
     areas of the level inside the viewer's jurisdiction with appeal counts and the rates
-    (GeoJSON); with counts_only=1 only each area's code and count, no geometry (page refresh)."""
+    (GeoJSON); with counts_only=1 only each area's code and count, no geometry (page refresh);
+    with bbox=w,s,e,n only the areas in that view (the leader's tiled grids)."""
 
     def get(self, request):
         q = _parse(AreaQuery, request)
@@ -147,7 +151,12 @@ class AreaCountsApi(APIView):
             raise Http404("该层级不在辖区内 / level above your jurisdiction")
         return json_text(
             aggregates.area_counts_geojson(
-                q["window"], prefixes, level=q["level"], zoom=q["zoom"], counts_only=q["counts_only"]
+                q["window"],
+                prefixes,
+                level=q["level"],
+                zoom=q["zoom"],
+                counts_only=q["counts_only"],
+                bbox=q["bbox"].extent if q["bbox"] else None,
             )
         )
 

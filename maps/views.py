@@ -363,7 +363,9 @@ def leader(request):
     config = {
         "roles": {"热力图": "heat"} if tiled else {"诉求分布": "choropleth", "热力图": "heat"},
         "api": {
-            "choropleth": f"/maps/api/areas?{q}",
+            # The counts that recolour the areas on an event: the embedded choropleth's, or the
+            # tiled grids' (map-page.js adds the view's bbox and restyles the tiles' features).
+            "grid_tiles" if tiled else "choropleth": f"/maps/api/areas?{q}",
             "heat": f"/maps/api/heat?{_query(days=days, category=category)}",
             "series": f"/maps/api/heat/weekly?{_query(weeks=13, category=category)}",
         },

@@ -84,22 +84,27 @@
   }
 
   // --- the leader's grids as vector tiles (a scope with too many grids to embed) -------------------
+  // Live counts by grid code: set by a refresh, they restyle the features in place and, kept by
+  // VectorGrid as overridden styles, win over the counts in tiles loaded later (cached 60 s).
+  var gridCounts = {}, gridLive = false;
+  function gridStyle(count) {
+    return { fill: true, fillColor: scaleColour(count), fillOpacity: 0.75, color: "#555555", weight: 0.8 };
+  }
   if (cfg.grid_tiles && L.vectorGrid) {
     layers.grid_tiles = L.vectorGrid.protobuf(cfg.grid_tiles, {
       rendererFactory: L.canvas.tile,
       interactive: true,
       maxNativeZoom: 22,
       getFeatureId: function (f) { return f.properties.code; },  // keeps each tile's features (_vectorTiles)
-      vectorTileLayerStyles: {
-        grids: function (p) {
-          return { fill: true, fillColor: scaleColour(Number(p.count)), fillOpacity: 0.75, color: "#555555", weight: 0.8 };
-        }
-      }
+      vectorTileLayerStyles: { grids: function (p) { return gridStyle(Number(p.count)); } }
     }).addTo(map);
+    // Counts are fetched for the view only (10,000 grids: 1.3 MB): once live, a move fetches the new view's.
+    map.on("moveend", function () { if (gridLive) { refreshSoon(["grid_tiles"]); } });
     layers.grid_tiles.on("mouseover", function (e) {
       var p = e.layer.properties || {};
+      var count = gridCounts[p.code] === undefined ? p.count : gridCounts[p.code];
       var box = el("div", {}, [el("div", { text: "名称：" + (p.name || "") }), el("div", { text: "编码：" + (p.code || "") }),
-        el("div", { text: "诉求量：" + p.count + " 件" })]);
+        el("div", { text: "诉求量：" + count + " 件" })]);
       map.openTooltip(box, e.latlng);
     });
     layers.grid_tiles.on("mouseout", function () { map.eachLayer(function (l) { if (l instanceof L.Tooltip) { map.closeTooltip(l); } }); });
@@ -239,6 +244,21 @@
     });
   }
 
+  function setGridTiles(fc) {
+    fc.features.forEach(function (f) {
+      var p = f.properties;
+      if (gridCounts[p.code] !== p.count) {
+        gridCounts[p.code] = p.count;
+        layers.grid_tiles.setFeatureStyle(p.code, gridStyle(p.count));
+      }
+    });
+  }
+  function viewBox() {
+    var b = map.getBounds();
+    return [Math.max(b.getWest(), -180), Math.max(b.getSouth(), -90), Math.min(b.getEast(), 180), Math.min(b.getNorth(), 90)]
+      .map(function (v) { return v.toFixed(5); }).join(",");
+  }
+
   // The heat of the page's whole time range, as drawn: the page embeds it, a refresh replaces it;
   // the week slider puts it back without asking the server again.
   var heatRange = layers.heat ? layers.heat._latlngs : null;
@@ -253,6 +273,7 @@
     if (!url || !layers[role]) { return Promise.resolve(); }
     if (POINT_ROLES.indexOf(role) >= 0) { return getJSON(withCrs(url)).then(function (fc) { setPoints(role, fc); }); }
     if (role === "choropleth") { return getJSON(url).then(setChoropleth); }
+    if (role === "grid_tiles") { gridLive = true; return getJSON(url + "&bbox=" + viewBox()).then(setGridTiles); }
     if (role === "heat" && cfg.crs === "wgs84") { return getJSON(url).then(function (d) { setHeat(d.cells); heatRange = layers.heat._latlngs; }); }
     return Promise.resolve();
   }
@@ -271,7 +292,7 @@
 
   // Which layers an event may change.
   var EVENT_LAYERS = {
-    "appeal.changed": ["appeals", "tasks", "queue", "choropleth"],
+    "appeal.changed": ["appeals", "tasks", "queue", "choropleth", "grid_tiles"],
     "appeal.supervision": ["appeals", "tasks", "queue"],
     "appeal.escalation": ["appeals", "tasks", "queue"],
     "whistle.call": ["calls", "hotspots", "suggestions"],

@@ -116,6 +116,17 @@ def test_counts_only_is_what_the_page_recolours_with(api, mapdata, users):
     assert get(api, users["jia"], "/maps/api/areas", level="grid", counts_only=1, parent=YI).status_code == 404
 
 
+def test_counts_for_a_view_only(api, mapdata, users):
+    """bbox: the grids whose box overlaps the view (the leader's tiled grids in view), still
+    inside the viewer's jurisdiction."""
+    view = "116.421,39.9,116.429,39.92"  # 乙's first grid only
+    r = get(api, users["city"], "/maps/api/areas", level="grid", days=30, counts_only=1, bbox=view)
+    assert [f["properties"]["code"] for f in r.json()["features"]] == [YI_GRIDS[0]]
+    r = get(api, users["jia"], "/maps/api/areas", level="grid", days=30, counts_only=1, bbox=view)
+    assert r.json()["features"] == []  # 甲's office: nothing of 乙 in any view
+    assert get(api, users["city"], "/maps/api/areas", counts_only=1, bbox="1,2,0,3").status_code == 400
+
+
 def test_open_appeals_endpoint(api, mapdata, users):
     r = get(api, users["jia"], "/maps/api/appeals", zoom=15)
     tickets = {f["properties"]["ticket_no"] for f in r.json()["features"]}

@@ -315,6 +315,46 @@ def test_leader_grid_level_from_vector_tiles(tiled_server, chromium, city):
         page.close()
 
 
+GRID_FILL = """(code) => {
+  const tiles = window.gridgovMap.layers.grid_tiles._vectorTiles, out = [];
+  for (const key in tiles) { const f = tiles[key]._features[code]; if (f) out.push(f.feature.options.fillColor); }
+  return [...new Set(out)];
+}"""
+
+
+def test_leader_tiled_grids_recolour_on_a_live_event(tiled_server, chromium, city, make_user):
+    """A new appeal in 乙's second grid (1 → 2 appeals in 90 days) turns its tile feature the colour
+    of 乙's first grid (2 appeals) without a reload, and stays so over tiles loaded again."""
+    from gridgov.appeals.services import appeal_register
+
+    leader = make_user(Role.LEADER, username="city-leader")  # the city group hears every appeal.changed
+    page, rec = open_map(chromium, tiled_server, leader, "/maps/leader/?level=grid&days=90")
+    try:
+        page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        low, two = page.evaluate(GRID_FILL, YI_GRIDS[1]), page.evaluate(GRID_FILL, YI_GRIDS[0])
+        assert len(low) == 1 and len(two) == 1 and low != two
+        lng, lat = INSIDE[YI_GRIDS[1]]
+        appeal, _ = in_thread(
+            appeal_register, data={"text": "路灯不亮，晚上看不见路", "lng": lng, "lat": lat}, actor=city["users"]["centre"]
+        )
+        assert appeal.grid_code == YI_GRIDS[1]
+        page.wait_for_function(f"({GRID_FILL})('{YI_GRIDS[1]}')[0] === '{two[0]}'", timeout=20000)
+        refreshes = [u for u in rec.requests if "/maps/api/areas?" in u]
+        assert refreshes and all("counts_only=1" in u and "days=90" in u and "bbox=" in u for u in refreshes)
+        assert page.evaluate(GRID_FILL, YI_GRIDS[0]) == two  # the others keep their colour
+        # Tiles drawn again (from the browser's cache, with the old count) keep the live colour.
+        page.evaluate("(() => { const m = window.gridgovMap.map; m.setZoom(m.getZoom() + 1, {animate: false}); })()")
+        page.evaluate("(() => { const m = window.gridgovMap.map; m.setZoom(m.getZoom() - 1, {animate: false}); })()")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        assert page.evaluate(GRID_FILL, YI_GRIDS[1]) == two
+        browser.screenshot(page, "maps-leader-grid-tiles-live")
+        assert_clean(rec)
+    finally:
+        page.close()
+
+
 def test_street_map_never_shows_another_street(server, chromium, city):
     page, rec = open_map(chromium, server, city["users"]["jia"], "/maps/street/?days=90")
     try:

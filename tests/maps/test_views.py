@@ -118,6 +118,8 @@ def test_leader_page_levels_and_rates(client, mapdata, users):
         assert code in html
     cfg = config_of(html)
     assert set(cfg["roles"].values()) == {"choropleth", "heat"}
+    assert cfg["api"]["choropleth"] == "/maps/api/areas?days=30&level=grid&counts_only=1"
+    assert "grid_tiles" not in cfg["api"] and cfg["grid_tiles"] is None
 
 
 def test_leader_grid_level_over_many_grids_uses_tiles(client, mapdata, users, settings):
@@ -129,6 +131,10 @@ def test_leader_grid_level_over_many_grids_uses_tiles(client, mapdata, users, se
     cfg = config_of(html)
     assert cfg["grid_tiles"] == "/maps/tiles/grids/{z}/{x}/{y}.mvt?days=30&category=01"
     assert set(cfg["roles"].values()) == {"heat"}  # no embedded choropleth layer
+    # No choropleth to refresh: the grid counts recolour the tiles' features (map-page.js).
+    assert "choropleth" not in cfg["api"]
+    assert cfg["api"]["grid_tiles"] == "/maps/api/areas?days=30&category=01&level=grid&counts_only=1"
+    assert cfg["choropleth"]["vmax"] >= 1  # the scale the tiles and the live colours share
     assert "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
     assert '"Polygon"' not in html and '"MultiPolygon"' not in html  # no grid geometry in the page
     for code in (*JIA_GRIDS, *YI_GRIDS):
