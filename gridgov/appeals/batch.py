@@ -19,13 +19,16 @@ is asked, not what is decided or kept:
   state reached by `workflow.next_state` as `appeal_transition` would; the assignments; the
   audit records, chained in order under one lock of the chain's head; the outbox events.
 
+An appeal dispatched with part of its time limit already gone (a backfill, an import of past
+tickets) gets its warning colour with the same history row, audit record and supervision or
+escalation notice as services.appeal_colour_refresh gives it.
+
 The batch is one transaction and one commit, so each appeal is announced once, in the state it
-commits in (`appeal.changed` with its final event), where one by one it would also announce
-the states that no one could see. An item the batch cannot take as the common case (dispatched
-with part of its time limit already gone: a backfill, whose colour, supervision and escalation
-appeal_colour_refresh records) goes through `appeal_register` after the batch. When the batch's
-writes fail (another delivery of the same ticket committed meanwhile), every item goes through
-`appeal_register` in its own transaction: nothing is lost, nothing doubled.
+commits in (`appeal.changed` with its last event, and the supervision or escalation notice that
+event carries), where one by one it would also announce the states that no one could see.
+When the batch's writes fail (another delivery of the same ticket committed meanwhile), or a
+step fails for the whole batch, every item goes through `appeal_register` in its own
+transaction: nothing is lost, nothing doubled.
 """
 
 import logging
@@ -37,8 +40,8 @@ from gridgov.areas.locate import BadPoint
 from gridgov.audit.services import audit_record_many
 from gridgov.bulk import copy_insert, reserve_ids
 
-from . import events, pipeline, services
-from .models import Appeal, AppealEvent, Category, WarningColour
+from . import events, pipeline, services, supervision
+from .models import Appeal, AppealEvent, Category
 from .selectors import BatchRouteBook
 from .workflow import State, next_state
 
@@ -116,21 +119,18 @@ def appeal_register_many(items, *, actor, classifier=None, geocoder=None, now=No
             if key[1]:
                 first[key] = i
             todo.append(_Item(i, data, data.get("received_at") or now))
-    batch, late = [], []
+    # The batch's steps and writes; when either fails for the whole batch (a geocoder error, a
+    # ticket committed by another delivery meanwhile), every item goes one by one instead.
     try:
-        for item in _decide(todo, results, classifier, geocoder, now):
-            (late if item.clock and item.clock[1] != WarningColour.NONE else batch).append(item)
-    except Exception:  # a step that fails for the batch (a geocoder error) must not lose the items
-        logger.exception("bulk intake: the pipeline failed for the batch; registering its items one by one")
-        batch, late = [], [_Item(it.index, it.data, it.received_at) for it in todo]
-    try:
+        batch = _decide(todo, results, classifier, geocoder, now)
         _write(batch, actor, now)
         for item in batch:
             results[item.index] = (item.appeal, True)
-    except DatabaseError:
-        logger.warning("bulk intake: the batch's writes failed; registering its %s items one by one", len(batch),
-                       exc_info=True)
-        late = batch + late
+        late = []
+    except Exception as exc:
+        log = logger.warning if isinstance(exc, DatabaseError) else logger.error
+        log("bulk intake: the batch failed (%s); registering its %s items one by one", exc, len(todo), exc_info=True)
+        late = todo
     for item in sorted(late, key=lambda it: it.index):
         results[item.index] = _one(item.data, actor, classifier, geocoder, now)
     for i, j in repeats.items():
@@ -238,6 +238,17 @@ def _walk(item, actor, now):
     appeal.department, appeal.route, appeal.deadline, appeal.next_colour_at = decision.lead, route, due, next_at
     item.step("dispatch", actor, data={"lead": decision.lead.code, "assists": route["assists"]},
               department=decision.lead)
+    colour = item.clock[1]
+    if colour != appeal.warning_colour:
+        # Dispatched after part of its limit had gone (a backfill, an import of past tickets): the
+        # colour it already has is recorded, with its supervision or escalation, as
+        # services.appeal_colour_refresh records it.
+        data = supervision.colour_change_data(appeal, appeal.warning_colour, colour)
+        item.rows.append(AppealEvent(appeal=appeal, event=f"colour_{colour}", old_state=appeal.state,
+                                     new_state=appeal.state, department=appeal.department, data=data))
+        item.audits.append({"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data})
+        appeal.warning_colour = colour
+        item.last_event = f"colour_{colour}"
 
 
 def _announce(batch):

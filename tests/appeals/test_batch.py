@@ -211,3 +211,19 @@ def test_bulk_api_reports_each_item(setup, api):
     assert (body["count"], body["created"], body["existing"], body["failed"]) == (15, 11, 2, 2)
     assert "lng" in body["results"][11]["errors"] and "category_code" in body["results"][12]["errors"]
     assert body["results"][14] == {"index": 14, "created": False, "ticket_no": history.ticket_no}
+
+
+def test_a_backfilled_appeal_arrives_red_and_escalated(setup):
+    """Received nine days ago with a 7-day limit: dispatched in the batch already red, with the
+    colour's history row and audit record, and the escalation notice to its district."""
+    op, now, _ = setup
+    start = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    late = items(now)[10]
+    ((appeal, created),) = batch.appeal_register_many([late], actor=op, now=now)
+    assert created and appeal.warning_colour == "red" and appeal.state == "dispatched"
+    assert list(appeal.events.order_by("id").values_list("event", flat=True)) == [
+        "register", "locate", "dispatch", "colour_red"]
+    assert AuditEvent.objects.filter(object_id=str(appeal.pk), action="appeal.colour").get().data["escalated"]
+    notices = OutboxEvent.objects.filter(id__gt=start, type="appeal.escalation").values_list("group", flat=True)
+    assert f"district.{appeal.grid_code[:6]}" in set(notices)
+    assert audit_verify() == []
