@@ -262,10 +262,25 @@ def report_tiles(client, template):
     print(f"    {label:<72} {size:>11,} {cold:>7.3f} {warm:>7.3f}", flush=True)
 
 
+def live_grid_urls(api):
+    """The tiled page's live refresh (api.grid_tiles plus the map's view, as map-page.js sends
+    it): at the view fitted to the city, and at a view a quarter of its width and height (two
+    zooms in, centred)."""
+    if not api.get("grid_tiles"):
+        return []
+    from maps.views import scope_grids
+
+    w, s, e, n = scope_grids(None)[1]
+    cx, cy, dx, dy = (w + e) / 2, (s + n) / 2, (e - w) / 8, (n - s) / 8
+    views = {"grid_tiles, fitted view": (w, s, e, n), "grid_tiles, 2 zooms in": (cx - dx, cy - dy, cx + dx, cy + dy)}
+    return [(k, api["grid_tiles"] + "&bbox=" + ",".join(f"{v:.5f}" for v in box)) for k, box in views.items()]
+
+
 def report_pages(client):
     """Each page, then the endpoints its script calls: on load the week series (and the grid
-    tiles of the view when the page draws its grids from tiles); the choropleth and the range's
-    heat cells on every appeal.changed / reload event (the slider reuses the embedded heat)."""
+    tiles of the view when the page draws its grids from tiles); the choropleth (or, tiled, the
+    grid counts of the view) and the range's heat cells on every appeal.changed / reload event
+    (the slider reuses the embedded heat)."""
     print(f"    {'page / endpoint (as the page calls it)':<72} {'bytes':>11} {'cold s':>7} {'warm s':>7}")
     seen = {}  # in page order
     for page in leader_pages():
@@ -275,8 +290,9 @@ def report_pages(client):
         api = config["api"]
         if config.get("grid_tiles"):
             report_tiles(client, config["grid_tiles"])
-        for role in ("series", "heat", "choropleth"):
-            url = api[role]
+        for role, url in [(r, api.get(r)) for r in ("series", "heat", "choropleth")] + live_grid_urls(api):
+            if not url:
+                continue
             if url in seen:
                 print(f"      {role}: {url} (above)")
                 continue
