@@ -5,9 +5,9 @@ step of a service (after audit_record: see broadcast.py on lock order). It write
 the caller's transaction; they are sent after commit. Without the realtime app it does nothing,
 so appeals work either way.
 
-Every change goes out as "appeal.changed" to the appeal's units (lead and assisting), the street
-of its grid and the city group (the hotline centre). Some changes are also a notice to someone
-who must act:
+Every change goes out as "appeal.changed" to the appeal's units (lead and assisting) and every
+area that watches its grid: grid, community, street, district and the city (the hotline
+centre). Some changes are also a notice to someone who must act:
 
     appeal.supervision    orange (督办): the hotline centre and the lead unit
     appeal.escalation     red (提级处置): the same, and the district of the grid (its leaders)
@@ -72,10 +72,11 @@ def appeal_events(appeal, event, units=None):
     lead_code, unit_ids = units if units is not None else _units(appeal)
     payload = appeal_payload(appeal, event, lead_code)
     unit_groups = [broadcast.department_group(d) for d in unit_ids]
-    street = [broadcast.street_group(appeal.grid_code[:9])] if len(appeal.grid_code) >= 9 else []
-    # The grid's own group reaches its grid workers (their tasks and the grid map).
-    grid = [broadcast.grid_group(appeal.grid_code)] if len(appeal.grid_code) == 15 else []
-    out = [(g, "appeal.changed", payload) for g in [*unit_groups, *street, *grid, broadcast.city_group()]]
+    # Every level that watches the grid: its grid workers, the community, the street office, the
+    # district's leaders, the city (the hotline centre).
+    code = appeal.grid_code
+    areas = broadcast.area_groups(code) if len(code) in broadcast.AREA_LEVELS else [broadcast.city_group()]
+    out = [(g, "appeal.changed", payload) for g in [*unit_groups, *areas]]
     notice = NOTICES.get(event)
     if notice:
         groups = [broadcast.city_group()]

@@ -149,8 +149,8 @@ def test_a_batch_announces_each_appeal_once_in_its_final_state(setup):
         mine = [r for r in rows if r.payload["id"] == appeal.pk]
         assert {r.payload["event"] for r in mine} == {"dispatch"} and {r.payload["state"] for r in mine} == {"dispatched"}
         groups = {r.group for r in mine}
-        assert {"city", f"street.{appeal.grid_code[:9]}", f"grid.{appeal.grid_code}",
-                f"department.{appeal.department_id}"} <= groups
+        assert {"city", f"district.{appeal.grid_code[:6]}", f"street.{appeal.grid_code[:9]}",
+                f"grid.{appeal.grid_code}", f"department.{appeal.department_id}"} <= groups
     gas = results[2][0]
     police = gas.assignments.get(role="assist", department__code="gongan")
     assert f"department.{police.department_id}" in {r.group for r in rows if r.payload["id"] == gas.pk}
