@@ -258,7 +258,7 @@ GRID_SUMS = """SELECT grid_code, sum(appeals)::int AS appeals, sum(dispatched)::
 FROM counts GROUP BY 1"""
 
 
-def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometry=True, bbox=None):
+def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometry=True, bbox=None, codes=None):
     """The SELECT of area_counts_geojson over `source`, a relation of (grid_code, appeals,
     dispatched, responded, due, resolved) rows: the window's counts, or their sums per grid.
     Returns (sql, params)."""
@@ -266,6 +266,7 @@ def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometr
     area_scope, area_params = prefix_condition("ar.code", prefixes)
     parent_scope, parent_params = prefix_condition("ar.code", [parent] if parent else None)
     box_scope, box_params = ("ar.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(bbox)) if bbox else ("TRUE", [])
+    code_scope, code_params = ("ar.code = ANY(%s)", [list(codes)]) if codes else ("TRUE", [])
     tol = tolerance_for_zoom(zoom)
     geom = "ST_SimplifyPreserveTopology(ar.geom, %s)" if tol else "ar.geom"
     geom_params = [tol] if tol else []
@@ -300,22 +301,24 @@ def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometr
     FROM (
         SELECT ar.code, {feature} AS f
         FROM {LEVEL_TABLE[level]} ar LEFT JOIN agg ON agg.code = ar.code
-        WHERE ar.valid_to IS NULL AND {area_scope} AND {parent_scope} AND {box_scope}
+        WHERE ar.valid_to IS NULL AND {area_scope} AND {parent_scope} AND {box_scope} AND {code_scope}
     ) s
     """
-    return sql, [n, *feature_params, *area_params, *parent_params, *box_params]
+    return sql, [n, *feature_params, *area_params, *parent_params, *box_params, *code_params]
 
 
-def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False, bbox=None):
+def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False, bbox=None,
+                        codes=None):
     """A FeatureCollection (JSON text, built by PostGIS) of the current areas of `level` inside
     `prefixes` (and `parent`), with per area: count, dispatched, responded, due, resolved,
     response_rate and resolution_rate (null where nothing was dispatched / due). Geometry is
     simplified to about a quarter pixel at `zoom`. `counts_only`: no geometry and only code and
     count, what a page needs to recolour areas it has drawn (10,000 grids: about 1.3 MB, not 5).
-    `bbox` (west, south, east, north): only the areas whose box overlaps it (the map's view)."""
+    `bbox` (west, south, east, north): only the areas whose box overlaps it (the map's view).
+    `codes`: only these areas (the grids that live events named)."""
     counts, params = counts_sql(window, prefixes, with_rates=not counts_only)
     areas, area_params = _areas_select(
-        "counts", prefixes, level=level, zoom=zoom, parent=parent, counts_only=counts_only, bbox=bbox
+        "counts", prefixes, level=level, zoom=zoom, parent=parent, counts_only=counts_only, bbox=bbox, codes=codes
     )
     return _fetch_json(f"WITH counts AS ({counts}) SELECT ({areas})", [*params, *area_params])
 

@@ -97,6 +97,8 @@ class AreaQuery(BboxQuery, WindowQuery):
     level = serializers.ChoiceField(choices=list(LEVEL_LENGTH), default="grid")
     zoom = serializers.IntegerField(required=False, min_value=0, max_value=22, allow_null=True, default=None)
     counts_only = serializers.BooleanField(required=False, default=False)
+    # The areas that live events named (a page recolouring what changed), at most 500.
+    codes = serializers.RegexField(r"^\d{6,15}(,\d{6,15}){0,499}$", required=False, allow_blank=True, default="")
 
 
 def _parse(serializer_class, request):
@@ -139,10 +141,11 @@ def escaped(fc):
 
 
 class AreaCountsApi(APIView):
-    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only=&bbox= — current
+    """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only=&bbox=&codes= — current
     areas of the level inside the viewer's jurisdiction with appeal counts and the rates
     (GeoJSON); with counts_only=1 only each area's code and count, no geometry (page refresh);
-    with bbox=w,s,e,n only the areas in that view (the leader's tiled grids)."""
+    with bbox=w,s,e,n only the areas in that view (the leader's tiled grids); with codes=a,b,… only
+    those areas (what live events named)."""
 
     def get(self, request):
         q = _parse(AreaQuery, request)
@@ -157,6 +160,7 @@ class AreaCountsApi(APIView):
                 zoom=q["zoom"],
                 counts_only=q["counts_only"],
                 bbox=q["bbox"].extent if q["bbox"] else None,
+                codes=q["codes"].split(",") if q["codes"] else None,
             )
         )
 

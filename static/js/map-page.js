@@ -86,7 +86,9 @@
   // --- the leader's grids as vector tiles (a scope with too many grids to embed) -------------------
   // Live counts by grid code: set by a refresh, they restyle the features in place and, kept by
   // VectorGrid as overridden styles, win over the counts in tiles loaded later (cached 60 s).
-  var gridCounts = {}, gridLive = false;
+  // A refresh asks only for the grids that events named since the last one (a few hundred bytes);
+  // after a reconnect that may have missed events, for every grid in view.
+  var gridCounts = {}, changedGrids = {}, gridsInView = false, MAX_CODES = 300;
   function gridStyle(count) {
     return { fill: true, fillColor: scaleColour(count), fillOpacity: 0.75, color: "#555555", weight: 0.8 };
   }
@@ -98,8 +100,6 @@
       getFeatureId: function (f) { return f.properties.code; },  // keeps each tile's features (_vectorTiles)
       vectorTileLayerStyles: { grids: function (p) { return gridStyle(Number(p.count)); } }
     }).addTo(map);
-    // Counts are fetched for the view only (10,000 grids: 1.3 MB): once live, a move fetches the new view's.
-    map.on("moveend", function () { if (gridLive) { refreshSoon(["grid_tiles"]); } });
     layers.grid_tiles.on("mouseover", function (e) {
       var p = e.layer.properties || {};
       var count = gridCounts[p.code] === undefined ? p.count : gridCounts[p.code];
@@ -273,7 +273,14 @@
     if (!url || !layers[role]) { return Promise.resolve(); }
     if (POINT_ROLES.indexOf(role) >= 0) { return getJSON(withCrs(url)).then(function (fc) { setPoints(role, fc); }); }
     if (role === "choropleth") { return getJSON(url).then(setChoropleth); }
-    if (role === "grid_tiles") { gridLive = true; return getJSON(url + "&bbox=" + viewBox()).then(setGridTiles); }
+    if (role === "grid_tiles") {
+      var codes = Object.keys(changedGrids);
+      var whole = gridsInView || codes.length > MAX_CODES;
+      changedGrids = {};
+      gridsInView = false;
+      if (!whole && !codes.length) { return Promise.resolve(); }
+      return getJSON(url + (whole ? "&bbox=" + viewBox() : "&codes=" + codes.join(","))).then(setGridTiles);
+    }
     if (role === "heat" && cfg.crs === "wgs84") { return getJSON(url).then(function (d) { setHeat(d.cells); heatRange = layers.heat._latlngs; }); }
     return Promise.resolve();
   }
@@ -318,6 +325,9 @@
     var frame = e.detail || {};
     var type = frame.event;
     var roles = (EVENT_LAYERS[type] || []).filter(function (r) { return layers[r]; });
+    var code = (frame.payload || {}).grid_code;
+    if (type === "appeal.changed" && code && code.length === 15) { changedGrids[code] = true; }
+    if (type === "reload") { gridsInView = true; }
     if (EVENT_TEXT[type]) { notice(EVENT_TEXT[type](frame.payload || {})); }
     if (roles.length) { refreshSoon(roles); }
   });

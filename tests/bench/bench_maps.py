@@ -263,17 +263,22 @@ def report_tiles(client, template):
 
 
 def live_grid_urls(api):
-    """The tiled page's live refresh (api.grid_tiles plus the map's view, as map-page.js sends
-    it): at the view fitted to the city, and at a view a quarter of its width and height (two
+    """The tiled page's live refresh (api.grid_tiles, as map-page.js sends it): the grids that
+    events named since the last refresh (here 20, a busy 800 ms), and after a reconnect every
+    grid in the view, at the view fitted to the city and a quarter of its width and height (two
     zooms in, centred)."""
     if not api.get("grid_tiles"):
         return []
+    from gridgov.areas.models import Grid
     from maps.views import scope_grids
 
+    codes = list(Grid.objects.filter(valid_to__isnull=True).order_by("?").values_list("code", flat=True)[:20])
     w, s, e, n = scope_grids(None)[1]
     cx, cy, dx, dy = (w + e) / 2, (s + n) / 2, (e - w) / 8, (n - s) / 8
-    views = {"grid_tiles, fitted view": (w, s, e, n), "grid_tiles, 2 zooms in": (cx - dx, cy - dy, cx + dx, cy + dy)}
-    return [(k, api["grid_tiles"] + "&bbox=" + ",".join(f"{v:.5f}" for v in box)) for k, box in views.items()]
+    views = {"grid_tiles, reconnect, fitted view": (w, s, e, n),
+             "grid_tiles, reconnect, 2 zooms in": (cx - dx, cy - dy, cx + dx, cy + dy)}
+    return [("grid_tiles, 20 grids named by events", api["grid_tiles"] + "&codes=" + ",".join(codes))] + [
+        (k, api["grid_tiles"] + "&bbox=" + ",".join(f"{v:.5f}" for v in box)) for k, box in views.items()]
 
 
 def report_pages(client):

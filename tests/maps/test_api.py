@@ -127,6 +127,15 @@ def test_counts_for_a_view_only(api, mapdata, users):
     assert get(api, users["city"], "/maps/api/areas", counts_only=1, bbox="1,2,0,3").status_code == 400
 
 
+def test_counts_for_named_areas_only(api, mapdata, users):
+    """codes: the grids that live events named, still inside the viewer's jurisdiction."""
+    r = get(api, users["city"], "/maps/api/areas", level="grid", days=30, counts_only=1, codes=YI_GRIDS[0])
+    assert [f["properties"]["code"] for f in r.json()["features"]] == [YI_GRIDS[0]]
+    r = get(api, users["jia"], "/maps/api/areas", level="grid", days=30, counts_only=1, codes=YI_GRIDS[0])
+    assert r.json()["features"] == []  # 甲's office: nothing of 乙 by name either
+    assert get(api, users["city"], "/maps/api/areas", counts_only=1, codes="12,x").status_code == 400
+
+
 def test_open_appeals_endpoint(api, mapdata, users):
     r = get(api, users["jia"], "/maps/api/appeals", zoom=15)
     tickets = {f["properties"]["ticket_no"] for f in r.json()["features"]}
