@@ -14,7 +14,6 @@ Layers (heatmap_layer, markers_layer) are built for a basemap too; pass them to 
 through `layers=` and it refuses a layer built for another coordinate system.
 """
 
-import copy
 import html
 import math
 from dataclasses import dataclass
@@ -443,8 +442,21 @@ def _features(geojson):
             raise ValueError(f"not GeoJSON: type {kind!r}")
     else:
         items = list(geojson)
-    # Builders never change the caller's dicts (a view may cache them).
-    return [copy.deepcopy(f) for f in items]
+    # Builders never change the caller's dicts (a view may cache them). They replace a feature's
+    # keys, its properties' values and its geometry's coordinates, never anything deeper, so a
+    # copy of those three dicts is enough (a deep copy of 1,000 community outlines took 0.18 s).
+    return [_copy_feature(f) for f in items]
+
+
+def _copy_feature(f):
+    out = dict(f)
+    out["properties"] = dict(f.get("properties") or {})
+    if isinstance(f.get("geometry"), dict):
+        geometry = dict(f["geometry"])
+        if "geometries" in geometry:
+            geometry["geometries"] = [dict(g) for g in geometry["geometries"]]
+        out["geometry"] = geometry
+    return out
 
 
 def _prepare(geojson, crs, shown):

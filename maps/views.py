@@ -7,9 +7,9 @@ Chinese side panel. static/js/map-page.js finds the map's layers by the names pa
 static/js/live.js hears an event on the WebSocket (the page works without it).
 """
 
-import json
 import math
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.gis.db.models import Extent
@@ -228,7 +228,7 @@ def street(request):
     category = _category(request.GET.get("category"))
     window = Window.last_days(days, category)
     zoom = zoom_for(prefixes)
-    areas = json.loads(aggregates.area_counts_geojson(window, prefixes, level="grid", zoom=zoom))
+    areas = orjson.loads(aggregates.area_counts_geojson(window, prefixes, level="grid", zoom=zoom))
     appeals = aggregates.open_appeal_points(user, zoom=zoom)
     hotspots = selectors.hotspots(user)
     suggestions = selectors.suggestions(user)
@@ -344,7 +344,8 @@ def leader(request):
     # in the browser by the same scale; tiles are WGS-84, so not over a GCJ-02 basemap.
     tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and builders.get_basemap().crs == "wgs84"
     areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom, geometry=not tiled)
-    areas, heat = json.loads(areas_text), json.loads(heat_text)
+    # orjson: these are the page's largest inputs (1,000 community outlines: 0.16 s with json)
+    areas, heat = orjson.loads(areas_text), orjson.loads(heat_text)
     heat_layer = builders.heatmap_layer([(lng, lat, n) for lat, lng, n in heat["cells"]], name="热力图")
     drawn = {"type": "FeatureCollection", "features": []} if tiled else _drawn(areas)
     m = builders.choropleth_map(
