@@ -36,18 +36,23 @@ class LocationDecision:
         return self.chain is not None and self.confidence >= settings.GEOCODE_MIN_CONFIDENCE
 
 
+def _position_decision(chain, lng, lat, crs, wlng, wlat):
+    """What locating a given position decided: the chain (None: outside every grid), the point
+    in WGS-84 and the evidence kept on the appeal."""
+    detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(wlng, 7), round(wlat, 7)]}
+    if chain is None:
+        detail["outside"] = True
+    else:
+        detail["match"] = chain.match
+        detail["distance_m"] = chain.distance_m
+    return LocationDecision(chain, Point(wlng, wlat, srid=4326), "position", 1.0 if chain else 0.0, detail)
+
+
 def locate_step(*, lng=None, lat=None, crs="wgs84", address_text="", at=None, geocoder=None):
     if lng is not None and lat is not None:
         lng, lat = check_lnglat(lng, lat)
         wlng, wlat = (float(v) for v in to_wgs84(lng, lat, crs))
-        chain = locate(lng, lat, crs, at=at)
-        detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(wlng, 7), round(wlat, 7)]}
-        if chain is None:
-            detail["outside"] = True
-        else:
-            detail["match"] = chain.match
-            detail["distance_m"] = chain.distance_m
-        return LocationDecision(chain, Point(wlng, wlat, srid=4326), "position", 1.0 if chain else 0.0, detail)
+        return _position_decision(locate(lng, lat, crs, at=at), lng, lat, crs, wlng, wlat)
     if address_text and geocoder is not None:
         candidates = geocoder(address_text)
         if candidates:
@@ -89,13 +94,7 @@ def locate_steps(requests, *, geocoder=None):
         chains = locate_many(points, crs)
         wlng, wlat = to_wgs84(np.array([p[0] for p in points]), np.array([p[1] for p in points]), crs)
         for (i, lng, lat), chain, x, y in zip(rows, chains, wlng.tolist(), wlat.tolist()):
-            detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(x, 7), round(y, 7)]}
-            if chain is None:
-                detail["outside"] = True
-            else:
-                detail["match"] = chain.match
-                detail["distance_m"] = chain.distance_m
-            out[i] = LocationDecision(chain, Point(x, y, srid=4326), "position", 1.0 if chain else 0.0, detail)
+            out[i] = _position_decision(chain, lng, lat, crs, x, y)
     if geocoded:
         chains = locate_many([(best.lng, best.lat) for _, best, _ in geocoded])
         for (i, best, detail), chain in zip(geocoded, chains):
