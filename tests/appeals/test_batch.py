@@ -227,3 +227,49 @@ def test_a_backfilled_appeal_arrives_red_and_escalated(setup):
     notices = OutboxEvent.objects.filter(id__gt=start, type="appeal.escalation").values_list("group", flat=True)
     assert f"district.{appeal.grid_code[:6]}" in set(notices)
     assert audit_verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_racing_on_the_same_tickets_make_each_appeal_once(city, catalogue, make_user):
+    """Two deliveries of overlapping batches at the same time, in two connections: the later
+    commit's INSERT meets the unique ticket, that batch goes one by one, and every ticket is one
+    appeal; the audit chain stays one chain."""
+    import threading
+
+    from django.db import connection
+
+    ResponsibilityRule.objects.update(valid_from=timezone.now() - timedelta(days=30))
+    op = make_user("operator")
+    now = timezone.now()
+
+    def body(ids):
+        return [{"text": GARBAGE, "lng": STREET1[0] + 0.0002 * i, "lat": STREET1[1], "source_system": "12345",
+                 "external_id": f"R-{i}", "received_at": now - timedelta(minutes=i)} for i in ids]
+
+    start = threading.Barrier(2)
+    out = {}
+
+    def deliver(name, ids):
+        try:
+            start.wait()
+            out[name] = batch.appeal_register_many(body(ids), actor=op, now=now)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=("a", range(0, 30))),
+               threading.Thread(target=deliver, args=("b", range(15, 45)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(out) == {"a", "b"}
+    by_ticket = {}
+    for name in "ab":
+        for r in out[name]:
+            appeal, _created = r
+            by_ticket.setdefault(appeal.external_id, set()).add(appeal.pk)
+    assert len(by_ticket) == 45 and all(len(pks) == 1 for pks in by_ticket.values())
+    assert Appeal.objects.filter(external_id__startswith="R-").count() == 45
+    created = sum(c for name in "ab" for _a, c in out[name])
+    assert created == 45
+    assert audit_verify() == []
