@@ -33,15 +33,15 @@ transaction: nothing is lost, nothing doubled.
 
 import logging
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from gridgov.areas.locate import BadPoint
 from gridgov.audit.services import audit_record_many
 from gridgov.bulk import copy_insert, reserve_ids
 
-from . import events, pipeline, services, supervision
-from .models import Appeal, AppealEvent, Category
+from . import events, pipeline, services
+from .models import Appeal, Category
 from .selectors import BatchRouteBook
 from .workflow import State, next_state
 
@@ -56,24 +56,23 @@ class _Item:
 
     def __init__(self, index, data, received_at):
         self.index, self.data, self.received_at = index, data, received_at
+        self.loc = self.fields = self.decision = self.clock = self.appeal = None
         self.rows, self.audits, self.assignments, self.last_event = [], [], [], ""
+
+    def record(self, records, event):
+        row, audit = records
+        self.rows.append(row)
+        self.audits.append(audit)
+        self.last_event = event
 
     def step(self, event, actor, *, data=None, department=None):
         """One transition of the new appeal, decided by the transition table as in
-        services.appeal_transition: its history row and audit record, kept for the bulk write."""
+        services.appeal_transition, with the same history row and audit record."""
         appeal = self.appeal
-        old = appeal.state
-        new = next_state(old, event)  # raises IllegalTransition
-        self.rows.append(AppealEvent(appeal=appeal, actor=_user(actor), event=event, old_state=old, new_state=new,
-                                     department=department or appeal.department, data=data or {}))
-        self.audits.append({"actor": actor, "action": f"appeal.{event}", "obj": appeal,
-                            "data": {"old": old, "new": new, "note": "", **(data or {})}})
+        new = next_state(appeal.state, event)  # raises IllegalTransition
+        self.record(services.transition_records(appeal, event, appeal.state, new, actor=actor, data=data,
+                                                department=department), event)
         appeal.state = new
-        self.last_event = event
-
-
-def _user(actor):
-    return actor if getattr(actor, "pk", None) else None
 
 
 def _existing(keys):
@@ -171,36 +170,32 @@ def _decide(todo, results, classifier, geocoder, now):
         except Category.DoesNotExist as exc:
             results[item.index] = exc
             continue
-        item.loc, item.decision, item.clock = loc, None, None
+        item.loc = loc
         ok.append(item)
     routed = [it for it in ok if it.loc.located and it.fields["category"] is not None]
     book = BatchRouteBook({it.fields["category"] for it in routed}, {it.fields["grid_code"] for it in routed},
                           [it.received_at for it in routed])
-    going_on = []
-    for item in ok:
-        if item.loc.located and item.fields["category"] is not None:
-            f = item.fields
-            item.decision = pipeline.route_step(f["category"], f["grid_code"], item.received_at,
-                                                f["risk"].get("flags", []), book=book)
-            if item.decision.lead is None:
-                results[item.index] = services.AppealError(
-                    "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
-                continue
-            item.clock = pipeline.clock_step(item.received_at, f["time_limit"], now)
-        going_on.append(item)
-    return going_on
+    refused = set()
+    for item in routed:
+        f = item.fields
+        item.decision = pipeline.route_step(f["category"], f["grid_code"], item.received_at,
+                                            f["risk"].get("flags", []), book=book)
+        if item.decision.lead is None:
+            results[item.index] = services.AppealError(
+                "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+            refused.add(item.index)
+            continue
+        item.clock = pipeline.clock_step(item.received_at, f["time_limit"], now)
+    return [it for it in ok if it.index not in refused]
 
 
 def _write(batch, actor, now):
     if not batch:
         return
     ids = reserve_ids(Appeal, len(batch))
-    with connection.cursor() as cur:
-        cur.execute("SELECT nextval('appeal_ticket_seq') FROM generate_series(1, %s)", [len(batch)])
-        numbers = [r[0] for r in cur.fetchall()]
-    for item, pk, n in zip(batch, ids, numbers, strict=True):
-        item.appeal = Appeal(pk=pk, ticket_no=f"{timezone.localtime(item.received_at):%Y%m%d}{n:08d}",
-                             **item.fields)
+    tickets = services.ticket_nos([it.received_at for it in batch])
+    for item, pk, ticket_no in zip(batch, ids, tickets, strict=True):
+        item.appeal = Appeal(pk=pk, ticket_no=ticket_no, **item.fields)
     sketches = [pipeline.sketch(it.appeal) if it.loc.located else None for it in batch]
     for item, matches in zip(batch, pipeline.duplicates_many(sketches), strict=True):
         if matches:
@@ -219,12 +214,8 @@ def _write(batch, actor, now):
 def _walk(item, actor, now):
     """register → locate (or queue_for_location) → dispatch, as appeal_register goes."""
     appeal, loc = item.appeal, item.loc
-    appeal.state = ""
-    item.rows.append(AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="",
-                                 new_state=State.REGISTERED))
-    item.audits.append({"actor": actor, "action": "appeal.register", "obj": appeal,
-                        "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel}})
     appeal.state = State.REGISTERED
+    item.record(services.register_records(appeal, actor=actor), "register")
     if not loc.located:
         item.step("queue_for_location", actor, data={"method": loc.method, "confidence": round(loc.confidence, 3)})
         return
@@ -243,12 +234,8 @@ def _walk(item, actor, now):
         # Dispatched after part of its limit had gone (a backfill, an import of past tickets): the
         # colour it already has is recorded, with its supervision or escalation, as
         # services.appeal_colour_refresh records it.
-        data = supervision.colour_change_data(appeal, appeal.warning_colour, colour)
-        item.rows.append(AppealEvent(appeal=appeal, event=f"colour_{colour}", old_state=appeal.state,
-                                     new_state=appeal.state, department=appeal.department, data=data))
-        item.audits.append({"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data})
+        item.record(services.colour_records(appeal, appeal.warning_colour, colour), f"colour_{colour}")
         appeal.warning_colour = colour
-        item.last_event = f"colour_{colour}"
 
 
 def _announce(batch):

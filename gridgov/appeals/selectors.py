@@ -101,7 +101,7 @@ class BatchRouteBook(RouteBook):
                 self.rules.setdefault(rule.category_id, []).append(rule)
         codes = {locality_department_code(code) for code in grid_codes} - {""}
         self.localities = {d.code: d for d in Department.objects.filter(code__in=sorted(codes))}
-        self._police = None
+        self._police = []  # read when a risk first asks for it
 
     def candidates(self, category, grid_code, at):
         prefixes = set(area_prefixes(grid_code))
@@ -113,6 +113,6 @@ class BatchRouteBook(RouteBook):
         return self.localities.get(locality_department_code(grid_code))
 
     def police(self):
-        if self._police is None:
-            self._police = [super().police()]
+        if not self._police:
+            self._police.append(super().police())
         return self._police[0]

@@ -32,10 +32,47 @@ def _publish(appeal, event):
 
 
 def next_ticket_no(received_at):
+    return ticket_nos([received_at])[0]
+
+
+def ticket_nos(received_ats):
+    """Ticket numbers for appeals received at these times (one query): the local date and a
+    number from appeal_ticket_seq."""
     with connection.cursor() as cur:
-        cur.execute("SELECT nextval('appeal_ticket_seq')")
-        (n,) = cur.fetchone()
-    return f"{timezone.localtime(received_at):%Y%m%d}{n:08d}"
+        cur.execute("SELECT nextval('appeal_ticket_seq') FROM generate_series(1, %s)", [len(received_ats)])
+        numbers = [r[0] for r in cur.fetchall()]
+    return [f"{timezone.localtime(at):%Y%m%d}{n:08d}" for at, n in zip(received_ats, numbers, strict=True)]
+
+
+# --- what a change records: the history row (unsaved) and the audit record (audit_record's
+# arguments). The one door below and bulk intake (batch.py) both record through these.
+
+
+def _user(actor):
+    return actor if getattr(actor, "pk", None) else None
+
+
+def transition_records(appeal, event, old, new, *, actor, note="", data=None, department=None):
+    row = AppealEvent(appeal=appeal, actor=_user(actor), event=event, old_state=old, new_state=new,
+                      department=department or appeal.department, note=note, data=data or {})
+    audit = {"actor": actor, "action": f"appeal.{event}", "obj": appeal,
+             "data": {"old": old, "new": new, "note": note, **(data or {})}}
+    return row, audit
+
+
+def register_records(appeal, *, actor):
+    row = AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="", new_state=State.REGISTERED)
+    audit = {"actor": actor, "action": "appeal.register", "obj": appeal,
+             "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel}}
+    return row, audit
+
+
+def colour_records(appeal, old, new):
+    """A warning colour reached: recorded with its supervision or escalation, by the system."""
+    data = supervision.colour_change_data(appeal, old, new)
+    row = AppealEvent(appeal=appeal, event=f"colour_{new}", old_state=appeal.state, new_state=appeal.state,
+                      department=appeal.department, data=data)
+    return row, {"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data}
 
 
 @transaction.atomic
@@ -44,16 +81,14 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     `changes` are extra fields set in the same save (e.g. closure_type)."""
     appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
     new = next_state(appeal.state, event)  # raises IllegalTransition
-    old = appeal.state
-    AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None, event=event,
-                               old_state=old, new_state=new, department=department or appeal.department,
-                               note=note, data=data or {})
+    row, audit = transition_records(appeal, event, appeal.state, new, actor=actor, note=note, data=data,
+                                    department=department)
+    row.save()
     appeal.state = new
     for field, value in changes.items():
         setattr(appeal, field, value)
     appeal.save(update_fields=["state", "updated_at", *changes])
-    audit_record(actor=actor, action=f"appeal.{event}", obj=appeal,
-                 data={"old": old, "new": new, "note": note, **(data or {})})
+    audit_record(**audit)
     _publish(appeal, event)
     return appeal
 
@@ -133,10 +168,16 @@ def default_geocoder(pinned=False):
         return None
     from gridgov.places.geocode import geocode, place_index
 
-    if pinned:
-        index = place_index()
-        return lambda text: geocode(text, index=index)
-    return geocode
+    if not pinned:
+        return geocode
+    pinned_index = []  # read at the first address, so a batch of positions never asks
+
+    def geocode_pinned(text):
+        if not pinned_index:
+            pinned_index.append(place_index())
+        return geocode(text, index=pinned_index[0])
+
+    return geocode_pinned
 
 
 def category_get(code, *, leaf):
@@ -190,10 +231,9 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     guesses = pipeline.classify_step(data["text"], model=classifier)
     fields = appeal_fields(data, loc, guesses, received_at=received_at)
     appeal = Appeal.objects.create(ticket_no=next_ticket_no(received_at), **fields)
-    AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None,
-                               event="register", old_state="", new_state=State.REGISTERED)
-    audit_record(actor=actor, action="appeal.register", obj=appeal,
-                 data={"ticket_no": appeal.ticket_no, "channel": appeal.channel})
+    row, audit = register_records(appeal, actor=actor)
+    row.save()
+    audit_record(**audit)
     if not loc.located:
         return appeal_transition(appeal_id=appeal.pk, event="queue_for_location", actor=actor,
                                  data={"method": loc.method, "confidence": round(loc.confidence, 3)})
@@ -333,10 +373,9 @@ def appeal_colour_refresh(*, appeal_id, now=None):
         appeal.warning_colour, appeal.next_colour_at = colour, next_at
         appeal.save(update_fields=["warning_colour", "next_colour_at", "updated_at"])
         if changed:
-            data = supervision.colour_change_data(appeal, old, colour)  # supervision, escalation
-            AppealEvent.objects.create(appeal=appeal, event=f"colour_{colour}", old_state=appeal.state,
-                                       new_state=appeal.state, department=appeal.department, data=data)
-            audit_record(actor="system", action="appeal.colour", obj=appeal, data=data)
+            row, audit = colour_records(appeal, old, colour)  # supervision, escalation
+            row.save()
+            audit_record(**audit)
             _publish(appeal, f"colour_{colour}")
     return appeal, changed
 
