@@ -463,3 +463,40 @@ def test_worker_page_on_a_phone(server, chromium, city):
     finally:
         page.close()
         chromium.clear_permissions()
+
+
+def test_template_syntax_in_a_whistle_call_stays_text(server, chromium, city):
+    """The probe's attack through the screens: a street office blows with template syntax and
+    markup in the problem; the street and department maps answer 200 and show it as typed (#11)."""
+    from gridgov.whistles.models import WhistleCall
+
+    problem = 'S[{{7*7}}]E {% debug %} {# 半截{{ <img src=x onerror="window.__pwned=1">'
+    hotspot = city["hotspots"]["jia"]
+    page, rec = open_map(chromium, server, city["users"]["jia"], "/maps/street/")
+    try:
+        x, y = marker_point(page, "hotspots", "id", hotspot.pk)
+        page.mouse.click(x, y)
+        popup = page.locator(".leaflet-popup .map-popup[data-kind=hotspot]")
+        popup.wait_for(timeout=5000)
+        popup.locator("textarea.whistle-problem").fill(problem)
+        popup.locator("button[data-action=whistle]").click()
+        popup.locator(".action-result", has_text="已完成").wait_for(timeout=15000)
+        call = WhistleCall.objects.get(hotspot=hotspot)
+        assert call.problem == problem
+    finally:
+        page.close()
+
+    for who, path in (("jia", "/maps/street/"), ("dept", "/maps/department/")):
+        page, rec = open_map(chromium, server, city["users"][who], path)  # a fresh render: 200
+        try:
+            x, y = marker_point(page, "calls", "id", call.pk)
+            page.mouse.click(x, y)
+            popup = page.locator(".leaflet-popup .map-popup[data-kind=call]")
+            popup.wait_for(timeout=5000)
+            assert problem in popup.inner_text()
+            assert "S[49]E" not in page.content()
+            assert page.evaluate("window.__pwned === undefined")
+            browser.screenshot(page, f"maps-{who}-call-template-syntax")
+            assert_clean(rec)
+        finally:
+            page.close()
