@@ -18,6 +18,17 @@ class CsvError(ValueError):
     """The file cannot be read as CSV; the message names the row and column (中文 / English)."""
 
 
+def decode(raw):
+    """(text, "utf-8" | "gbk"): UTF-8 (with or without BOM) if it decodes, else GB18030, the
+    superset of GBK that Excel on a Chinese Windows writes."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding), "utf-8" if encoding == "utf-8-sig" else "gbk"
+        except UnicodeDecodeError:
+            continue
+    raise CsvError("无法识别文件编码（应为 UTF-8 或 GBK） / the file is neither UTF-8 nor GBK")
+
+
 def read_table(text):
     """A CSV text → (header, [(line, cells)]): the header stripped, blank records skipped, each
     record numbered by the line it ends on (Excel's row for one-line records). CsvError for an

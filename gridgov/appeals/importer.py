@@ -86,14 +86,10 @@ class Table:
 
 
 def decode(raw):
-    """UTF-8 (with or without BOM) if it decodes, else GB18030, the superset of GBK that
-    Excel on a Chinese Windows writes."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding), "utf-8" if encoding == "utf-8-sig" else "gbk"
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError("无法识别文件编码（应为 UTF-8 或 GBK） / the file is neither UTF-8 nor GBK")
+    try:
+        return csvfiles.decode(raw)
+    except csvfiles.CsvError as exc:
+        raise ImportFileError(str(exc)) from None
 
 
 def cell_value(value):
