@@ -90,10 +90,8 @@ def install():
 
 
 def main(argv=None):
+    # Reading a setting loads (and checks) settings.py; Django itself is set up by gridgov.asgi.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings")
-    import django
-
-    django.setup()
     install()
     from daphne.cli import CommandLineInterface
 
