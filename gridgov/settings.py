@@ -479,3 +479,9 @@ EVIDENCE_TIME_TOLERANCE_MINUTES = env_int("EVIDENCE_TIME_TOLERANCE_MINUTES", 120
 IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 7, 1)
 CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.idempotency_purge",
                                              "schedule": 3600.0, "options": {"expires": 3600}}
+
+# Request lines (method, path and query string) longer than this are answered 414 by the server
+# (gridgov/serve.py); Twisted cannot read a line over 16 KiB at all.
+REQUEST_LINE_MAX_BYTES = env_int("REQUEST_LINE_MAX_BYTES", 8192, 1024)
+if REQUEST_LINE_MAX_BYTES > 16384:
+    raise ImproperlyConfigured(f"REQUEST_LINE_MAX_BYTES={REQUEST_LINE_MAX_BYTES}: must be at most 16384")
