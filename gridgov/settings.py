@@ -161,6 +161,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gridgov.api.exception_handler",
+    # Any malformed JSON body (too deep, not UTF-8, ...) is a 400, never a 500 (#11).
+    "DEFAULT_PARSER_CLASSES": [
+        "gridgov.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
 
