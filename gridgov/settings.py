@@ -485,3 +485,17 @@ EVIDENCE_TIME_TOLERANCE_MINUTES = env_int("EVIDENCE_TIME_TOLERANCE_MINUTES", 120
 IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 7, 1)
 CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.idempotency_purge",
                                              "schedule": 3600.0, "options": {"expires": 3600}}
+
+# --- API input times (#11) ----------------------------------------------------------------
+# Every time the API takes (received_at, at=, client_at, ...) lies between INPUT_EARLIEST and
+# now + INPUT_FUTURE_SLACK_SECONDS (a caller's clock running a little fast is no error);
+# plans (a review date, a muster deadline) may look further ahead (gridgov/inputs.py).
+try:
+    from datetime import date as _date
+
+    INPUT_EARLIEST = _date.fromisoformat(os.environ.get("INPUT_EARLIEST", "").strip() or "2000-01-01")
+except ValueError:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={os.environ['INPUT_EARLIEST']!r}: expected YYYY-MM-DD") from None
+if INPUT_EARLIEST.year < 1900:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={INPUT_EARLIEST}: expected a date after 1900")
+INPUT_FUTURE_SLACK_SECONDS = env_int("INPUT_FUTURE_SLACK_SECONDS", 600, 0)

@@ -16,6 +16,8 @@ GAS = "楼下闻到很浓的煤气味，怀疑燃气泄漏"
 STREET1 = (116.405, 39.91)  # grid 110101001001001, 甲街道
 STREET1_GRID2 = (116.415, 39.91)  # grid 110101001001002
 STREET2 = (116.425, 39.91)  # grid 110101002001001, 乙街道: garbage goes to its street office
+# A review date a ledger can keep (one ten centuries ahead is refused: tests/test_inputs.py).
+REVIEW_AT = (timezone.now() + timedelta(days=90)).isoformat()
 
 
 def reg(actor, at=STREET1, **data):
@@ -113,6 +115,16 @@ def test_anonymous_is_refused(people, api):
     ({"text": GARBAGE, "appellant_phone": "call me maybe"}, "appellant_phone"),
     ({"text": GARBAGE, "channel": "pigeon"}, "channel"),
     ({"text": GARBAGE, "received_at": "2999-01-01T00:00:00+08:00"}, "received_at"),
+    # A sane window only: year 0001 made a 13-digit ticket number (#11).
+    ({"text": GARBAGE, "received_at": "0001-01-01T00:00:00+08:00"}, "received_at"),
+    ({"text": GARBAGE, "received_at": "1999-12-31T23:59:00+08:00"}, "received_at"),
+    ({"text": GARBAGE, "received_at": 1700000000}, "received_at"),
+    # JSON's types as they are: no coercion of numbers to text, booleans or text to numbers.
+    ({"text": 123}, "text"),
+    ({"text": GARBAGE, "lng": True, "lat": 39.91}, "lng"),
+    ({"text": GARBAGE, "lng": "116.405", "lat": "39.91"}, "lng"),
+    ({"text": GARBAGE, "appellant_phone": 13812345678}, "appellant_phone"),
+    ({"text": GARBAGE, "external_id": 42, "source_system": "12345"}, "external_id"),
 ])
 def test_register_validation(people, api, body, field):
     res = api(people["operator"]).post("/api/v1/appeals", body, format="json")
@@ -259,6 +271,17 @@ def test_location_queue(spread, people, api):
 # --- actions ---------------------------------------------------------------------------------------
 
 
+def test_bulk_reports_wrong_types_by_index_and_keeps_the_rest(people, api):
+    items = [{"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1]}, {"text": 123},
+             {"text": GARBAGE, "lng": False, "lat": 39.91}, {"text": GARBAGE, "received_at": "0001-01-01T00:00:00Z"}]
+    res = api(people["operator"]).post("/api/v1/appeals/bulk", items, format="json")
+    body = res.json()
+    assert res.status_code == 200 and (body["created"], body["failed"]) == (1, 3)
+    assert [sorted(r.get("errors", {})) for r in body["results"]] == [[], ["text"], ["lng"], ["received_at"]]
+    assert Appeal.objects.count() == 1
+    assert api(people["street1"]).post("/api/v1/appeals/bulk", items, format="json").status_code == 403
+
+
 def post(client, appeal, action, body=None):
     return client.post(url(appeal, action), body or {}, format="json")
 
@@ -278,7 +301,7 @@ def test_the_main_path_through_the_api(people, api):
 
 @pytest.mark.parametrize("action,body", [
     ("accept", {}), ("start", {}), ("resolve", {"closure_type": "substantive", "note": "x"}),
-    ("return", {"reason": "x"}), ("suspend", {"reason": "x", "review_at": "2999-01-01T00:00:00+08:00"}),
+    ("return", {"reason": "x"}), ("suspend", {"reason": "x", "review_at": REVIEW_AT}),
     ("arbitrate", {"uphold": True, "department": "ranqi"}), ("merge", {"lead": "x"}), ("close", {}),
     ("locate", {"lng": 116.405, "lat": 39.91}), ("categorise", {"category_code": "010101"}),
 ])
@@ -319,12 +342,14 @@ def test_service_refusals_are_400_with_their_code(people, api):
     assert res.status_code == 400 and res.json()["code"] == "closure_type"
     assert post(unit, appeal, "resolve", {"closure_type": "partial"}).json()["code"] == "note_required"
     post(unit, appeal, "start")
-    res = post(unit, appeal, "suspend", {"reason": "", "review_at": "2999-01-01T00:00:00+08:00"})
+    res = post(unit, appeal, "suspend", {"reason": "", "review_at": REVIEW_AT})
     assert res.status_code == 400 and res.json()["code"] == "reason_required"
     res = post(unit, appeal, "suspend", {"reason": "需要立项改造", "review_at": "2000-01-01T00:00:00+08:00"})
     assert res.status_code == 400 and "review_at" in res.json()
+    res = post(unit, appeal, "suspend", {"reason": "需要立项改造", "review_at": "2999-01-01T00:00:00+08:00"})
+    assert res.status_code == 400 and "review_at" in res.json()
     res = post(unit, appeal, "suspend", {"reason": "需要立项改造管网", "plan": "明年汛期前完成",
-                                         "review_at": "2999-01-01T00:00:00+08:00"})
+                                         "review_at": REVIEW_AT})
     assert res.status_code == 200 and res.json()["state"] == "suspended"
     assert res.json()["long_term"]["plan"] == "明年汛期前完成"
 
