@@ -3,11 +3,14 @@ render rows the selectors already scoped."""
 
 import json
 
+import shapely
+from django.contrib.gis.geos import GEOSGeometry
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from gridgov import inputs
+from gridgov.areas.importer import polygon_repair
 
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
 from .workflow import LABELS, states
@@ -78,8 +81,21 @@ class CallPlanInput(serializers.Serializer):
             if not isinstance(area, MultiPolygon):
                 raise serializers.ValidationError({"area": "须为多边形 / must be a polygon"})
             area.srid = 4326
+            if not area.valid:
+                area = self.repaired(area)
             data["area"] = area
         return data
+
+    @staticmethod
+    def repaired(area):
+        """The import's rule for a boundary holds for a call's area too (a self-intersecting
+        ring cannot be measured against or drawn): repaired when the repair keeps its area
+        within 1 %, refused otherwise."""
+        fixed, reason, _change = polygon_repair(shapely.from_wkb(bytes(area.wkb)))
+        if fixed is None:
+            raise serializers.ValidationError({"area": f"区域多边形无效（如边线自相交），无法修复 / the polygon is "
+                                                       f"invalid and cannot be repaired: {reason}"})
+        return GEOSGeometry(memoryview(fixed.wkb), srid=4326)
 
     def blow_kwargs(self):
         d = self.validated_data
