@@ -23,7 +23,7 @@ EVENT_LABELS = {
     "register": "登记", "locate": "定位", "queue_for_location": "待人工定位", "dispatch": "派单",
     "accept": "签收", "start": "开始办理", "return": "退单", "reassign": "改派", "reject_return": "驳回退单",
     "resolve": "办结", "suspend": "挂账", "resume": "恢复办理", "close": "结案", "redo": "重办", "reopen": "重新打开",
-    "merge": "并单", "close_with_lead": "随主单结案",
+    "merge": "并单", "close_with_lead": "随主单结案", "categorise": "确认分类", "recategorise": "改分类并改派",
     "colour_yellow": "黄色提醒", "colour_orange": "橙色督办", "colour_red": "红色提级", "colour_none": "预警解除",
 }
 
