@@ -20,7 +20,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from rest_framework import serializers
 
-# A plan further ahead than this is a typo (挂账 items are reviewed at least yearly).
+# A review date or muster deadline further ahead than this is a typo, not a plan.
 PLANNING_HORIZON = timedelta(days=10 * 366)
 
 
