@@ -161,6 +161,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gridgov.api.exception_handler",
+    # Any malformed JSON body (too deep, not UTF-8, ...) is a 400, never a 500 (#11).
+    "DEFAULT_PARSER_CLASSES": [
+        "gridgov.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
 
@@ -485,3 +491,17 @@ CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.
 REQUEST_LINE_MAX_BYTES = env_int("REQUEST_LINE_MAX_BYTES", 8192, 1024)
 if REQUEST_LINE_MAX_BYTES > 16384:
     raise ImproperlyConfigured(f"REQUEST_LINE_MAX_BYTES={REQUEST_LINE_MAX_BYTES}: must be at most 16384")
+
+# --- API input times (#11) ----------------------------------------------------------------
+# Every time the API takes (received_at, at=, client_at, ...) lies between INPUT_EARLIEST and
+# now + INPUT_FUTURE_SLACK_SECONDS (a caller's clock running a little fast is no error);
+# plans (a review date, a muster deadline) may look further ahead (gridgov/inputs.py).
+try:
+    from datetime import date as _date
+
+    INPUT_EARLIEST = _date.fromisoformat(os.environ.get("INPUT_EARLIEST", "").strip() or "2000-01-01")
+except ValueError:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={os.environ['INPUT_EARLIEST']!r}: expected YYYY-MM-DD") from None
+if INPUT_EARLIEST.year < 1900:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={INPUT_EARLIEST}: expected a date after 1900")
+INPUT_FUTURE_SLACK_SECONDS = env_int("INPUT_FUTURE_SLACK_SECONDS", 600, 0)

@@ -298,13 +298,13 @@ def errors_text(errors):
 
 
 def validate_row(raw, mapping, source_system, validate=None):
-    """→ (register data, None) or (None, reason). `validate`: AppealRegisterInput.validator(),
+    """→ (register data, None) or (None, reason). `validate`: AppealRegisterInput.validator(text_input=True),
     when the caller checks many rows."""
     try:
         data = row_to_input(raw, mapping, source_system)
     except RowError as exc:
         return None, str(exc)
-    data, errors = (validate or AppealRegisterInput.validator())(data)
+    data, errors = (validate or AppealRegisterInput.validator(text_input=True))(data)
     if data is None:
         return None, errors_text(errors)
     return data, None
@@ -331,7 +331,7 @@ def import_rows(table, mapping, *, source_system, actor, dry_run=False, progress
     Good rows are registered `chunk` at a time (batch.appeal_register_many, which decides for
     each row what appeal_register would)."""
     results, seen, pending = [], set(), []
-    validate = AppealRegisterInput.validator()
+    validate = AppealRegisterInput.validator(text_input=True)
     rows = table.rows if progress is None else progress(table.rows)
 
     def register_pending():

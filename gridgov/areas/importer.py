@@ -299,6 +299,18 @@ def _polygons(g):
     return []
 
 
+def polygon_repair(g):
+    """An invalid (Multi)Polygon repaired: (MultiPolygon, reason, area change), with None for
+    the geometry when no repair (make_valid or buffer(0), whichever keeps the area closer)
+    stays within MAX_REPAIR_CHANGE of the area. Whistle-call areas are checked by it too."""
+    reason = shapely.is_valid_reason(g)
+    before = g.area
+    candidates = [shapely.MultiPolygon(_polygons(c)) for c in (shapely.make_valid(g), g.buffer(0))]
+    best = min(candidates, key=lambda c: abs(c.area - before))
+    change = abs(best.area - before) / before if before > 0 else float("inf")
+    return (None if best.is_empty or change > MAX_REPAIR_CHANGE else best), reason, change
+
+
 def repair_geometries(features):
     """Make every geometry a valid MultiPolygon, or reject it. Returns (errors, repaired).
 
@@ -320,12 +332,8 @@ def repair_geometries(features):
             f.geom = None
             continue
         if not g.is_valid:
-            reason = shapely.is_valid_reason(g)
-            before = g.area
-            candidates = [shapely.MultiPolygon(_polygons(c)) for c in (shapely.make_valid(g), g.buffer(0))]
-            best = min(candidates, key=lambda c: abs(c.area - before))
-            change = abs(best.area - before) / before if before > 0 else float("inf")
-            if best.is_empty or change > MAX_REPAIR_CHANGE:
+            best, reason, change = polygon_repair(g)
+            if best is None:
                 f.geom = None
                 errors.append(
                     problem(
