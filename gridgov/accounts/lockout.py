@@ -11,7 +11,7 @@ The client address is gridgov.accounts.client_ip.client_ip's, never a header the
 from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_client_username
+from axes.helpers import get_client_username, get_cool_off
 from django.conf import settings
 from django.db.models import Sum
 from django.http import JsonResponse
@@ -57,16 +57,17 @@ def lockout_response(request, original_response=None, credentials=None):
     AxesProxyHandler.update_request(request)
     username = get_client_username(request, credentials) or ""
     by_account, _ = LockoutHandler().failure_counts(request, credentials)
-    minutes = settings.LOGIN_LOCKOUT_MINUTES
+    cool_off = get_cool_off(request)  # None: until an administrator unlocks
+    seconds = int(cool_off.total_seconds()) if cool_off else 0
     if by_account >= settings.AXES_FAILURE_LIMIT:
         what = f"账号“{username}”登录失败次数过多，已被锁定"
     else:
         what = f"您所在的网络地址（{request.axes_ip_address}）登录失败次数过多，已被锁定"
-    then = f"请在 {minutes} 分钟后再试，或联系系统管理员解锁。" if minutes else "请联系系统管理员解锁。"
+    then = f"请在 {-(-seconds // 60)} 分钟后再试，或联系系统管理员解锁。" if seconds else "请联系系统管理员解锁。"
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": f"{what}，{then}", "code": "locked_out"}, status=429)
     else:
         response = render(request, "registration/locked_out.html", {"what": what, "then": then}, status=429)
-    if minutes:
-        response["Retry-After"] = str(minutes * 60)
+    if seconds:
+        response["Retry-After"] = str(seconds)
     return response

@@ -18,7 +18,6 @@ LOGIN, ADMIN_LOGIN, PHONE_LOGIN = "/accounts/login/", "/admin/login/", "/api/mob
 def limits(settings):
     settings.AXES_FAILURE_LIMIT = 5
     settings.LOGIN_LOCKOUT_CLIENT_FAILURES = 8
-    settings.LOGIN_LOCKOUT_MINUTES = 30
     # the phone's own throttle (10/min per address and username) stays out of the way
     settings.CACHES = {
         **settings.CACHES,
@@ -152,3 +151,14 @@ def test_an_administrator_unlocks_and_the_log_keeps_the_tries(make_user, unlock)
     assert [f.locked_out for f in failures] == [False] * 4 + [True]
     assert failures[0].ip_address == "198.51.100.50" and failures[0].path_info == LOGIN
     assert AccessLog.objects.filter(username=user.username, ip_address="198.51.100.1").count() == 1
+
+
+def test_without_a_cool_off_the_page_says_whom_to_ask(make_user, settings):
+    settings.AXES_COOLOFF_TIME = None  # LOGIN_LOCKOUT_MINUTES=0
+    user = make_user(Role.OPERATOR)
+    for _ in range(5):
+        r = web_login(user.username, "wrong")[1]
+    body = r.content.decode()
+    assert r.status_code == 429 and "请联系系统管理员解锁" in body and "分钟后再试" not in body
+    assert "Retry-After" not in r
+    assert web_login(user.username, "pw-123456")[1].status_code == 429
