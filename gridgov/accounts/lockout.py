@@ -35,6 +35,16 @@ class LockoutHandler(AxesDatabaseHandler):
     """axes' database handler (AccessAttempt, AccessLog, AccessFailureLog) with its own limit for
     the client address; AXES_LOCKOUT_PARAMETERS is ["username", "ip_address"] in that order."""
 
+    # A login or logout by a service called without a request (token_logout from a command or a
+    # test) has no client to log, and axes' own handler fails on it.
+    def user_logged_in(self, sender, request, user, **kwargs):
+        if request is not None:
+            super().user_logged_in(sender, request, user, **kwargs)
+
+    def user_logged_out(self, sender, request, user, **kwargs):
+        if request is not None:
+            super().user_logged_out(sender, request, user, **kwargs)
+
     def failure_counts(self, request, credentials=None):
         """(failures of this account, failures from this client address) within the cool-off."""
         by_account, by_client = (

@@ -162,3 +162,13 @@ def test_without_a_cool_off_the_page_says_whom_to_ask(make_user, settings):
     assert r.status_code == 429 and "请联系系统管理员解锁" in body and "分钟后再试" not in body
     assert "Retry-After" not in r
     assert web_login(user.username, "pw-123456")[1].status_code == 429
+
+
+def test_a_logout_without_a_request_is_not_an_error(make_user):
+    """Services may be called without a request (commands, tests): there is no client to log."""
+    from mobile_api.v1.services import token_login, token_logout
+
+    user = make_user(Role.GRID_WORKER)
+    instance, _ = token_login(user=user)
+    token_logout(user=user, auth_token=instance)
+    assert not AuthToken.objects.exists() and not AccessLog.objects.exists()
