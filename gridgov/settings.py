@@ -1,7 +1,9 @@
 """GridGov settings. Everything that differs between machines comes from the environment,
 and a bad value stops start-up with a message naming the variable."""
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -169,6 +171,30 @@ REST_FRAMEWORK = {
     ],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
+
+# --- login protection: the client's address, lockout (gridgov/accounts/client_ip.py, lockout.py) ---
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the peer is the client.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR") from None
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 10, 1)
+LOGIN_LOCKOUT_CLIENT_FAILURES = env_int("LOGIN_LOCKOUT_CLIENT_FAILURES", 30, 1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 30, 0)
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks
+AUTHENTICATION_BACKENDS = ["gridgov.accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "gridgov.accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+# Tries while locked do not prolong the lock, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "gridgov.accounts.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "gridgov.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 
 # --- i18n: Chinese first, English available -------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
