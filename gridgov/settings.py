@@ -163,6 +163,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gridgov.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
+# Names for the enums of the fields several models share a name for (the whistles' `state`).
+SPECTACULAR_SETTINGS |= {
+    "ENUM_NAME_OVERRIDES": {
+        f"{kind.capitalize()}StateEnum": f"gridgov.whistles.serializers.{kind.upper()}_STATES"
+        for kind in ("hotspot", "suggestion", "call", "muster")
+    },
+}
 
 # --- i18n: Chinese first, English available -------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
