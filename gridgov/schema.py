@@ -93,18 +93,11 @@ def feature_collection(properties, *, geometry=GEOMETRY, extra=None, id_=True):
     )
 
 
-def paged_feature_collection(properties, *, geometry=GEOMETRY, id_=True):
-    """rest_framework_gis's GeoJsonPagination: the collection with count and page links."""
-    return feature_collection(
-        properties,
-        geometry=geometry,
-        id_=id_,
-        extra={
-            "count": INT,
-            "next": nullable({"type": "string", "format": "uri"}),
-            "previous": nullable({"type": "string", "format": "uri"}),
-        },
-    )
+def paged_features(properties, *, geometry=GEOMETRY, id_=True):
+    """A feature of a ListAPIView paged by rest_framework_gis's GeoJsonPagination: drf-spectacular
+    wraps it into the FeatureCollection with count, next and previous, and adds page and
+    page_size."""
+    return feature(properties, geometry=geometry, id_=id_)
 
 
 def paged(items):

@@ -163,8 +163,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "gridgov.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
-# Names for the enums of the fields several models share a name for (the whistles' `state`).
+# Names for the enums of the fields several models share a name for (the whistles' `state`); the
+# schema's own URL is not an operation of the API.
 SPECTACULAR_SETTINGS |= {
+    "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         f"{kind.capitalize()}StateEnum": f"gridgov.whistles.serializers.{kind.upper()}_STATES"
         for kind in ("hotspot", "suggestion", "call", "muster")

@@ -79,8 +79,11 @@ class BboxQuery(serializers.Serializer):
             return None
         from django.contrib.gis.geos import Polygon
 
-        w, s, e, n = (float(v) for v in value.split(","))
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        try:  # the pattern lets "4.0." and "." through
+            w, s, e, n = (float(v) for v in value.split(","))
+        except ValueError:
+            w = s = e = n = None
+        if w is None or not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
             raise serializers.ValidationError("bbox 须为 west,south,east,north / expected west,south,east,north")
         poly = Polygon.from_bbox((w, s, e, n))
         poly.srid = 4326
@@ -117,7 +120,8 @@ LAYER = doc.feature_collection(doc.obj({"label": doc.STR}, optional=("label",)),
                                extra={"clustered": doc.BOOL})
 LAYER["required"] = ["type", "features"]  # clustered: the appeals layer only
 # Vector tiles: binary protobuf, not JSON.
-TILE = OpenApiResponse({"type": "string", "format": "binary"}, description="Mapbox vector tile")
+TILE = {(200, "application/vnd.mapbox-vector-tile"): OpenApiResponse(
+    {"type": "string", "format": "binary"}, description="Mapbox vector tile")}
 TILE_PARAMETERS = [OpenApiParameter(n, {"type": "integer", "minimum": 0, "maximum": 2**22 - 1 if n != "z" else 22},
                                     OpenApiParameter.PATH) for n in ("z", "x", "y")]
 # Each answer's errors: 400 bad query, 401, 403 no area jurisdiction, 404 parent outside it.
@@ -232,7 +236,7 @@ class OpenAppealsApi(APIView):
 
 
 @extend_schema_view(get=extend_schema(operation_id="maps_tiles_appeals", parameters=TILE_PARAMETERS,
-                                     responses={200: TILE, **doc.errors(401, 404)}))
+                                     responses={**TILE, **doc.errors(401, 404)}))
 class AppealTileApi(APIView):
     """GET /maps/tiles/appeals/<z>/<x>/<y>.mvt — open appeals as a Mapbox vector tile (layer
     "appeals"): points from zoom 14, counted cells below."""
@@ -247,7 +251,7 @@ class AppealTileApi(APIView):
 
 
 @extend_schema_view(get=extend_schema(operation_id="maps_tiles_grids", parameters=[*TILE_PARAMETERS, WindowQuery],
-                                     responses={200: TILE, **doc.errors(*MAP_ERRORS)}))
+                                     responses={**TILE, **doc.errors(*MAP_ERRORS)}))
 class GridTileApi(APIView):
     """GET /maps/tiles/grids/<z>/<x>/<y>.mvt?days=90&category=&parent= — the viewer's current
     grids crossing the tile as a Mapbox vector tile (layer "grids": code, name, count of appeals

@@ -296,7 +296,9 @@ APPEAL = doc.obj({
     "time_limit": doc.STR, "time_limit_label": doc.STR, "deadline": doc.nullable(doc.DATETIME),
     "warning_colour": {"type": "string", "enum": list(WarningColour.values)}, "warning_colour_label": doc.STR,
     "department": doc.code_name(), "route": doc.ANY_OBJECT,
-    "risk": doc.obj({"flags": doc.array(doc.STR), "transfer": doc.array(doc.STR)}),
+    "risk": doc.obj({"flags": doc.array(doc.obj({"flag": doc.STR, "words": doc.array(doc.STR), "transfer": doc.STR,
+                                                 "transfers": doc.array(doc.STR)})),
+                     "transfer": doc.array(doc.STR)}, description="扬言等风险 / risk flags and the lines to transfer to"),
     "duplicates": doc.array(doc.ANY_OBJECT), "lead_ticket_no": doc.STR, "closure_type": doc.STR,
     "updated_at": doc.DATETIME,
 }, description="诉求（个人信息按权限脱敏）/ an appeal, personal data masked per viewer")

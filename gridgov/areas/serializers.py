@@ -1,5 +1,6 @@
 import json
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
@@ -25,6 +26,8 @@ class LocateQuery(serializers.Serializer):
     at = serializers.DateTimeField(required=False, default=None, help_text="boundaries in force at this time")
 
 
+@extend_schema_field({"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2,
+                                                  "maxItems": 2}, "description": "[[lng, lat], ...]"})
 class PointListField(serializers.ListField):
     """A list taken as it is: locate_many checks it as one array and names the first bad item
     (DRF's per-item validation would cost more than locating the points)."""

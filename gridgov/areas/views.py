@@ -9,10 +9,9 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_gis.filters import InBBoxFilter
-from rest_framework_gis.pagination import GeoJsonPagination
 
 from gridgov import schema as doc
-from gridgov.api import BulkJSONParser, BulkJSONRenderer
+from gridgov.api import BulkJSONParser, BulkJSONRenderer, GeoJsonPagination
 from gridgov.accounts.access import code_checker, code_in_jurisdiction, scope_codes
 
 from . import serializers as s
@@ -123,9 +122,8 @@ class AreaGeoJsonApi(generics.ListAPIView):
             OpenApiParameter("level", str, OpenApiParameter.PATH, enum=list(LEVELS)),
             s.AreaQuery,
             OpenApiParameter("in_bbox", str, description="minx,miny,maxx,maxy (WGS-84): areas overlapping it"),
-            *doc.PAGE_PARAMETERS,
         ],
-        responses=doc.responses(doc.paged_feature_collection(doc.obj({
+        responses=doc.responses(doc.paged_features(doc.obj({
             "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
             "valid_to": doc.nullable(doc.DATETIME), "level": doc.STR,
         })), 400, 401, 404),

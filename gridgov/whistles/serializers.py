@@ -139,8 +139,14 @@ class RateStreetInput(serializers.Serializer):
 
 class MonthlyTopicQuery(serializers.Serializer):
     district = serializers.RegexField(r"^\d{6}$")
-    month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
+    month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM, years 1901–9998")
     level = serializers.ChoiceField(choices=[1, 2, 3], required=False, default=3)
+
+    def validate_month(self, value):
+        # The topic reads the month before and ends at the start of the month after.
+        if not 1900 < int(value[:4]) < 9999:
+            raise serializers.ValidationError("月份超出范围（1901–9998年）/ month out of range (years 1901–9998)")
+        return value
 
 
 # --- outputs --------------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_gis.pagination import GeoJsonPagination
 
 from gridgov import schema as doc
 from gridgov.accounts.access import scope_codes
+from gridgov.api import GeoJsonPagination
 from gridgov.areas.models import Grid
 
 from . import serializers as s
@@ -111,8 +111,8 @@ class GridListApi(generics.ListAPIView):
     pagination_class = GridPagination
 
     @extend_schema(
-        operation_id="mobile_me_grids", parameters=doc.PAGE_PARAMETERS, tags=["mobile-auth"],
-        responses=doc.responses(doc.paged_feature_collection(doc.obj({
+        operation_id="mobile_me_grids", tags=["mobile-auth"],
+        responses=doc.responses(doc.paged_features(doc.obj({
             "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
             "community_code": doc.STR, "street_code": doc.STR}), id_=False), 401, 404),
     )
