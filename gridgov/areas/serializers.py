@@ -7,6 +7,8 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 from .coords import CRS_ALIASES, UnknownCRS, normalise_crs
 
 
+# Read case-insensitively; what the schema lists are the spellings in CRS_ALIASES.
+@extend_schema_field({"type": "string", "enum": list(CRS_ALIASES)})
 class CRSField(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
