@@ -14,7 +14,6 @@ INT = {"type": "integer"}
 NUM = {"type": "number"}
 BOOL = {"type": "boolean"}
 DATETIME = {"type": "string", "format": "date-time"}
-DATE = {"type": "string", "format": "date"}
 ANY_OBJECT = {"type": "object", "additionalProperties": True}
 LNGLAT = {"type": "array", "items": NUM, "minItems": 2, "maxItems": 2, "description": "[lng, lat]"}
 
@@ -146,15 +145,14 @@ _DESCRIPTIONS = {
     403: "无权 / not allowed for this user",
     404: "不存在或不在您的范围 / no such object in your sight",
     409: "当前状态不允许此操作 / the workflow does not allow this step now (state, allowed)",
-    415: "不支持的请求类型 / unsupported Content-Type",
     422: "幂等键已用于另一个请求 / this Idempotency-Key was used for a different request",
     429: "请求过于频繁 / throttled (Retry-After)",
 }
 
 
 def errors(*codes):
-    """{status: OpenApiResponse} for these error statuses; 401 and 400 are implied where the view
-    authenticates and reads input, so callers list what is particular to them."""
+    """{status: OpenApiResponse} for these error statuses: 400 the error shape or field errors,
+    the others the error shape."""
     out = {}
     for code in codes:
         schema = BAD_REQUEST if code == 400 else ErrorOutput

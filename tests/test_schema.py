@@ -42,6 +42,38 @@ def test_schema_generates_without_warnings(tmp_path):
     assert out.stat().st_size > 0
 
 
+def test_the_schema_names_what_the_issue_found_missing():
+    """#11: the phone's grids are a paged FeatureCollection of `features`; required parameters,
+    enums, the Idempotency-Key pattern and the error answers are in the schema."""
+    import re
+
+    from rest_framework.test import APIRequestFactory
+
+    from mobile_api.v1.idempotency import BadKey, idempotency_key
+
+    doc = SchemaGenerator().get_schema(request=None, public=True)
+    paths = doc["paths"]
+    grids = paths["/api/mobile/v1/me/grids"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    grids = doc["components"]["schemas"][grids["$ref"].rsplit("/", 1)[1]] if "$ref" in grids else grids
+    assert "features" in grids["required"] and "results" not in grids["properties"]
+    assert grids["properties"]["features"]["items"]["properties"]["type"]["enum"] == ["Feature"]
+    locate = {p["name"]: p for p in paths["/api/v1/locate"]["get"]["parameters"]}
+    assert locate["lng"]["required"] and locate["lat"]["required"] and "wgs84" in locate["crs"]["schema"]["enum"]
+    level = {p["name"]: p for p in paths["/api/v1/areas/{level}/"]["get"]["parameters"]}["level"]
+    assert set(level["schema"]["enum"]) == {"district", "street", "community", "grid"}
+    accept = paths["/api/mobile/v1/tasks/{ticket_no}/accept"]["post"]
+    assert {"200", "400", "401", "403", "404", "409", "422"} <= set(accept["responses"])
+    key = next(p for p in accept["parameters"] if p["name"] == "Idempotency-Key")
+    pattern = re.compile(key["schema"]["pattern"])
+    factory = APIRequestFactory()
+    for value in ("3f2b", "a" * 255, "a" * 256, "a b", "键", "x\x7f"):
+        try:
+            accepted = idempotency_key(factory.post("/", HTTP_IDEMPOTENCY_KEY=value)) is not None
+        except BadKey:
+            accepted = False
+        assert bool(pattern.match(value)) == accepted, value
+
+
 def _schema():
     raw = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
     loaded = schemathesis.openapi.from_dict(raw)

@@ -71,7 +71,8 @@ class UserLogoutApi(APIView):
     authentication_classes = [TokenAuthentication]
 
     @extend_schema(operation_id="mobile_logout", request=None, tags=["mobile-auth"],
-                   responses=doc.responses(OpenApiResponse(None, description="the token of this request stops working"), 401, status=204))
+                   responses=doc.responses(OpenApiResponse(None, description="the token of this request stops working"), 401,
+                                           status=204))
     def post(self, request):
         token_logout(user=request.user, auth_token=request.auth, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -83,7 +84,8 @@ class UserLogoutAllApi(APIView):
     authentication_classes = [TokenAuthentication]
 
     @extend_schema(operation_id="mobile_logout_all", request=None, tags=["mobile-auth"],
-                   responses=doc.responses(OpenApiResponse(None, description="every token of this user stops working"), 401, status=204))
+                   responses=doc.responses(OpenApiResponse(None, description="every token of this user stops working"), 401,
+                                           status=204))
     def post(self, request):
         token_logout_all(user=request.user, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
