@@ -1,10 +1,11 @@
-"""API-wide pieces: the error format every endpoint shares, and a fast JSON renderer for the
-endpoints that answer in bulk."""
+"""API-wide pieces: the error format every endpoint shares, a fast JSON renderer for the
+endpoints that answer in bulk, and GeoJSON paging."""
 
 import orjson
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework_gis.pagination import GeoJsonPagination as GisGeoJsonPagination
 
 
 class BulkJSONRenderer(JSONRenderer):
@@ -28,3 +29,13 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data = {"detail": str(detail), "code": getattr(detail, "code", "error")}
     return response
+
+
+class GeoJsonPagination(GisGeoJsonPagination):
+    """rest_framework_gis's paged FeatureCollection, with a schema that requires what the page
+    holds: its own renames `results` to `features` but still lists `results` as required."""
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["required"] = ["type", "count", "next", "previous", "features"]
+        return schema

@@ -171,6 +171,15 @@ REST_FRAMEWORK = {
     ],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
+# Names for the enums of the fields several models share a name for (the whistles' `state`); the
+# schema's own URL is not an operation of the API.
+SPECTACULAR_SETTINGS |= {
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        f"{kind.capitalize()}StateEnum": f"gridgov.whistles.serializers.{kind.upper()}_STATES"
+        for kind in ("hotspot", "suggestion", "call", "muster")
+    },
+}
 
 # --- login protection: the client's address, lockout (gridgov/accounts/client_ip.py, lockout.py) ---
 # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the peer is the client.

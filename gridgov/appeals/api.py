@@ -3,7 +3,6 @@ Thin views: parse with an input serializer, ask access.py, call one service, ren
 
 import logging
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -12,6 +11,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gridgov import schema as doc
 from gridgov.accounts.models import Department
 from gridgov.areas.locate import BadPoint
 
@@ -40,6 +40,17 @@ def detail_response(user, appeal, *, status_code=200, **extra):
     return Response({**data, **extra}, status=status_code)
 
 
+REGISTERED = doc.obj({**s.APPEAL_DETAIL["properties"], "created": doc.BOOL},
+                     description="201 registered now; 200 the same source_system + external_id seen before")
+# An action answers with the appeal, or with ticket_no and state when it left the caller's sight.
+ACTED = {"anyOf": [s.APPEAL_DETAIL, s.APPEAL_GONE]}
+BULK_RESULT = doc.obj({
+    "count": doc.INT, "created": doc.INT, "existing": doc.INT, "failed": doc.INT,
+    "results": doc.array(doc.obj({"index": doc.INT, "created": doc.BOOL, "ticket_no": doc.STR,
+                                  "errors": doc.FIELD_ERRORS}, optional=("created", "ticket_no", "errors"))),
+}, description="每条结果按序号 / one result per item, by index: created and ticket_no, or errors")
+
+
 def _register_one(data, user):
     """One appeal as a batch of one (batch.appeal_register_many: the same decisions as
     appeal_register, in about half the statements and time)."""
@@ -57,7 +68,8 @@ class AppealListCreateApi(GenericAPIView):
 
     pagination_class = AppealPagination
 
-    @extend_schema(operation_id="appeals_list", parameters=[s.AppealListQuery], responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="appeals_list", parameters=[s.AppealListQuery, *doc.PAGE_PARAMETERS],
+                   responses=doc.responses(doc.paged(s.APPEAL), 400, 401, 404))
     def get(self, request):
         q = s.AppealListQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -66,7 +78,7 @@ class AppealListCreateApi(GenericAPIView):
         return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
 
     @extend_schema(operation_id="appeals_register", request=s.AppealRegisterInput,
-                   responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+                   responses=doc.responses({201: REGISTERED, 200: REGISTERED}, 400, 401, 403))
     def post(self, request):
         if not access.may_register(request.user):
             raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
@@ -85,7 +97,7 @@ class AppealBulkCreateApi(APIView):
     history as one by one). Good items are kept, bad ones reported by index; idempotent per item."""
 
     @extend_schema(operation_id="appeals_register_bulk", request=s.AppealRegisterInput(many=True),
-                   responses=OpenApiTypes.OBJECT)
+                   responses=doc.responses(BULK_RESULT, 400, 401, 403))
     def post(self, request):
         if not access.may_register(request.user):
             raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
@@ -121,7 +133,8 @@ class AppealDetailApi(APIView):
     """GET /api/v1/appeals/<ticket_no> — with events, assignments and attachments. 404 outside
     the caller's jurisdiction."""
 
-    @extend_schema(operation_id="appeals_retrieve", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="appeals_retrieve", parameters=[doc.TICKET_PARAMETER],
+                   responses=doc.responses(s.APPEAL_DETAIL, 401, 404))
     def get(self, request, ticket_no):
         try:
             appeal = access.appeal_for(request.user, ticket_no, detail=True)
@@ -135,7 +148,8 @@ class AppealLocationQueueApi(GenericAPIView):
 
     pagination_class = AppealPagination
 
-    @extend_schema(operation_id="appeals_location_queue", responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="appeals_location_queue", parameters=doc.PAGE_PARAMETERS,
+                   responses=doc.responses(doc.paged(s.APPEAL), 401, 403, 404))
     def get(self, request):
         if not access.may_register(request.user):
             raise PermissionDenied("人工定位队列仅供坐席和热线中心 / the location queue is for operators and the centre")
@@ -169,7 +183,7 @@ class AppealActionApi(APIView):
     def forbidden(self, appeal):
         return f"您无权对该工单执行“{self.action}” / you may not {self.action} this appeal"
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[doc.TICKET_PARAMETER], responses=doc.responses(ACTED, 400, 401, 403, 404, 409))
     def post(self, request, ticket_no):
         try:
             appeal = access.appeal_for(request.user, ticket_no)

@@ -6,9 +6,11 @@ import re
 
 from django.contrib.gis.geos import Polygon
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gridgov import inputs
+from gridgov import schema as doc
 from gridgov.areas.serializers import CRSField
 
 from .masking import mask_name, mask_phone, mask_text
@@ -122,8 +124,13 @@ class NoteInput(serializers.Serializer):
     note = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field({"type": "string", "enum": [c for c, _ in ClosureType.CHOICES]})
+class ClosureTypeField(inputs.CharField):
+    """A CharField, so that the service answers an unknown type with its own code (closure_type)."""
+
+
 class ResolveInput(serializers.Serializer):
-    closure_type = inputs.CharField(max_length=20, help_text=", ".join(dict(ClosureType.CHOICES)))
+    closure_type = ClosureTypeField(max_length=20, help_text=", ".join(dict(ClosureType.CHOICES)))
     note = inputs.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
@@ -191,8 +198,10 @@ class CSVChoiceField(inputs.CharField):
 
 
 class AppealListQuery(serializers.Serializer):
-    state = CSVChoiceField(choices=STATE_LABELS, required=False)
-    colour = CSVChoiceField(choices=WarningColour.values, required=False)
+    state = CSVChoiceField(choices=STATE_LABELS, required=False,
+                           help_text="comma-separated, of: " + ", ".join(STATE_LABELS))
+    colour = CSVChoiceField(choices=WarningColour.values, required=False,
+                            help_text="comma-separated, of: " + ", ".join(WarningColour.values))
     category = inputs.RegexField(r"^\d{2}(\d{2}){0,2}$", required=False, help_text="category code or prefix")
     grid = inputs.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, help_text="area code prefix")
     # Bounds of a filter, not times of the record: `until` may lie ahead ("till tomorrow").
@@ -268,6 +277,28 @@ class AppealOutput(serializers.Serializer):
         }
 
 
+_CHAIN_LEVEL = doc.obj({"code": doc.STR, "name": doc.STR})
+APPEAL = doc.obj({
+    "ticket_no": doc.STR, "state": {"type": "string", "enum": list(STATE_LABELS)}, "state_label": doc.STR,
+    "channel": doc.STR, "channel_label": doc.STR, "kind": doc.STR, "kind_label": doc.STR,
+    "text": doc.STR, "address_text": doc.STR, "appellant_name": doc.STR, "appellant_phone": doc.STR,
+    "personal_data_masked": doc.BOOL, "received_at": doc.DATETIME, "source_system": doc.STR, "external_id": doc.STR,
+    "position": doc.nullable(doc.LNGLAT),
+    "grid_chain": doc.nullable(doc.obj({lvl: _CHAIN_LEVEL for lvl in ("grid", "community", "street", "district")})),
+    "location": doc.obj({"method": doc.STR, "confidence": doc.nullable(doc.NUM), "match": doc.STR,
+                         "outside": doc.BOOL}),
+    "category": doc.code_name(), "category_guesses": doc.array(doc.ANY_OBJECT), "category_confirmed": doc.BOOL,
+    "time_limit": doc.STR, "time_limit_label": doc.STR, "deadline": doc.nullable(doc.DATETIME),
+    "warning_colour": {"type": "string", "enum": list(WarningColour.values)}, "warning_colour_label": doc.STR,
+    "department": doc.code_name(), "route": doc.ANY_OBJECT,
+    "risk": doc.obj({"flags": doc.array(doc.obj({"flag": doc.STR, "words": doc.array(doc.STR), "transfer": doc.STR,
+                                                 "transfers": doc.array(doc.STR)})),
+                     "transfer": doc.array(doc.STR)}, description="扬言等风险 / risk flags and the lines to transfer to"),
+    "duplicates": doc.array(doc.ANY_OBJECT), "lead_ticket_no": doc.STR, "closure_type": doc.STR,
+    "updated_at": doc.DATETIME,
+}, description="诉求（个人信息按权限脱敏）/ an appeal, personal data masked per viewer")
+
+
 class AppealDetailOutput(AppealOutput):
     """The appeal with its history, units and files (events, assignments, attachments and
     long_term prefetched by access.appeal_for)."""
@@ -301,3 +332,21 @@ class AppealDetailOutput(AppealOutput):
             "reason": lt.reason, "plan": lt.plan, "review_at": dt.to_representation(lt.review_at),
             "closed_at": dt.to_representation(lt.closed_at) if lt.closed_at else None}
         return data
+
+
+APPEAL_DETAIL = doc.obj({
+    **APPEAL["properties"],
+    "events": doc.array(doc.obj({
+        "at": doc.DATETIME, "event": doc.STR, "event_label": doc.STR, "old_state": doc.STR, "new_state": doc.STR,
+        "new_state_label": doc.STR, "actor": doc.STR, "department": doc.STR, "note": doc.STR})),
+    "assignments": doc.array(doc.obj({
+        "department": doc.code_name(), "role": doc.STR, "role_label": doc.STR, "assigned_at": doc.DATETIME,
+        "ended_at": doc.nullable(doc.DATETIME), "active": doc.BOOL})),
+    "attachments": doc.array(doc.obj({
+        "id": doc.INT, "kind": doc.STR, "content_type": doc.STR, "size": doc.INT, "url": doc.STR, "purpose": doc.STR,
+        "uploaded_at": doc.DATETIME})),
+    "long_term": doc.nullable(doc.obj({"reason": doc.STR, "plan": doc.STR, "review_at": doc.DATETIME,
+                                       "closed_at": doc.nullable(doc.DATETIME)})),
+}, description="诉求详情 / an appeal with its history, units, files and ledger row")
+# What an action answers when it took the appeal out of the caller's sight.
+APPEAL_GONE = doc.obj({"ticket_no": doc.STR, "state": doc.STR})

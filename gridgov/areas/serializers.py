@@ -1,6 +1,7 @@
 import json
 from itertools import chain
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
@@ -9,6 +10,8 @@ from gridgov import inputs
 from .coords import CRS_ALIASES, UnknownCRS, normalise_crs
 
 
+# Read case-insensitively; what the schema lists are the spellings in CRS_ALIASES.
+@extend_schema_field({"type": "string", "enum": list(CRS_ALIASES)})
 class CRSField(inputs.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -28,6 +31,8 @@ class LocateQuery(serializers.Serializer):
     at = inputs.DateTimeField(required=False, default=None, help_text="boundaries in force at this time")
 
 
+@extend_schema_field({"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2,
+                                                  "maxItems": 2}, "description": "[[lng, lat], ...]"})
 class PointListField(serializers.ListField):
     """A list taken as it is: locate_many checks it as one array and names the first bad item
     (DRF's per-item validation would cost more than locating the points). Only its numbers'

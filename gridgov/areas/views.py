@@ -4,18 +4,32 @@ from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.contrib.gis.db.models import GeometryField
 from django.db.models import Func
 from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_gis.filters import InBBoxFilter
-from rest_framework_gis.pagination import GeoJsonPagination
 
-from gridgov.api import BulkJSONRenderer
+from gridgov import schema as doc
+from gridgov.api import BulkJSONRenderer, GeoJsonPagination
 from gridgov.accounts.access import code_checker, code_in_jurisdiction, scope_codes
 
 from . import serializers as s
 from .locate import BadPoint, locate, locate_many
 from .models import LEVELS
+
+
+LOCATED = doc.obj({
+    "match": {"type": "string", "enum": ["inside", "nearest", "outside"]},
+    "grid_id": doc.INT, "grid_code": doc.STR, "grid_name": doc.nullable(doc.STR), "grid_version": doc.INT,
+    "community_code": doc.STR, "community_name": doc.nullable(doc.STR),
+    "street_code": doc.STR, "street_name": doc.nullable(doc.STR),
+    "district_code": doc.STR, "district_name": doc.nullable(doc.STR),
+    "distance_m": doc.NUM, "in_jurisdiction": doc.BOOL,
+    "grid": {"nullable": True, "description": "null when outside"}, "message": doc.STR,
+}, optional=("grid_id", "grid_code", "grid_name", "grid_version", "community_code", "community_name", "street_code",
+             "street_name", "district_code", "district_name", "distance_m", "in_jurisdiction", "grid", "message"),
+    description="inside / nearest: the grid chain and in_jurisdiction; outside: grid null and a message")
 
 
 def located_answer(user, chain):
@@ -33,6 +47,7 @@ def located_answer(user, chain):
 class LocateApi(APIView):
     """GET /api/v1/locate?lng=&lat=&crs=gcj02 → the grid chain (or 'outside')."""
 
+    @extend_schema(operation_id="locate", parameters=[s.LocateQuery], responses=doc.responses(LOCATED, 400, 401))
     def get(self, request):
         q = s.LocateQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -50,6 +65,8 @@ class LocateBulkApi(APIView):
 
     renderer_classes = [BulkJSONRenderer]
 
+    @extend_schema(operation_id="locate_bulk", request=s.LocateBulk,
+                   responses=doc.responses(doc.obj({"count": doc.INT, "results": doc.array(LOCATED)}), 400, 401))
     def post(self, request):
         q = s.LocateBulk(data=request.data)
         q.is_valid(raise_exception=True)
@@ -98,7 +115,24 @@ class AreaGeoJsonApi(generics.ListAPIView):
     bbox_filter_include_overlapping = True
     pagination_class = AreaPagination
 
+    @extend_schema(
+        operation_id="areas_list",
+        parameters=[
+            OpenApiParameter("level", str, OpenApiParameter.PATH, enum=list(LEVELS)),
+            s.AreaQuery,
+            OpenApiParameter("in_bbox", str, description="minx,miny,maxx,maxy (WGS-84): areas overlapping it"),
+        ],
+        responses=doc.responses(doc.paged_features(doc.obj({
+            "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
+            "valid_to": doc.nullable(doc.DATETIME), "level": doc.STR,
+        })), 400, 401, 404),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_model(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular, without a URL
+            return LEVELS["grid"]
         model = LEVELS.get(self.kwargs["level"])
         if model is None:
             raise Http404("unknown level")

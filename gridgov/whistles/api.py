@@ -5,11 +5,13 @@ render. 409 for a step the workflow does not allow now, 400 for a request a serv
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gridgov import schema as doc
 from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal
 from gridgov.areas.coords import UnknownCRS
@@ -29,6 +31,21 @@ def _error(exc):
         return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=400)
     return Response({"detail": str(exc), "code": "bad_point"}, status=400)
 
+
+PROPOSAL = doc.obj({"street_code": doc.STR, "departments": doc.array(doc.obj({
+    "department": doc.STR, "department_id": doc.INT, "name": doc.STR, "role": doc.STR,
+    "categories": doc.array(doc.STR),
+    "rules": doc.array(doc.obj({"category": doc.STR, "rule_id": doc.nullable(doc.INT), "area_code": doc.STR,
+                                "role": doc.STR, "default": doc.BOOL})),
+}))}, description="建议召集的部门及依据 / the departments the catalogue proposes, and why")
+_RANK = doc.obj({"rank": doc.INT, "street_code": doc.STR, "street_name": doc.STR, "category_code": doc.STR,
+                 "category_name": doc.STR, "count": doc.INT, "previous_month": doc.INT})
+MONTHLY_TOPIC = doc.obj({"district_code": doc.STR, "district_name": doc.STR, "month": doc.STR, "level": doc.INT,
+                         "topic": doc.nullable(_RANK), "ranking": doc.array(_RANK)})
+MUSTER_REPORT = doc.obj({"text": {**doc.STR, "maxLength": 8000},
+                         "files": doc.array({"type": "string", "format": "binary"})}, optional=("files",))
+# What an action on an object can answer besides its success.
+ACTION_ERRORS = (400, 401, 403, 404, 409)
 
 REFUSALS = (IllegalTransition, services.WhistleError, BadPoint, UnknownCRS)
 
@@ -50,6 +67,7 @@ def _hotspot(user, pk):
     return get_object_or_404(access.hotspots_visible_to(user).select_related("suggestion"), pk=pk)
 
 
+@extend_schema_view(get=extend_schema(operation_id="whistles_hotspots_list", parameters=[s.HotspotListQuery], responses=doc.responses(s.HotspotFeature(many=True), 400, 401)))
 class HotspotListApi(APIView):
     """GET /api/v1/whistles/hotspots?window=&category=&state=&kind=&active=&street=&limit= — a
     GeoJSON FeatureCollection of the hotspots in the caller's sight, strongest first.
@@ -75,6 +93,7 @@ class HotspotListApi(APIView):
         return Response(s.HotspotFeature(rows, many=True).data)
 
 
+@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.HotspotFeature, 401, 404)))
 class HotspotDetailApi(APIView):
     def get(self, request, pk):
         return Response(s.HotspotFeature(_hotspot(request.user, pk)).data)
@@ -98,11 +117,13 @@ class HotspotActionApi(APIView):
         return Response(s.HotspotFeature(_hotspot(request.user, hotspot.pk)).data)
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)))
 class HotspotAcknowledgeApi(HotspotActionApi):
     def perform(self, hotspot, data, user):
         return services.hotspot_acknowledge(hotspot_id=hotspot.pk, actor=user, note=data["note"])
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)))
 class HotspotDismissApi(HotspotActionApi):
     input_serializer = s.ReasonInput
 
@@ -117,6 +138,7 @@ def _suggestions(user):
     return access.suggestions_visible_to(user).select_related("call")
 
 
+@extend_schema_view(get=extend_schema(operation_id="whistles_suggestions_list", parameters=[s.StateQuery], responses=doc.responses(s.SuggestionOutput(many=True), 400, 401)))
 class SuggestionListApi(APIView):
     """GET /api/v1/whistles/suggestions?state=pending — the street's whistle suggestions."""
 
@@ -128,11 +150,13 @@ class SuggestionListApi(APIView):
         return Response(s.SuggestionOutput(qs.order_by("-created_at", "-id")[:500], many=True).data)
 
 
+@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.SuggestionOutput, 401, 404)))
 class SuggestionDetailApi(APIView):
     def get(self, request, pk):
         return Response(s.SuggestionOutput(get_object_or_404(_suggestions(request.user), pk=pk)).data)
 
 
+@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(PROPOSAL, 401, 404)))
 class SuggestionProposalApi(APIView):
     """GET /api/v1/whistles/suggestions/<id>/proposal — the departments the catalogue proposes
     to summon, and why; the street edits the list before confirming."""
@@ -147,6 +171,7 @@ class SuggestionProposalApi(APIView):
             exclude_department_ids={own} if own else ())})
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CallPlanInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS, status=201)))
 class SuggestionConfirmApi(APIView):
     """POST /api/v1/whistles/suggestions/<id>/confirm {problem?, departments?, lng?, lat?, crs?,
     muster_deadline?, meeting_at?} — blow the whistle on it. 201 with the call."""
@@ -163,6 +188,7 @@ class SuggestionConfirmApi(APIView):
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.SuggestionOutput, *ACTION_ERRORS)))
 class SuggestionDismissApi(APIView):
     def post(self, request, pk):
         suggestion = get_object_or_404(_suggestions(request.user), pk=pk)
@@ -200,6 +226,12 @@ def _street_of(user, street_code):
     return street_code
 
 
+@extend_schema_view(
+    get=extend_schema(operation_id="whistles_calls_list", parameters=[s.StateQuery],
+                      responses=doc.responses(s.CallOutput(many=True), 400, 401)),
+    post=extend_schema(operation_id="whistles_calls_create", request=s.BlowInput,
+                       responses=doc.responses(s.CallDetailOutput, 400, 401, 403, 404, status=201)),
+)
 class CallListCreateApi(APIView):
     """GET /api/v1/whistles/calls?state= — calls in the caller's sight (a department: those it
     was summoned to). POST — blow by hand {problem, appeal_ids?, hotspot?, departments?, lng?,
@@ -228,6 +260,7 @@ class CallListCreateApi(APIView):
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
 
 
+@extend_schema_view(get=extend_schema(parameters=[s.ProposalQuery], responses=doc.responses(PROPOSAL, 400, 401, 403)))
 class CallProposalApi(APIView):
     """GET /api/v1/whistles/calls/proposal?street=&appeals=1,2&categories=020104 — departments
     to summon for these appeals (or categories), before blowing by hand."""
@@ -243,6 +276,7 @@ class CallProposalApi(APIView):
             exclude_department_ids={own} if own else ())})
 
 
+@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.CallDetailOutput, 401, 404)))
 class CallDetailApi(APIView):
     """GET /api/v1/whistles/calls/<id> — with musters, evidence, appeals, evaluations, history."""
 
@@ -268,6 +302,7 @@ class CallActionApi(APIView):
         return Response(s.CallDetailOutput(_call(request.user, pk)).data)
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CloseInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS)))
 class CallCloseApi(CallActionApi):
     """POST .../calls/<id>/close {note}: solved; every linked appeal is resolved (实质办结)."""
 
@@ -277,11 +312,13 @@ class CallCloseApi(CallActionApi):
         return services.whistle_close(call_id=call.pk, actor=user, note=data["note"])
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS)))
 class CallCancelApi(CallActionApi):
     def perform(self, call, data, user):
         return services.whistle_cancel(call_id=call.pk, actor=user, reason=data["reason"])
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.RateStreetInput, responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201)))
 class CallEvaluationApi(APIView):
     """POST .../calls/<id>/evaluation {justified, comment} — a summoned department rates the
     street's call once it is over."""
@@ -331,11 +368,13 @@ class MusterActionApi(APIView):
         return Response(s.MusterOutput(muster).data)
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
 class MusterAcknowledgeApi(MusterActionApi):
     def perform(self, muster, data, request):
         return services.muster_acknowledge(muster_id=muster.pk, actor=request.user, note=data["note"])
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CheckInInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
 class MusterCheckInApi(MusterActionApi):
     """{lng, lat, crs}: refused beyond the geofence (400, code outside_geofence, distance_m)."""
 
@@ -345,6 +384,7 @@ class MusterCheckInApi(MusterActionApi):
         return services.muster_check_in(muster_id=muster.pk, actor=request.user, **data)
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request={"multipart/form-data": MUSTER_REPORT}, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
 class MusterReportApi(MusterActionApi):
     """multipart {text, files...}: what was done, with photos, videos or PDFs."""
 
@@ -355,6 +395,7 @@ class MusterReportApi(MusterActionApi):
                                       files=request.FILES.getlist("files"))
 
 
+@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.RateDepartmentInput, responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201)))
 class MusterEvaluationApi(APIView):
     """POST .../musters/<id>/evaluation {timeliness, action, result, comment} — the street rates
     the department once the call is over."""
@@ -374,6 +415,7 @@ class MusterEvaluationApi(APIView):
 # --- monthly topic --------------------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(parameters=[s.MonthlyTopicQuery], responses=doc.responses(MONTHLY_TOPIC, 400, 401, 404)))
 class MonthlyTopicApi(APIView):
     """GET /api/v1/whistles/monthly-topic?district=110101&month=2026-05&level=3 — 每月一题."""
 

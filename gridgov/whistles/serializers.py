@@ -5,6 +5,7 @@ import json
 
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
@@ -15,7 +16,16 @@ from gridgov.areas.importer import polygon_repair
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
 from .workflow import LABELS, states
 
+# Four models have a `state`: named enums for the schema (SPECTACULAR_SETTINGS, ENUM_NAME_OVERRIDES).
+HOTSPOT_STATES, SUGGESTION_STATES, CALL_STATES, MUSTER_STATES = (
+    list(LABELS[kind].items()) for kind in ("hotspot", "suggestion", "call", "muster"))
+
 # --- inputs ---------------------------------------------------------------------------------------
+
+
+class AreaField(GeometryField):
+    """A GeoJSON Polygon or MultiPolygon (gridgov/schema.py describes it: rest_framework_gis's
+    own schema extension needs a model field behind the serializer field)."""
 
 
 class CsvListField(serializers.ListField):
@@ -43,10 +53,12 @@ class StateQuery(serializers.Serializer):
     state = CsvListField(child=inputs.CharField(max_length=15), required=False)
 
 
+@extend_schema_serializer(component_name="WhistleReasonInput")
 class ReasonInput(serializers.Serializer):
     reason = inputs.CharField(max_length=2000, trim_whitespace=True)
 
 
+@extend_schema_serializer(component_name="WhistleNoteInput")
 class NoteInput(serializers.Serializer):
     note = inputs.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
@@ -62,7 +74,7 @@ class CallPlanInput(serializers.Serializer):
     lng = inputs.FloatField(required=False)
     lat = inputs.FloatField(required=False)
     crs = inputs.CharField(max_length=20, required=False, default="wgs84")
-    area = GeometryField(required=False, allow_null=True)
+    area = AreaField(required=False, allow_null=True)
     address_text = inputs.CharField(max_length=300, required=False, allow_blank=True, default="")
     departments = serializers.ListField(child=inputs.CharField(max_length=40), required=False,
                                         allow_empty=False)
@@ -120,6 +132,7 @@ class ProposalQuery(serializers.Serializer):
     categories = CsvListField(child=inputs.RegexField(r"^\d{2,6}$"), required=False, default=list)
 
 
+@extend_schema_serializer(component_name="MusterCheckInInput")
 class CheckInInput(serializers.Serializer):
     lng = inputs.FloatField()
     lat = inputs.FloatField()
@@ -144,8 +157,14 @@ class RateStreetInput(serializers.Serializer):
 
 class MonthlyTopicQuery(serializers.Serializer):
     district = inputs.RegexField(r"^\d{6}$")
-    month = inputs.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
+    month = inputs.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM, years 1901–9998")
     level = serializers.ChoiceField(choices=[1, 2, 3], required=False, default=3)
+
+    def validate_month(self, value):
+        # The topic reads the month before and ends at the start of the month after.
+        if not 1900 < int(value[:4]) < 9999:
+            raise serializers.ValidationError("月份超出范围（1901–9998年）/ month out of range (years 1901–9998)")
+        return value
 
 
 # --- outputs --------------------------------------------------------------------------------------
@@ -167,13 +186,13 @@ class HotspotFeature(GeoFeatureModelSerializer):
                   "grid_code", "street_code", "statistics", "appeal_ids", "appeal_count", "active", "state",
                   "state_label", "dismiss_reason", "first_seen_at", "computed_at", "suggestion"]
 
-    def get_state_label(self, obj):
+    def get_state_label(self, obj) -> str:
         return _label("hotspot", obj.state)
 
-    def get_appeal_count(self, obj):
+    def get_appeal_count(self, obj) -> int:
         return len(obj.appeal_ids)
 
-    def get_suggestion(self, obj):
+    def get_suggestion(self, obj) -> int | None:
         try:
             return obj.suggestion.pk
         except WhistleSuggestion.DoesNotExist:
@@ -189,10 +208,10 @@ class SuggestionOutput(serializers.ModelSerializer):
         fields = ["id", "street_code", "rule", "hotspot", "category_key", "appeal_ids", "evidence", "state",
                   "state_label", "reason", "decided_at", "created_at", "call"]
 
-    def get_state_label(self, obj):
+    def get_state_label(self, obj) -> str:
         return _label("suggestion", obj.state)
 
-    def get_call(self, obj):
+    def get_call(self, obj) -> int | None:
         try:
             return obj.call.pk
         except WhistleCall.DoesNotExist:
@@ -212,7 +231,7 @@ class MusterSummary(serializers.ModelSerializer):
         model = Muster
         fields = ["id", "department", "department_name", "state", "state_label", "late", "escalated"]
 
-    def get_state_label(self, obj):
+    def get_state_label(self, obj) -> str:
         return _label("muster", obj.state)
 
 
@@ -223,7 +242,7 @@ class EvidenceOutput(serializers.ModelSerializer):
         model = MusterEvidence
         fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
 
-    def get_url(self, obj):
+    def get_url(self, obj) -> str | None:
         return obj.file.url if obj.file else None
 
 
@@ -236,7 +255,7 @@ class MusterOutput(MusterSummary):
                   "check_in_position", "check_in_input", "check_in_distance_m", "outside_geofence", "report",
                   "reported_at", "evidence"]
 
-    def get_check_in_position(self, obj):
+    def get_check_in_position(self, obj) -> list[float] | None:
         return _lnglat(obj.check_in_position)
 
 
@@ -257,7 +276,7 @@ class EventOutput(serializers.ModelSerializer):
         model = WhistleEvent
         fields = ["id", "object_type", "object_id", "event", "old_state", "new_state", "at", "actor", "note", "data"]
 
-    def get_actor(self, obj):
+    def get_actor(self, obj) -> str:
         return obj.actor.username if obj.actor_id else "system"
 
 
@@ -271,10 +290,10 @@ class CallOutput(serializers.ModelSerializer):
         fields = ["id", "street_code", "problem", "place", "address_text", "state", "state_label",
                   "muster_deadline", "meeting_at", "blown_at", "closed_at", "hotspot", "suggestion", "musters"]
 
-    def get_place(self, obj):
+    def get_place(self, obj) -> list[float] | None:
         return _lnglat(obj.place)
 
-    def get_state_label(self, obj):
+    def get_state_label(self, obj) -> str:
         return _label("call", obj.state)
 
 
@@ -289,10 +308,10 @@ class CallDetailOutput(CallOutput):
         fields = [*CallOutput.Meta.fields, "area", "appeals", "proposal", "close_note", "close_result",
                   "cancel_reason", "evaluations", "events"]
 
-    def get_area(self, obj):
+    def get_area(self, obj) -> dict | None:
         return None if obj.area is None else json.loads(obj.area.geojson)
 
-    def get_appeals(self, obj):
+    def get_appeals(self, obj) -> list[dict]:
         # Ticket, state and place only: the appeal itself (text, appellant) is read, masked as
         # the reader's role requires, through the appeals API.
         return [{"id": a.pk, "ticket_no": a.ticket_no, "state": a.state, "grid_code": a.grid_code,

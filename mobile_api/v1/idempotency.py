@@ -21,7 +21,6 @@ import uuid
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -32,14 +31,6 @@ from .evidence import file_sha256
 HEADER = "Idempotency-Key"
 CLIENT_ID_FIELD = "client_id"
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER, str, OpenApiParameter.HEADER, required=False,
-    description="任意唯一值（建议UUID）：同一用户同一键的重复请求返回首次结果，不会重复执行 / a unique value (a UUID) "
-                "per action: a retry with the same key gets the first answer back (header Idempotent-Replayed: "
-                "true) and changes nothing; the same key with a different body is refused (422). A `client_id` "
-                "UUID field in the body works the same way.")
-
 
 class BadKey(ValueError):
     pass

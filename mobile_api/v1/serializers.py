@@ -32,13 +32,13 @@ class ProfileOutput(serializers.Serializer):
     department = DepartmentOutput(allow_null=True)
     realtime_groups = serializers.SerializerMethodField(help_text="groups /ws/v1/events/ joins")
 
-    def get_display_name(self, user):
+    def get_display_name(self, user) -> str:
         return user.get_full_name() or user.username
 
-    def get_jurisdiction(self, user):
+    def get_jurisdiction(self, user) -> list[str] | None:
         return jurisdiction(user)
 
-    def get_realtime_groups(self, user):
+    def get_realtime_groups(self, user) -> list[str]:
         return groups_for(user)
 
 
@@ -59,12 +59,12 @@ class GridFeature(GeoFeatureModelSerializer):
         id_field = False  # the code is the identity, in properties
         fields = ["code", "name", "version", "valid_from", "community_code", "street_code"]
 
-    def get_community_code(self, grid):
+    def get_community_code(self, grid) -> str:
         return parent_code(grid.code)
 
-    def get_street_code(self, grid):
+    def get_street_code(self, grid) -> str:
         return grid.code[:9]
 
-    def get_geom(self, grid):
+    def get_geom(self, grid) -> dict:
         # Serialised by PostGIS (views annotate geom_json): no GEOS round trip per grid.
         return json.loads(grid.geom_json)

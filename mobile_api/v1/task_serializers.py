@@ -16,6 +16,7 @@ from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 from gridgov.areas import coords
 from gridgov.areas.serializers import CRSField
+from gridgov import schema as doc
 
 FIELD_EVENT_LABELS = {**EVENT_LABELS, "check_in": "现场签到", "check_in_refused": "签到被拒（超出范围）",
                       "evidence": "上传证据", "ledger_close": "挂账销账"}
@@ -108,14 +109,6 @@ class GridReportInput(_Idempotent):
 # --- output ---------------------------------------------------------------------------------
 
 
-class ErrorOutput(serializers.Serializer):
-    """Every refusal: a bilingual message and a code to branch on, with the code's extras
-    (outside_geofence: distance_m, geofence_m; out_of_order: required_first, state;
-    evidence_missing: missing, required; illegal_transition: state, allowed)."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
 _dt = serializers.DateTimeField()
 
 
@@ -193,6 +186,41 @@ class TaskOutput(serializers.BaseSerializer):
             "received_at": _time(a.received_at),
             "updated_at": _time(a.updated_at),
         }
+
+
+POSITION = doc.nullable(doc.obj({"wgs84": doc.LNGLAT, "gcj02": doc.LNGLAT, "bd09": doc.LNGLAT},
+                                 optional=("gcj02", "bd09"),
+                                 description="WGS-84, and the same point in the query's crs when it is not wgs84"))
+TASK = doc.obj({
+    "ticket_no": doc.STR, "state": {"type": "string", "enum": list(STATE_LABELS)}, "state_label": doc.STR,
+    "channel": doc.STR, "channel_label": doc.STR, "kind": doc.STR, "kind_label": doc.STR, "text": doc.STR,
+    "address_text": doc.STR, "appellant_name": doc.STR, "appellant_phone": doc.STR, "personal_data_masked": doc.BOOL,
+    "position": POSITION, "grid": doc.code_name(), "category": doc.code_name(), "department": doc.code_name(),
+    "time_limit": doc.STR, "deadline": doc.nullable(doc.DATETIME), "warning_colour": doc.STR,
+    "warning_colour_label": doc.STR, "received_at": doc.nullable(doc.DATETIME), "updated_at": doc.nullable(doc.DATETIME),
+}, description="任务（个人信息按权限脱敏）/ a task, personal data masked unless the caller's unit leads it")
+EVIDENCE = doc.obj({
+    "id": doc.INT, "kind": doc.STR, "content_type": doc.STR, "size": doc.INT, "sha256": doc.STR, "purpose": doc.STR,
+    "purpose_label": doc.STR, "url": doc.STR, "thumbnail_url": doc.nullable(doc.STR),
+    "uploaded_at": doc.nullable(doc.DATETIME), "uploaded_by": doc.nullable(doc.STR),
+    "width": doc.nullable(doc.INT), "height": doc.nullable(doc.INT), "exif": doc.nullable(doc.ANY_OBJECT),
+    "compare": doc.ANY_OBJECT,
+})
+CHECK_IN = doc.obj({"id": doc.INT, "at": doc.nullable(doc.DATETIME), "actor": doc.nullable(doc.STR),
+                    **{k: {"nullable": True} for k in _CHECK_IN_KEYS}})
+TASK_DETAIL = doc.obj({
+    **TASK["properties"],
+    "location": doc.obj({"position": POSITION, "address_text": doc.STR, "method": doc.STR, "grid": doc.code_name()}),
+    "history": doc.array(doc.obj({
+        "at": doc.nullable(doc.DATETIME), "event": doc.STR, "event_label": doc.STR, "old_state": doc.STR,
+        "new_state": doc.STR, "new_state_label": doc.STR, "actor": doc.STR, "department": doc.STR, "note": doc.STR})),
+    "check_ins": doc.array(CHECK_IN), "evidence": doc.array(EVIDENCE), "geofence_m": doc.NUM,
+    "progress": doc.obj({"checked_in": doc.BOOL, "last_check_in": doc.nullable(CHECK_IN),
+                         "required_evidence": doc.array(doc.STR), "missing_evidence": doc.array(doc.STR)}),
+    "closure_type": doc.STR, "actions": doc.array(doc.STR),
+}, description="任务详情 / a task with its history, check-ins, evidence, progress and the actions allowed now")
+# What an action answers when it took the task out of the caller's sight.
+TASK_GONE = doc.obj({"ticket_no": doc.STR, "state": doc.STR})
 
 
 class TaskDetailOutput(TaskOutput):

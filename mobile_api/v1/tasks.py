@@ -10,8 +10,7 @@ geofence, missing evidence). Every POST is idempotent (idempotency.py).
 """
 
 from django.contrib.gis.geos import Polygon
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
@@ -20,6 +19,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gridgov import schema as doc
 from gridgov.parsers import StrictJSONParser
 from gridgov.appeals import field
 from gridgov.appeals.access import may_see_personal_data
@@ -32,15 +32,17 @@ from gridgov.areas.locate import BadPoint
 
 from . import task_serializers as s
 from .evidence import EvidenceRefused, inspect
-from .idempotency import IDEMPOTENCY_PARAMETER, idempotency_key, idempotent
+from .idempotency import idempotency_key, idempotent
 
 
-ACTION_RESPONSES = {200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT, 400: s.ErrorOutput, 403: s.ErrorOutput,
-                    404: s.ErrorOutput, 409: s.ErrorOutput, 422: s.ErrorOutput}
-
-
-PAGE_PARAMETERS = [OpenApiParameter("page", int, description="1, 2, ..."),
-                   OpenApiParameter("page_size", int, description="default 50, at most 200")]
+# An action answers with the task, or with ticket_no and state when it left the caller's sight.
+ACTED = {"anyOf": [s.TASK_DETAIL, s.TASK_GONE]}
+ACTION_ERRORS = (400, 401, 403, 404, 409, 422)
+EVIDENCE_ADDED = doc.obj({"ticket_no": doc.STR, "created": doc.BOOL, "duplicate": doc.BOOL, "evidence": s.EVIDENCE},
+                         description="201 stored now; 200 the same file again (duplicate: true)")
+REPORTED = doc.obj({**s.TASK_DETAIL["properties"], "created": doc.BOOL,
+                    "self_handled": {"nullable": True, "description": "fixed_on_site: how it was closed"}},
+                   description="201 registered now; 200 the same report again")
 
 
 class TaskPagination(PageNumberPagination):
@@ -109,8 +111,8 @@ class TaskListApi(GenericAPIView):
 
     pagination_class = TaskPagination
 
-    @extend_schema(operation_id="mobile_tasks_list", parameters=[s.TaskListQuery, *PAGE_PARAMETERS],
-                   responses=OpenApiTypes.OBJECT, tags=["mobile-tasks"])
+    @extend_schema(operation_id="mobile_tasks_list", parameters=[s.TaskListQuery, *doc.PAGE_PARAMETERS],
+                   responses=doc.responses(doc.paged(s.TASK), 400, 401, 403, 404), tags=["mobile-tasks"])
     def get(self, request):
         _forbid_non_field_staff(request.user)
         q = _parse(s.TaskListQuery, request.query_params)
@@ -129,8 +131,8 @@ class TaskDetailApi(APIView):
     appellant data, history, check-ins, evidence with thumbnails, what completion still needs,
     and the actions allowed now."""
 
-    @extend_schema(operation_id="mobile_tasks_retrieve", parameters=[s.TaskDetailQuery],
-                   responses={200: OpenApiTypes.OBJECT, 404: s.ErrorOutput}, tags=["mobile-tasks"])
+    @extend_schema(operation_id="mobile_tasks_retrieve", parameters=[doc.TICKET_PARAMETER, s.TaskDetailQuery],
+                   responses=doc.responses(s.TASK_DETAIL, 400, 401, 404), tags=["mobile-tasks"])
     def get(self, request, ticket_no):
         q = _parse(s.TaskDetailQuery, request.query_params)
         try:
@@ -160,7 +162,8 @@ class TaskActionApi(APIView):
     def respond(self, request, appeal, result):
         return task_response(request.user, result)
 
-    @extend_schema(responses=ACTION_RESPONSES, parameters=[IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
+    @extend_schema(responses=doc.responses(ACTED, *ACTION_ERRORS),
+                   parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
     @idempotent
     def post(self, request, ticket_no):
         try:
@@ -214,6 +217,9 @@ class TaskCheckInApi(TaskActionApi):
         return task_response(request.user, appeal, check_in=s.check_in_item(event))
 
 
+@extend_schema_view(post=extend_schema(
+    responses=doc.responses({201: EVIDENCE_ADDED, 200: EVIDENCE_ADDED}, *ACTION_ERRORS),
+    parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"]))
 class TaskEvidenceApi(TaskActionApi):
     """multipart {file, purpose (before/during/after)} → 201 with the evidence; the same file again
     → 200 with the original (duplicate: true). The type is read from the bytes: anything but a
@@ -262,8 +268,9 @@ class GridReportApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(operation_id="mobile_reports_create", request=s.GridReportInput, responses=ACTION_RESPONSES,
-                   parameters=[IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
+    @extend_schema(operation_id="mobile_reports_create", request=s.GridReportInput,
+                   responses=doc.responses({201: REPORTED, 200: REPORTED}, 400, 401, 403, 409, 422),
+                   parameters=[doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
     @idempotent
     def post(self, request):
         if not field.may_report(request.user):

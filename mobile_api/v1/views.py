@@ -6,16 +6,18 @@ import logging
 from django.contrib.auth import authenticate
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.core.cache import caches
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_gis.pagination import GeoJsonPagination
 
+from gridgov import schema as doc
 from gridgov.accounts.access import scope_codes
 from gridgov.accounts.client_ip import client_ip
+from gridgov.api import GeoJsonPagination
 from gridgov.areas.models import Grid
 
 from . import serializers as s
@@ -54,6 +56,8 @@ class UserLoginApi(APIView):
     throttle_classes = [LoginThrottle]
     throttle_scope = "login"
 
+    @extend_schema(operation_id="mobile_login", request=s.LoginInput, responses=doc.responses(s.LoginOutput, 400, 429),
+                   tags=["mobile-auth"])
     def post(self, request):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,6 +78,9 @@ class UserLogoutApi(APIView):
 
     authentication_classes = [TokenAuthentication]
 
+    @extend_schema(operation_id="mobile_logout", request=None, tags=["mobile-auth"],
+                   responses=doc.responses(OpenApiResponse(None, description="the token of this request stops working"), 401,
+                                           status=204))
     def post(self, request):
         token_logout(user=request.user, auth_token=request.auth, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -84,6 +91,9 @@ class UserLogoutAllApi(APIView):
 
     authentication_classes = [TokenAuthentication]
 
+    @extend_schema(operation_id="mobile_logout_all", request=None, tags=["mobile-auth"],
+                   responses=doc.responses(OpenApiResponse(None, description="every token of this user stops working"), 401,
+                                           status=204))
     def post(self, request):
         token_logout_all(user=request.user, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -92,6 +102,7 @@ class UserLogoutAllApi(APIView):
 class ProfileDetailApi(APIView):
     """GET → username, display name, role, jurisdiction codes, department, realtime groups."""
 
+    @extend_schema(operation_id="mobile_me", responses=doc.responses(s.ProfileOutput, 401), tags=["mobile-auth"])
     def get(self, request):
         return Response(s.ProfileOutput(request.user).data)
 
@@ -108,6 +119,15 @@ class GridListApi(generics.ListAPIView):
 
     serializer_class = s.GridFeature
     pagination_class = GridPagination
+
+    @extend_schema(
+        operation_id="mobile_me_grids", tags=["mobile-auth"],
+        responses=doc.responses(doc.paged_features(doc.obj({
+            "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
+            "community_code": doc.STR, "street_code": doc.STR}), id_=False), 401, 404),
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         qs = scope_codes(Grid.objects.current(), self.request.user)

@@ -125,6 +125,11 @@ def test_counts_for_a_view_only(api, mapdata, users):
     r = get(api, users["jia"], "/maps/api/areas", level="grid", days=30, counts_only=1, bbox=view)
     assert r.json()["features"] == []  # 甲's office: nothing of 乙 in any view
     assert get(api, users["city"], "/maps/api/areas", counts_only=1, bbox="1,2,0,3").status_code == 400
+    # Digits and dots that are no number: refused, not a server error (#11).
+    for box in ("116.4,39.9.,116.43,39.92", ".,39.9,116.43,39.92"):
+        r = get(api, users["city"], "/maps/api/areas", counts_only=1, bbox=box)
+        assert r.status_code == 400 and "bbox" in r.json(), box
+        assert get(api, users["centre"], "/maps/api/appeals", bbox=box).status_code == 400
 
 
 def test_counts_for_named_areas_only(api, mapdata, users):

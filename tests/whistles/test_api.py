@@ -248,6 +248,11 @@ def test_monthly_topic_for_district_leaders(world, api):
     assert api(u["other_leader"]).get(f"{API}/monthly-topic", {"district": d1, "month": month}).status_code == 404
     assert api(u["street"]).get(f"{API}/monthly-topic", {"district": d1, "month": month}).status_code == 404
     assert api(u["hotline"]).get(f"{API}/monthly-topic", {"district": d1, "month": "2026-13"}).status_code == 400
+    # The topic reads the month before and the start of the month after: years 0 and 9999 are
+    # refused, not a server error (#11).
+    for month in ("0000-01", "9999-12"):
+        r = api(u["hotline"]).get(f"{API}/monthly-topic", {"district": d1, "month": month})
+        assert r.status_code == 400 and "month" in r.json(), month
 
 
 def test_a_call_area_must_be_a_valid_polygon(gencity, make_user, api):
