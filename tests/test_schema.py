@@ -32,6 +32,7 @@ from schemathesis.checks import (
 )
 
 MAX_EXAMPLES = 12
+NEGATIVE_EXAMPLES = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -74,17 +75,20 @@ def test_the_schema_names_what_the_issue_found_missing():
         assert bool(pattern.match(value)) == accepted, value
 
 
-def _schema():
+def _schema(mode=GenerationMode.POSITIVE, max_examples=MAX_EXAMPLES):
     raw = json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
     loaded = schemathesis.openapi.from_dict(raw)
-    # Valid requests only, fuzzed and from the schema's examples; schemathesis's coverage phase
-    # (every boundary and invalid value of every parameter) is not bounded by max_examples.
-    loaded.config.generation.update(modes=[GenerationMode.POSITIVE], max_examples=MAX_EXAMPLES, deterministic=True)
+    # Fuzzed and from the schema's examples; schemathesis's coverage phase (every boundary and
+    # invalid value of every parameter) is not bounded by max_examples.
+    loaded.config.generation.update(modes=[mode], max_examples=max_examples, deterministic=True)
     loaded.config.phases.update(phases=["examples", "fuzzing"])
     return loaded
 
 
 schema = _schema()
+# Requests the schema says are wrong (bad types, missing or out-of-range values, wrong bodies):
+# each must be refused with a 4xx, never a server error.
+negative = _schema(GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES)
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +189,22 @@ def test_answers_agree_with_the_schema(case, app, small_city, db, settings):
         if found:
             params["id"] = found[0]
             _call(case, app, small_city)
+
+
+@negative.parametrize()
+@given_settings(
+    max_examples=NEGATIVE_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_wrong_requests_are_refused_not_server_errors(case, app, small_city, db, settings):
+    settings.CACHES = {**settings.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    headers = {}
+    if case.path != "/api/mobile/v1/login":
+        headers["Authorization"] = f"Token {small_city['tokens'][_who(case.path)]}"
+    response = case.call(app=app, headers=headers)
+    case.validate_response(response, checks=[not_a_server_error], headers=headers)
+    assert response.status_code < 500

@@ -1,6 +1,7 @@
 """The phone-facing API: log in for a knox token, log out, who am I, my grids. Thin views:
 parse with a serializer, call a service, render with a serializer."""
 
+import hashlib
 import logging
 
 from django.contrib.auth import authenticate
@@ -40,7 +41,9 @@ class LoginThrottle(ScopedRateThrottle):
     def get_cache_key(self, request, view):
         data = request.data
         username = str(data.get("username", "")).strip().lower()[:150] if isinstance(data, dict) else ""
-        return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
+        # Hashed: a username is client text (any characters, any length) and must not shape the key.
+        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{digest}"}
 
     def get_ident(self, request):
         # DRF's own reads X-Forwarded-For from anyone: a new header on each try was a new count.
