@@ -533,3 +533,12 @@ PERMISSIONS_POLICY = {
     **dict.fromkeys(["microphone", "payment", "usb", "serial", "midi", "display-capture", "accelerometer",
                      "gyroscope", "magnetometer", "xr-spatial-tracking"], []),
 }
+# Uploaded files are served by gridgov/files.py after the same access check as the appeal or call
+# they belong to. Empty: the view streams them (development). Behind nginx: the internal location
+# that maps to MEDIA_ROOT (deploy/nginx.conf), e.g. /_protected_media/; the view then only answers
+# X-Accel-Redirect and nginx sends the bytes.
+MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "").strip()
+if MEDIA_ACCEL_REDIRECT_PREFIX and not (MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/")
+                                        and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")):
+    raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT_PREFIX={MEDIA_ACCEL_REDIRECT_PREFIX!r}: expected a path "
+                               "with a leading and a trailing '/', e.g. /_protected_media/")

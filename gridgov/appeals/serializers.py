@@ -9,6 +9,7 @@ from django.contrib.gis.geos import Polygon
 from django.utils import timezone
 from rest_framework import serializers
 
+from gridgov import files
 from gridgov.areas.serializers import CRSField
 
 from .masking import mask_name, mask_phone, mask_text
@@ -297,7 +298,8 @@ class AppealDetailOutput(AppealOutput):
             for s in a.assignments.all()
         ]
         data["attachments"] = [
-            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size, "url": f.file.url,
+            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size,
+             "url": files.attachment_url(f), "thumbnail_url": files.thumbnail_url(f),
              "purpose": f.purpose, "uploaded_at": dt.to_representation(f.uploaded_at)}
             for f in a.attachments.all()
         ]

@@ -7,6 +7,8 @@ from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from gridgov import files
+
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
 from .workflow import LABELS, states
 
@@ -206,7 +208,7 @@ class EvidenceOutput(serializers.ModelSerializer):
         fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
 
     def get_url(self, obj):
-        return obj.file.url if obj.file else None
+        return files.muster_evidence_url(obj)
 
 
 class MusterOutput(MusterSummary):
