@@ -72,6 +72,11 @@ def test_map_pages_run_under_the_policy(server, chromium, city, name, who, path,
             layer.eachLayer(l => { if (n < 3 && l.getPopup && l.getPopup()) { l.openPopup(); n++; } });
           } }""")
         page.wait_for_timeout(300)
+        # The legend's colours are style attributes (style-src-attr): still applied.
+        dots = page.evaluate(
+            "[...document.querySelectorAll('.legend .dot')].map(d => getComputedStyle(d).backgroundColor)"
+        )
+        assert "rgba(0, 0, 0, 0)" not in dots, dots
         browser.screenshot(page, f"csp-{name}")
         assert_no_violation(page, rec, refused)
     finally:
@@ -95,6 +100,23 @@ def test_admin_login_runs_under_the_policy(server, chromium, city):
     try:
         assert page.locator("input[name=username]").count() == 1
         browser.screenshot(page, "csp-admin-login")
+        assert_no_violation(page, rec, refused)
+    finally:
+        page.close()
+
+
+def test_admin_boundary_editor_runs_under_the_policy(server, chromium, city, make_user):
+    from django.urls import reverse
+
+    from gridgov.areas.models import Grid
+
+    login(chromium, server, make_user(Role.ADMIN, username="csp-admin", is_staff=True, is_superuser=True))
+    grid = Grid.objects.current().order_by("code").first()
+    page, rec, refused = open_page(chromium, server, reverse("admin:areas_grid_change", args=[grid.pk]))
+    try:
+        page.locator(".dj_map canvas").first.wait_for(timeout=10000)  # OpenLayers drew the map
+        assert page.evaluate("typeof geodjango_geom") == "object"
+        browser.screenshot(page, "csp-admin-grid")
         assert_no_violation(page, rec, refused)
     finally:
         page.close()
