@@ -11,4 +11,5 @@ COPY . .
 RUN DJANGO_SECRET_KEY=build DATABASE_URL=postgis://x@localhost/x REDIS_URL=redis://localhost \
     python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "gridgov.asgi:application"]
+# gridgov.serve is daphne answering 414/431 to oversized requests instead of dropping them.
+CMD ["python", "-m", "gridgov.serve", "-b", "0.0.0.0", "-p", "8000", "gridgov.asgi:application"]

@@ -2,8 +2,6 @@
 endpoints that answer in bulk."""
 
 import orjson
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,16 +18,6 @@ class BulkJSONRenderer(JSONRenderer):
         if data is None:
             return b""
         return orjson.dumps(data, default=self._fallback)
-
-
-class BulkJSONParser(JSONParser):
-    """JSON request bodies read by orjson (UTF-8, as DRF's parser expects)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return orjson.loads(stream.read())
-        except orjson.JSONDecodeError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 def exception_handler(exc, context):

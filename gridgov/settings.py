@@ -1,7 +1,9 @@
 """GridGov settings. Everything that differs between machines comes from the environment,
 and a bad value stops start-up with a message naming the variable."""
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -161,8 +163,38 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "gridgov.api.exception_handler",
+    # Any malformed JSON body (too deep, not UTF-8, ...) is a 400, never a 500 (#11).
+    "DEFAULT_PARSER_CLASSES": [
+        "gridgov.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GridGov API", "VERSION": "1.0.0"}
+
+# --- login protection: the client's address, lockout (gridgov/accounts/client_ip.py, lockout.py) ---
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the peer is the client.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR") from None
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 10, 1)
+LOGIN_LOCKOUT_CLIENT_FAILURES = env_int("LOGIN_LOCKOUT_CLIENT_FAILURES", 30, 1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 30, 0)
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes asks
+AUTHENTICATION_BACKENDS = ["gridgov.accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "gridgov.accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES) if LOGIN_LOCKOUT_MINUTES else None
+# Tries while locked do not prolong the lock, so "try again in N minutes" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "gridgov.accounts.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "gridgov.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 
 # --- i18n: Chinese first, English available -------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -503,13 +535,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 from csp.constants import NONCE  # noqa: E402 — django-csp's marker for "this request's nonce"
 
-MIDDLEWARE += ["gridgov.security.CSPMiddleware", "gridgov.security.PermissionsPolicyMiddleware"]
+# Right after SecurityMiddleware: every answer gets the headers, a lockout page too.
+MIDDLEWARE[1:1] = ["gridgov.security.CSPMiddleware", "gridgov.security.PermissionsPolicyMiddleware"]
 # Scripts: our static files and inline blocks carrying the request's nonce (the folium map script,
 # see maps/templates/maps/_base.html). Styles: <style> elements and stylesheets need 'self' or the
 # nonce; style="…" attributes stay allowed (style-src-attr), since the map legends, the login card,
 # the Django admin and folium's popup HTML use them, and an attribute cannot run script. Browsers
-# without CSP3's -elem/-attr fall back to style-src (a nonce there would disable 'unsafe-inline'). img-src and connect-src are
-# completed per request with the basemap's tile hosts and this host's WebSocket (gridgov/security.py).
+# without CSP3's -elem/-attr fall back to style-src (a nonce there would disable 'unsafe-inline').
+# img-src and connect-src are completed per request with the basemap's tile hosts and this host's
+# WebSocket (gridgov/security.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -542,3 +576,23 @@ if MEDIA_ACCEL_REDIRECT_PREFIX and not (MEDIA_ACCEL_REDIRECT_PREFIX.startswith("
                                         and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")):
     raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT_PREFIX={MEDIA_ACCEL_REDIRECT_PREFIX!r}: expected a path "
                                "with a leading and a trailing '/', e.g. /_protected_media/")
+
+# Request lines (method, path and query string) longer than this are answered 414 by the server
+# (gridgov/serve.py); Twisted cannot read a line over 16 KiB at all.
+REQUEST_LINE_MAX_BYTES = env_int("REQUEST_LINE_MAX_BYTES", 8192, 1024)
+if REQUEST_LINE_MAX_BYTES > 16384:
+    raise ImproperlyConfigured(f"REQUEST_LINE_MAX_BYTES={REQUEST_LINE_MAX_BYTES}: must be at most 16384")
+
+# --- API input times (#11) ----------------------------------------------------------------
+# Every time the API takes (received_at, at=, client_at, ...) lies between INPUT_EARLIEST and
+# now + INPUT_FUTURE_SLACK_SECONDS (a caller's clock running a little fast is no error);
+# plans (a review date, a muster deadline) may look further ahead (gridgov/inputs.py).
+try:
+    from datetime import date as _date
+
+    INPUT_EARLIEST = _date.fromisoformat(os.environ.get("INPUT_EARLIEST", "").strip() or "2000-01-01")
+except ValueError:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={os.environ['INPUT_EARLIEST']!r}: expected YYYY-MM-DD") from None
+if INPUT_EARLIEST.year < 1900:
+    raise ImproperlyConfigured(f"INPUT_EARLIEST={INPUT_EARLIEST}: expected a date after 1900")
+INPUT_FUTURE_SLACK_SECONDS = env_int("INPUT_FUTURE_SLACK_SECONDS", 600, 0)

@@ -14,9 +14,18 @@ from branca.element import Element, Figure, Link
 from django.templatetags.static import static
 from folium.elements import JSCSSMixin
 
+from . import folium_adapter
+
+# Rendered folium output is never compiled as a template again (see maps.folium_adapter).
+folium_adapter.install()
+
 
 class ExternalAssetError(ValueError):
     """A map references a script or stylesheet outside our static files."""
+
+
+class TemplateInjectionError(RuntimeError):
+    """Rendered map output was about to be compiled and run as a template."""
 
 
 # The exact URLs folium 0.20.0 / branca 0.8.2 use -> file under static/vendor/. Exact matches on
@@ -131,6 +140,11 @@ class OfflineFigure(Figure):
         for child in self._children.values():
             child.render(**kwargs)
         _rewrite_tree(self)
+        # A render path the adapter does not cover (a new folium element) would compile text
+        # with data in it; refuse before that text is rendered, i.e. before it can run.
+        leaked = folium_adapter.compiled_from_data(self)
+        if leaked:
+            raise TemplateInjectionError(f"map elements compiled from rendered text: {leaked}")
         return assert_offline(self._template.render(this=self, kwargs=kwargs))
 
 

@@ -25,6 +25,7 @@ pids+=($!)
 
 $BIN/python manage.py demo_logins
 echo "GridGov: http://$HOST:$PORT/   (Ctrl-C to stop; worker log: var/log/celery.log)"
-$BIN/daphne -b "$HOST" -p "$PORT" gridgov.asgi:application &
+# gridgov.serve is daphne answering 414/431 to oversized requests instead of dropping them.
+$BIN/python -m gridgov.serve -b "$HOST" -p "$PORT" gridgov.asgi:application &
 pids+=($!)
 wait "${pids[-1]}"

@@ -9,7 +9,7 @@ from gridgov.accounts.models import Role
 from gridgov.areas.models import Community, District, Street
 
 from .models import Appeal, AppealAssignment, AppealEvent, Attachment
-from .workflow import State
+from .workflow import PRE_DISPATCH_STATES, State
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})
@@ -68,6 +68,24 @@ def may_see_personal_data(user, appeal):
             and appeal.department_id == user.department_id)
 
 
+# What taking a call writes; an event beyond these means a unit (or the centre) has acted.
+_INTAKE_EVENTS = frozenset({"register", "queue_for_location", "locate", "categorise", "dispatch", "recategorise"})
+
+
+def own_intake(user, appeal):
+    """Is `appeal` the intake `user` registered, with no unit or centre decision on it since?
+    The pipeline dispatches at once on the classifier's guess, so the operator's correction
+    right after (the intake page's 确认分类) still belongs to taking the call."""
+    events = AppealEvent.objects.filter(appeal_id=appeal.pk).values_list("event", "actor_id")
+    registered = False
+    for event, actor_id in events:
+        if event == "register":
+            registered = actor_id == user.pk
+        elif event not in _INTAKE_EVENTS and not event.startswith("colour_"):
+            return False
+    return registered
+
+
 def may_act(user, appeal, action):
     """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
     separately whether the action fits the appeal's state."""
@@ -79,6 +97,12 @@ def may_act(user, appeal, action):
                 and appeal.department_id == user.department_id)
     if action in CENTRE_ACTIONS:
         return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN)
+    if action == "categorise" and appeal.state not in PRE_DISPATCH_STATES:
+        # After dispatch a new category re-routes the appeal (改派): the centre's call, or the
+        # operator's own correction while the intake is still theirs.
+        if user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN):
+            return True
+        return user.role == Role.OPERATOR and appeal.state == State.DISPATCHED and own_intake(user, appeal)
     if action in INTAKE_ACTIONS:
         return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.OPERATOR, Role.ADMIN)
     return False

@@ -19,7 +19,7 @@ from . import access, batch
 from . import serializers as s
 from . import services
 from .models import Appeal
-from .workflow import STATE_LABELS, IllegalTransition, allowed_events
+from .workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition, allowed_events
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,9 @@ class AppealActionApi(APIView):
     def get_serializer_class(self):  # for the schema
         return self.input_serializer
 
+    def forbidden(self, appeal):
+        return f"您无权对该工单执行“{self.action}” / you may not {self.action} this appeal"
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def post(self, request, ticket_no):
         try:
@@ -173,7 +176,7 @@ class AppealActionApi(APIView):
         except Appeal.DoesNotExist:
             return not_found()
         if not access.may_act(request.user, appeal, self.action):
-            raise PermissionDenied(f"您无权对该工单执行“{self.action}” / you may not {self.action} this appeal")
+            raise PermissionDenied(self.forbidden(appeal))
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -274,8 +277,19 @@ class AppealLocateApi(AppealActionApi):
 
 
 class AppealCategoriseApi(AppealActionApi):
+    """Before dispatch: operators and the centre. After dispatch: the centre (and the operator
+    who registered it, until a unit acts); the new category re-routes the appeal
+    (services.appeal_categorise says how)."""
+
     action = "categorise"
     input_serializer = s.CategoriseInput
+
+    def forbidden(self, appeal):
+        if appeal.state not in PRE_DISPATCH_STATES:
+            return ("工单已派单，改分类会改派承办单位，须由热线中心操作（登记坐席仅可在承办单位签收前更正） / the appeal "
+                    "is dispatched: re-categorising re-routes it, which is the hotline centre's decision (the "
+                    "operator who registered it may correct it until a unit acts on it)")
+        return super().forbidden(appeal)
 
     def perform(self, appeal, data, user):
         return services.appeal_categorise(appeal_id=appeal.pk, category_code=data["category_code"], actor=user)

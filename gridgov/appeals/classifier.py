@@ -51,7 +51,7 @@ _HEADER = len(MAGIC) + _DIGEST_HEX + 1
 _HMAC_SALT = "gridgov.appeals.classifier.model-file"
 
 # Whose category assignments are training data: classification["confirmed_by"]. "operator" is
-# set by appeal_register when the operator chose the category, by appeal_confirm_category
+# set by appeal_register when the operator chose the category, by appeal_categorise
 # (confirmed or corrected, with classification["confirmed"]), and by the demo history generator
 # (fixtures/demohistory.py: its categories are the generated truth, marked as the operator's).
 # The classifier's own guesses (confirmed_by "") never train the next model, so it cannot learn

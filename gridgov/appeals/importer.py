@@ -8,9 +8,8 @@ appeal_register would; each bad one reported with its reason),
 `write_report` (the row-by-row report, CSV next to the input).
 """
 
-import csv
-import io
 import re
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from gridgov import csvfiles
 from gridgov.areas.locate import BadPoint
 
 from .batch import appeal_register_many
@@ -82,17 +82,14 @@ class Table:
     header: list
     rows: list  # [(row_number as the spreadsheet shows it, {column: value})]
     encoding: str = ""
+    errors: list = dataclasses.field(default_factory=list)  # [(row_number, reason)]: rows that cannot be read
 
 
 def decode(raw):
-    """UTF-8 (with or without BOM) if it decodes, else GB18030, the superset of GBK that
-    Excel on a Chinese Windows writes."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding), "utf-8" if encoding == "utf-8-sig" else "gbk"
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError("无法识别文件编码（应为 UTF-8 或 GBK） / the file is neither UTF-8 nor GBK")
+    try:
+        return csvfiles.decode(raw)
+    except csvfiles.CsvError as exc:
+        raise ImportFileError(str(exc)) from None
 
 
 def cell_value(value):
@@ -108,18 +105,21 @@ def cell_value(value):
 
 def read_csv(path):
     text, encoding = decode(Path(path).read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    try:
+        header, records = csvfiles.read_table(text)
+    except csvfiles.CsvError as exc:
+        raise ImportFileError(f"{Path(path).name}: {exc}") from None
     if not header:
         raise ImportFileError("文件为空 / the file is empty")
-    header = [h.strip() for h in header]
-    rows = []
-    for record in reader:
-        if not any(c.strip() for c in record):
-            continue
-        # Excel counts the header as row 1; multi-line cells make reader.line_num the better count.
-        rows.append((reader.line_num, dict(zip(header, (cell_value(c) for c in record)))))
-    return Table(header, rows, encoding)
+    rows, errors = [], []
+    for line, record in records:
+        # A row wider or narrower than the header has its cells under the wrong columns.
+        problem = csvfiles.width_problem(header, record)
+        if problem:
+            errors.append((line, problem))
+        else:
+            rows.append((line, dict(zip(header, (cell_value(c) for c in record)))))
+    return Table(header, rows, encoding, errors)
 
 
 def read_xlsx(path):
@@ -131,20 +131,28 @@ def read_xlsx(path):
         raise ImportFileError(f"无法读取 XLSX 文件 / cannot read the XLSX file: {exc}") from None
     try:
         sheet = wb.worksheets[0]
-        header, rows = None, []
+        header, rows, errors = None, [], []
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             cells = [cell_value(v) for v in values]
             if not any(c != "" for c in cells):
                 continue
             if header is None:
                 header = [str(c).strip() for c in cells]
+                while header and header[-1] == "":
+                    header.pop()
+                continue
+            # A sheet pads rows to its widest one; only a filled cell right of the header is wrong.
+            while len(cells) > len(header) and cells[-1] == "":
+                cells.pop()
+            if len(cells) > len(header):
+                errors.append((number, csvfiles.width_problem(header, cells)))
                 continue
             rows.append((number, dict(zip(header, cells))))
     finally:
         wb.close()
     if header is None:
         raise ImportFileError("文件为空 / the file is empty")
-    return Table(header, rows, "xlsx")
+    return Table(header, rows, "xlsx", errors)
 
 
 def read_table(path, fmt=None):
@@ -290,13 +298,13 @@ def errors_text(errors):
 
 
 def validate_row(raw, mapping, source_system, validate=None):
-    """→ (register data, None) or (None, reason). `validate`: AppealRegisterInput.validator(),
+    """→ (register data, None) or (None, reason). `validate`: AppealRegisterInput.validator(text_input=True),
     when the caller checks many rows."""
     try:
         data = row_to_input(raw, mapping, source_system)
     except RowError as exc:
         return None, str(exc)
-    data, errors = (validate or AppealRegisterInput.validator())(data)
+    data, errors = (validate or AppealRegisterInput.validator(text_input=True))(data)
     if data is None:
         return None, errors_text(errors)
     return data, None
@@ -323,7 +331,7 @@ def import_rows(table, mapping, *, source_system, actor, dry_run=False, progress
     Good rows are registered `chunk` at a time (batch.appeal_register_many, which decides for
     each row what appeal_register would)."""
     results, seen, pending = [], set(), []
-    validate = AppealRegisterInput.validator()
+    validate = AppealRegisterInput.validator(text_input=True)
     rows = table.rows if progress is None else progress(table.rows)
 
     def register_pending():
@@ -356,7 +364,8 @@ def import_rows(table, mapping, *, source_system, actor, dry_run=False, progress
             register_pending()
     if pending:
         register_pending()
-    return results
+    results += [RowResult(number, "error", reason=reason) for number, reason in table.errors]
+    return sorted(results, key=lambda r: r.row)
 
 
 def summarise(results):
@@ -373,9 +382,10 @@ def report_path(path, now=None):
 
 
 def write_report(results, path):
-    """The row-by-row report, UTF-8 with BOM so Excel opens it in Chinese."""
+    """The row-by-row report, UTF-8 with BOM so Excel opens it in Chinese; cells that look like
+    formulas (an external id or a reason quoting the row) are written as text."""
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh)
+        w = csvfiles.writer(fh)
         w.writerow(["行号", "状态", "外部工单编号", "系统工单编号", "原因"])
         for r in results:
             w.writerow([r.row, STATUS_LABELS.get(r.status, r.status), r.external_id, r.ticket_no, r.reason])

@@ -3,13 +3,12 @@ viewer may read, masked per access.may_see_personal_data). The import command an
 page validate through AppealRegisterInput too, so one set of rules holds for every door."""
 
 import re
-from datetime import timedelta
 
 from django.contrib.gis.geos import Polygon
 from django.utils import timezone
 from rest_framework import serializers
 
-from gridgov import files
+from gridgov import files, inputs
 from gridgov.areas.serializers import CRSField
 
 from .masking import mask_name, mask_phone, mask_text
@@ -19,14 +18,12 @@ from .workflow import STATE_LABELS, ClosureType
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
 # Exports often hold two numbers in one cell: "13812345678，010-68123456".
 PHONE_SEPARATORS = re.compile(r"\s*[,，;；/、]\s*")
-# A clock that runs a little fast on the caller's side is not an error; a date next week is.
-FUTURE_SLACK = timedelta(minutes=10)
 BULK_MAX = 1000
 EVENT_LABELS = {
     "register": "登记", "locate": "定位", "queue_for_location": "待人工定位", "dispatch": "派单",
     "accept": "签收", "start": "开始办理", "return": "退单", "reassign": "改派", "reject_return": "驳回退单",
     "resolve": "办结", "suspend": "挂账", "resume": "恢复办理", "close": "结案", "redo": "重办", "reopen": "重新打开",
-    "merge": "并单", "close_with_lead": "随主单结案",
+    "merge": "并单", "close_with_lead": "随主单结案", "categorise": "确认分类", "recategorise": "改分类并改派",
     "colour_yellow": "黄色提醒", "colour_orange": "橙色督办", "colour_red": "红色提级", "colour_none": "预警解除",
 }
 
@@ -37,26 +34,21 @@ EVENT_LABELS = {
 class AppealRegisterInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, default=Channel.PHONE)
     kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True, default="")
-    text = serializers.CharField(max_length=5000, trim_whitespace=True)
-    address_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True, default=None)
-    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True, default=None)
+    text = inputs.CharField(max_length=5000, trim_whitespace=True)
+    address_text = inputs.CharField(max_length=300, required=False, allow_blank=True, default="")
+    lng = inputs.FloatField(min_value=-180, max_value=180, required=False, allow_null=True, default=None)
+    lat = inputs.FloatField(min_value=-90, max_value=90, required=False, allow_null=True, default=None)
     crs = CRSField(required=False, default="wgs84")
-    appellant_name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-    appellant_phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
-    received_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    source_system = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    external_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    category_code = serializers.CharField(max_length=6, required=False, allow_blank=True, default="")
+    appellant_name = inputs.CharField(max_length=50, required=False, allow_blank=True, default="")
+    appellant_phone = inputs.CharField(max_length=30, required=False, allow_blank=True, default="")
+    received_at = inputs.DateTimeField(required=False, allow_null=True, default=None)
+    source_system = inputs.CharField(max_length=40, required=False, allow_blank=True, default="")
+    external_id = inputs.CharField(max_length=64, required=False, allow_blank=True, default="")
+    category_code = inputs.CharField(max_length=6, required=False, allow_blank=True, default="")
 
     def validate_appellant_phone(self, value):
         if value and not all(PHONE_RE.match(p) for p in PHONE_SEPARATORS.split(value.strip(" ,，;；/、"))):
             raise serializers.ValidationError("电话号码格式不正确 / not a phone number")
-        return value
-
-    def validate_received_at(self, value):
-        if value is not None and value > timezone.now() + FUTURE_SLACK:
-            raise serializers.ValidationError("受理时间不能晚于当前时间 / received_at is in the future")
         return value
 
     def validate_category_code(self, value):
@@ -70,11 +62,12 @@ class AppealRegisterInput(serializers.Serializer):
         return value
 
     @classmethod
-    def validator(cls):
+    def validator(cls, *, text_input=False):
         """A function item -> (register data, None) or (None, errors) that validates many items
-        with one serializer, as a ListSerializer does, the active leaf codes read once."""
+        with one serializer, as a ListSerializer does, the active leaf codes read once.
+        `text_input`: the items' values are text (a CSV export), parsed rather than type-checked."""
         leaves = set(Category.objects.filter(level=3, is_active=True).values_list("code", flat=True))
-        child = cls(context={"leaf_codes": leaves})
+        child = cls(context={"leaf_codes": leaves, "text_input": text_input})
 
         def validate(item):
             if not isinstance(item, dict):
@@ -122,32 +115,32 @@ class AppealRegisterInput(serializers.Serializer):
 
 class ReasonInput(serializers.Serializer):
     # Blank passes here so that the service answers with its own code (reason_required).
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class NoteInput(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ResolveInput(serializers.Serializer):
-    closure_type = serializers.CharField(max_length=20, help_text=", ".join(dict(ClosureType.CHOICES)))
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    closure_type = inputs.CharField(max_length=20, help_text=", ".join(dict(ClosureType.CHOICES)))
+    note = inputs.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class ArbitrateInput(serializers.Serializer):
-    uphold = serializers.BooleanField()
-    department = serializers.SlugField(max_length=40, required=False, allow_blank=True, default="")
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    uphold = inputs.BooleanField()
+    department = inputs.SlugField(max_length=40, required=False, allow_blank=True, default="")
+    note = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class MergeInput(serializers.Serializer):
-    lead = serializers.CharField(max_length=20, help_text="ticket_no of the lead appeal")
+    lead = inputs.CharField(max_length=20, help_text="ticket_no of the lead appeal")
 
 
 class SuspendInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    review_at = serializers.DateTimeField()
-    plan = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    review_at = inputs.DateTimeField(ahead=inputs.PLANNING_HORIZON)
+    plan = inputs.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
     def validate_review_at(self, value):
         if value <= timezone.now():
@@ -156,13 +149,13 @@ class SuspendInput(serializers.Serializer):
 
 
 class LocateInput(serializers.Serializer):
-    lng = serializers.FloatField(min_value=-180, max_value=180)
-    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lng = inputs.FloatField(min_value=-180, max_value=180)
+    lat = inputs.FloatField(min_value=-90, max_value=90)
     crs = CRSField(required=False, default="wgs84")
 
 
 class CategoriseInput(serializers.Serializer):
-    category_code = serializers.CharField(max_length=6, error_messages={"blank": "请选择分类 / choose a category"})
+    category_code = inputs.CharField(max_length=6, error_messages={"blank": "请选择分类 / choose a category"})
 
     def validate_category_code(self, value):
         if not Category.objects.filter(code=value, level=3, is_active=True).exists():
@@ -170,7 +163,7 @@ class CategoriseInput(serializers.Serializer):
         return value
 
 
-class BBoxField(serializers.CharField):
+class BBoxField(inputs.CharField):
     def to_internal_value(self, data):
         parts = str(data).split(",")
         try:
@@ -182,7 +175,7 @@ class BBoxField(serializers.CharField):
         return Polygon.from_bbox((x0, y0, x1, y1))
 
 
-class CSVChoiceField(serializers.CharField):
+class CSVChoiceField(inputs.CharField):
     """'dispatched,accepted' → ['dispatched', 'accepted'], each checked against `choices`."""
 
     def __init__(self, *, choices, **kw):
@@ -200,10 +193,11 @@ class CSVChoiceField(serializers.CharField):
 class AppealListQuery(serializers.Serializer):
     state = CSVChoiceField(choices=STATE_LABELS, required=False)
     colour = CSVChoiceField(choices=WarningColour.values, required=False)
-    category = serializers.RegexField(r"^\d{2}(\d{2}){0,2}$", required=False, help_text="category code or prefix")
-    grid = serializers.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, help_text="area code prefix")
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    category = inputs.RegexField(r"^\d{2}(\d{2}){0,2}$", required=False, help_text="category code or prefix")
+    grid = inputs.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, help_text="area code prefix")
+    # Bounds of a filter, not times of the record: `until` may lie ahead ("till tomorrow").
+    since = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
+    until = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
     in_bbox = BBoxField(required=False, help_text="minx,miny,maxx,maxy (WGS-84)")
 
 

@@ -12,7 +12,7 @@ from gridgov.audit.services import audit_record
 from . import pipeline
 from . import events, long_term, supervision
 from .models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
-from .workflow import ON_CLOCK_STATES, ClosureType, State, next_state
+from .workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
 
 logger = logging.getLogger(__name__)
 
@@ -265,21 +265,6 @@ def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
     return appeal
 
 
-def appeal_confirm_category(*, appeal_id, category_code, actor):
-    """The operator confirms or corrects the category; corrections become training data."""
-    with transaction.atomic():
-        appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
-        category = Category.objects.get(code=category_code, level=3)
-        old = appeal.category.code if appeal.category_id else ""
-        appeal.category = category
-        appeal.time_limit = appeal.time_limit if appeal.risk.get("flags") else category.time_limit
-        appeal.classification = {**appeal.classification, "confirmed": category.code, "confirmed_by": "operator",
-                                 "corrected": old != category.code}
-        appeal.save(update_fields=["category", "time_limit", "classification", "updated_at"])
-        audit_record(actor=actor, action="appeal.categorise", obj=appeal, data={"old": old, "new": category.code})
-    return appeal
-
-
 # --- return and arbitration -------------------------------------------------------------------
 
 
@@ -407,13 +392,68 @@ def appeal_sweep(now=None, limit=5000):
 # --- intake follow-ups (the appeals API and the intake page) ------------------------------------
 
 
-def appeal_categorise(*, appeal_id, category_code, actor):
-    """Confirm or correct the category; an appeal that was located but waited for a category
-    (the classifier had no guess) is dispatched now, as appeal_locate_manually does for place."""
+def appeal_categorise(*, appeal_id, category_code, actor, now=None):
+    """Set, confirm or correct the category, which decides the unit and the time limit. How a
+    hotline centre works it (access.may_act says who, the transition table when):
+
+    * Before dispatch (registered, unlocated, located): any operator, or the centre, sets or
+      corrects it. The time limit follows the category (a risk keeps its 2 h);
+      a located appeal that waited for a category is dispatched now, as appeal_locate_manually
+      does for a place. History row "categorise".
+    * After dispatch, while a unit works on it (dispatched, returned, accepted, in progress):
+      the centre, since a new category is a re-dispatch (改派); and the operator who registered
+      it, as long as no unit has acted on it (access.own_intake: the pipeline dispatches on the
+      classifier's guess at once, and the operator's correction then ends the call). The new
+      category's rules (in force at receipt, as at dispatch) pick the lead and assisting units, which replace the
+      old ones; the deadline is recomputed from receipt under the new limit (the citizen was
+      promised a limit from the call, not from the correction: a 7-day appeal found to be a gas
+      leak is due 2 hours after the call, and is red at once), with its colour recorded; the
+      appeal is dispatched again, for the new lead to sign. History row "recategorise". The
+      category it already has is only confirmed (history row "categorise"): nothing moves.
+    * Suspended (on the 挂账 ledger), resolved, closed or merged: refused (409,
+      IllegalTransition): it stays under the category it was handled by.
+
+    Every correction (classification.corrected) is training data for the classifier."""
+    now = now or timezone.now()
+    category = Category.objects.select_related("default_department").get(code=category_code, level=3)
     with transaction.atomic():
-        appeal = appeal_confirm_category(appeal_id=appeal_id, category_code=category_code, actor=actor)
-        if appeal.state == State.LOCATED:
-            appeal = appeal_dispatch(appeal, actor=actor)
+        appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
+        old = appeal.category.code if appeal.category_id else ""
+        changes = {
+            "category": category,
+            "time_limit": appeal.time_limit if appeal.risk.get("flags") else category.time_limit,
+            "classification": {**appeal.classification, "confirmed": category.code, "confirmed_by": "operator",
+                               "corrected": old != category.code},
+        }
+        change = {"old": old, "new": category.code}
+        if appeal.state in PRE_DISPATCH_STATES:
+            appeal = appeal_transition(appeal_id=appeal.pk, event="categorise", actor=actor, data=change, **changes)
+            if appeal.state == State.LOCATED:
+                appeal = appeal_dispatch(appeal, actor=actor, now=now)
+            return appeal
+        next_state(appeal.state, "recategorise")  # raises IllegalTransition
+        if old == category.code:
+            row, audit = transition_records(appeal, "categorise", appeal.state, appeal.state, actor=actor, data=change)
+            row.save()
+            appeal.classification = changes["classification"]
+            appeal.save(update_fields=["classification", "updated_at"])
+            audit_record(**audit)
+            _publish(appeal, "categorise")
+            return appeal
+        decision = pipeline.route_step(category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", []))
+        if decision.lead is None:
+            raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+        AppealAssignment.objects.filter(appeal=appeal, ended_at__isnull=True).update(ended_at=now)
+        AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
+        due, colour, next_at = pipeline.clock_step(appeal.received_at, changes["time_limit"], now)
+        route = route_record(decision)
+        appeal = appeal_transition(
+            appeal_id=appeal.pk, event="recategorise", actor=actor, department=decision.lead,
+            data={**change, "lead": decision.lead.code, "assists": route["assists"],
+                  "time_limit": changes["time_limit"], "deadline": due.isoformat() if due else None},
+            route=route, department_id=decision.lead.pk, deadline=due, next_colour_at=next_at, **changes)
+        if colour != appeal.warning_colour:
+            appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal
 
 

@@ -66,6 +66,15 @@ TRANSITIONS = {
 for _state in OPEN_STATES:
     TRANSITIONS[(_state, "merge")] = S.MERGED
 TRANSITIONS[(S.MERGED, "close_with_lead")] = S.CLOSED
+# The category decides the unit and the time limit (services.appeal_categorise). Before
+# dispatch it is set or corrected in place; after dispatch, while a unit still works on the
+# appeal, a new category re-routes it, and the new lead signs for it again. Once suspended,
+# resolved or merged it stays as it was handled.
+PRE_DISPATCH_STATES = frozenset({S.REGISTERED, S.UNLOCATED, S.LOCATED})
+for _state in PRE_DISPATCH_STATES:
+    TRANSITIONS[(_state, "categorise")] = _state
+for _state in (S.DISPATCHED, S.RETURNED, S.ACCEPTED, S.IN_PROGRESS):
+    TRANSITIONS[(_state, "recategorise")] = S.DISPATCHED
 
 EVENTS = frozenset(event for _, event in TRANSITIONS)
 

@@ -11,7 +11,7 @@ What stops an import (nothing is written, not even an ImportRun):
   layer, missing field, unknown CRS, coordinates that cannot be in China, empty layer;
 * any error row, raised as `ImportRejected` with the full report: duplicate code, geometry
   that cannot be repaired within 1 % of its area (or is not a polygon), child with no
-  parent, code that disagrees with its parent, malformed code, empty name, more than 999
+  parent, code that disagrees with its parent, geometry that cannot be read (a ring not closed), malformed code, empty name, more than 999
   children under one parent.
 Warnings (the import goes ahead, the report keeps them): repaired geometries, overlaps
 between siblings, children outside their parent, gaps between siblings inside their
@@ -74,6 +74,7 @@ class Feature:
     code: str = ""
     parent: str = ""
     geom: object = None  # shapely geometry; WGS-84 once to_wgs84 has run
+    geom_error: str = ""  # why the file's geometry could not be read (then geom is None)
 
 
 def problem(f, kind, message, **extra):
@@ -162,13 +163,24 @@ def _layer_kind(lyr):
 
 
 def _feature_geom(feat):
+    """(shapely geometry or None, why it could not be read)."""
     try:
         g = feat.geom
     except GDALException:
-        return None
+        return None, ""
     if g.has_curve:
         g = g.get_linear_geometry()
-    return shapely.force_2d(shapely.from_wkb(bytes(g.wkb)))
+    try:
+        return shapely.force_2d(shapely.from_wkb(bytes(g.wkb))), ""
+    except shapely.errors.GEOSException as exc:
+        # GDAL reads a ring whose last point is not its first; GEOS cannot make a polygon of it,
+        # and closing it here would be a guess at the boundary.
+        if "closed linestring" in str(exc):
+            return (
+                None,
+                "多边形的环没有闭合（末点与首点坐标不同）/ polygon ring not closed (last point differs from first)",
+            )
+        return None, f"几何无法读取 / unreadable geometry: {exc}"
 
 
 def read_features(path, *, name_field="name", code_field=None, parent_field=None, layer=None, progress=None):
@@ -188,13 +200,15 @@ def read_features(path, *, name_field="name", code_field=None, parent_field=None
         raise BadFile(f"不是面图层 / not a polygon layer: layer {lyr.name!r} holds {type_name}")
     features = []
     for i, feat in enumerate(tqdm(lyr, desc="读取 / reading", unit=" feat", file=progress, disable=progress is None)):
+        geom, geom_error = _feature_geom(feat)
         features.append(
             Feature(
                 row=i + 1,
                 name=_field_value(feat.get(name_field)),
                 code=_field_value(feat.get(code_field)) if code_field else "",
                 parent=_field_value(feat.get(parent_field)) if parent_field else "",
-                geom=_feature_geom(feat),
+                geom=geom,
+                geom_error=geom_error,
             )
         )
     if not features:
@@ -285,6 +299,18 @@ def _polygons(g):
     return []
 
 
+def polygon_repair(g):
+    """An invalid (Multi)Polygon repaired: (MultiPolygon, reason, area change), with None for
+    the geometry when no repair (make_valid or buffer(0), whichever keeps the area closer)
+    stays within MAX_REPAIR_CHANGE of the area. Whistle-call areas are checked by it too."""
+    reason = shapely.is_valid_reason(g)
+    before = g.area
+    candidates = [shapely.MultiPolygon(_polygons(c)) for c in (shapely.make_valid(g), g.buffer(0))]
+    best = min(candidates, key=lambda c: abs(c.area - before))
+    change = abs(best.area - before) / before if before > 0 else float("inf")
+    return (None if best.is_empty or change > MAX_REPAIR_CHANGE else best), reason, change
+
+
 def repair_geometries(features):
     """Make every geometry a valid MultiPolygon, or reject it. Returns (errors, repaired).
 
@@ -294,6 +320,9 @@ def repair_geometries(features):
     errors, repaired = [], []
     for f in features:
         g = f.geom
+        if f.geom_error:
+            errors.append(problem(f, "geometry_unreadable", f.geom_error))
+            continue
         if g is None or g.is_empty:
             errors.append(problem(f, "geometry_missing", "没有几何 / no geometry"))
             f.geom = None
@@ -303,12 +332,8 @@ def repair_geometries(features):
             f.geom = None
             continue
         if not g.is_valid:
-            reason = shapely.is_valid_reason(g)
-            before = g.area
-            candidates = [shapely.MultiPolygon(_polygons(c)) for c in (shapely.make_valid(g), g.buffer(0))]
-            best = min(candidates, key=lambda c: abs(c.area - before))
-            change = abs(best.area - before) / before if before > 0 else float("inf")
-            if best.is_empty or change > MAX_REPAIR_CHANGE:
+            best, reason, change = polygon_repair(g)
+            if best is None:
                 f.geom = None
                 errors.append(
                     problem(

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from rest_framework_gis.filters import InBBoxFilter
 from rest_framework_gis.pagination import GeoJsonPagination
 
-from gridgov.api import BulkJSONParser, BulkJSONRenderer
+from gridgov.api import BulkJSONRenderer
 from gridgov.accounts.access import code_checker, code_in_jurisdiction, scope_codes
 
 from . import serializers as s
@@ -48,7 +48,6 @@ class LocateApi(APIView):
 class LocateBulkApi(APIView):
     """POST /api/v1/locate/bulk {"crs": "gcj02", "points": [[lng, lat], ...]} → answers in order."""
 
-    parser_classes = [BulkJSONParser]
     renderer_classes = [BulkJSONRenderer]
 
     def post(self, request):

@@ -7,7 +7,6 @@ doubled. Two places of one name further apart stay two places (幸福里小区 e
 streets), which is exactly the ambiguity the geocoder must see.
 """
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import transaction
 from django.utils import timezone
 
+from gridgov import csvfiles
 from gridgov.areas.coords import normalise_crs, to_wgs84
 from gridgov.areas.locate import BadPoint, check_lnglat, locate_many
 from gridgov.audit.services import audit_record
@@ -104,37 +104,54 @@ def read_places(path, *, name_field="name", kind_field="kind", default_kind=Plac
 
 def _read_csv(path, name_field, kind_field, default_kind):
     rows, problems = [], []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in (name_field, "lng", "lat") if c not in header]
-        if missing:
-            raise BadPlaces(f"{path}: missing columns {missing}; the header has {header}")
-        for line, raw in enumerate(reader, start=2):
-            rec = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-            where = f"line {line}"
-            name = rec.get(name_field, "")
-            if not name:
-                problems.append((where, "no name"))
-                continue
-            try:
-                lng, lat = check_lnglat(rec.get("lng"), rec.get("lat"))
-            except BadPoint as exc:
-                problems.append((where, str(exc)))
-                continue
-            rows.append(
-                PlaceRow(
-                    name=name,
-                    kind=parse_kind(rec.get(kind_field), default_kind),
-                    lng=lng,
-                    lat=lat,
-                    address=rec.get("address", ""),
-                    aliases=parse_aliases(rec.get("aliases", "")),
-                    grid_code=rec.get("grid_code", ""),
-                    where=where,
-                )
+    try:
+        header, records = csvfiles.read_table(csvfiles.decode(path.read_bytes())[0])
+    except csvfiles.CsvError as exc:
+        raise BadPlaces(f"{path}: {exc}") from None
+    missing = [c for c in (name_field, "lng", "lat") if c not in header]
+    if missing:
+        raise BadPlaces(f"{path}: missing columns {missing}; the header has {header}")
+    for line, cells in records:
+        where = f"line {line}"
+        # A row wider or narrower than the header has its cells under the wrong columns.
+        width = csvfiles.width_problem(header, cells)
+        if width:
+            problems.append((where, width))
+            continue
+        rec = {k: v.strip() for k, v in zip(header, cells, strict=True)}
+        name = rec.get(name_field, "")
+        if not name:
+            problems.append((where, "no name"))
+            continue
+        try:
+            lng, lat = check_lnglat(rec.get("lng"), rec.get("lat"))
+        except BadPoint as exc:
+            problems.append((where, str(exc)))
+            continue
+        rows.append(
+            PlaceRow(
+                name=name,
+                kind=parse_kind(rec.get(kind_field), default_kind),
+                lng=lng,
+                lat=lat,
+                address=rec.get("address", ""),
+                aliases=parse_aliases(rec.get("aliases", "")),
+                grid_code=rec.get("grid_code", ""),
+                where=where,
             )
+        )
     return rows, problems
+
+
+def _unclosed_ring(geometry):
+    """True if a GeoJSON Polygon / MultiPolygon has a ring whose last point is not its first
+    (shapely would close it silently: a guess at the outline)."""
+    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
+    try:
+        return any(ring and list(ring[0]) != list(ring[-1]) for polygon in polygons or () for ring in polygon)
+    except TypeError:
+        return False  # malformed coordinates: shapely's own error names them
 
 
 def _read_geojson(path, name_field, kind_field, default_kind):
@@ -157,6 +174,9 @@ def _read_geojson(path, name_field, kind_field, default_kind):
         name = str(props.get(name_field) or "").strip()
         if not name:
             problems.append((where, f"no {name_field!r} property"))
+            continue
+        if isinstance(feat.get("geometry"), dict) and _unclosed_ring(feat["geometry"]):
+            problems.append((where, "多边形的环没有闭合（末点与首点坐标不同）/ polygon ring not closed"))
             continue
         try:
             geom = shapely.geometry.shape(feat.get("geometry") or {})

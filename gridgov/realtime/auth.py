@@ -1,8 +1,9 @@
 """WebSocket authentication: the REST API's knox token, or the Django session of the web pages.
 
 A phone sends its token as a subprotocol (`Sec-WebSocket-Protocol: gridgov.v1, token.<token>`:
-browsers and most WebSocket libraries cannot set an Authorization header) or, failing that, as
-`?token=<token>`. The token is checked by knox itself (`TokenAuthentication.authenticate_credentials`:
+browsers and most WebSocket libraries cannot set an Authorization header). A `?token=` in the URL
+is refused (4401) and never looked up: URLs land in access logs and proxies' logs, where a token
+would be a way in for anyone who reads them. The token is checked by knox itself (`TokenAuthentication.authenticate_credentials`:
 same hashing, expiry and inactive-user rules as the REST API). A bad or expired token gives an
 anonymous user, never a fallback to the session, so the consumer closes with 4401.
 
@@ -25,12 +26,15 @@ SUBPROTOCOL = "gridgov.v1"
 
 
 def token_from_scope(scope):
-    """The token offered as a `token.<token>` subprotocol, else `?token=`; None if neither."""
+    """The token offered as a `token.<token>` subprotocol; None if none."""
     for proto in scope.get("subprotocols") or []:
         if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
             return proto[len(TOKEN_SUBPROTOCOL_PREFIX):]
-    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("token")
-    return values[0] if values else None
+    return None
+
+
+def token_in_url(scope):
+    return "token" in parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True)
 
 
 def has_origin(scope):
@@ -57,6 +61,9 @@ class RealtimeAuthMiddleware:
 
     async def __call__(self, scope, receive, send):
         scope = dict(scope)
+        if token_in_url(scope):
+            scope["user"], scope["auth_token"] = AnonymousUser(), None
+            return await self.inner(scope, receive, send)
         token = token_from_scope(scope)
         if token is not None:
             user, auth_token = await authenticate_token(token)

@@ -3,11 +3,14 @@ render rows the selectors already scoped."""
 
 import json
 
+import shapely
+from django.contrib.gis.geos import GEOSGeometry
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from gridgov import files
+from gridgov import files, inputs
+from gridgov.areas.importer import polygon_repair
 
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
 from .workflow import LABELS, states
@@ -27,44 +30,44 @@ class CsvListField(serializers.ListField):
 
 
 class HotspotListQuery(serializers.Serializer):
-    window = serializers.IntegerField(required=False, min_value=1)
-    category = serializers.RegexField(r"^\d{2,6}(,\d{2,6})*$", required=False)
+    window = inputs.IntegerField(required=False, min_value=1)
+    category = inputs.RegexField(r"^\d{2,6}(,\d{2,6})*$", required=False)
     state = CsvListField(child=serializers.ChoiceField(choices=states("hotspot")), required=False)
     kind = serializers.ChoiceField(choices=Hotspot.Kind.choices, required=False)
     active = serializers.ChoiceField(choices=["true", "false", "all"], required=False, default="true")
-    street = serializers.RegexField(r"^\d{9}$", required=False)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=5000, default=1000)
+    street = inputs.RegexField(r"^\d{9}$", required=False)
+    limit = inputs.IntegerField(required=False, min_value=1, max_value=5000, default=1000)
 
 
 class StateQuery(serializers.Serializer):
-    state = CsvListField(child=serializers.CharField(max_length=15), required=False)
+    state = CsvListField(child=inputs.CharField(max_length=15), required=False)
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, trim_whitespace=True)
+    reason = inputs.CharField(max_length=2000, trim_whitespace=True)
 
 
 class NoteInput(serializers.Serializer):
-    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    note = inputs.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
 
 class CloseInput(serializers.Serializer):
-    note = serializers.CharField(max_length=4000, trim_whitespace=True)
+    note = inputs.CharField(max_length=4000, trim_whitespace=True)
 
 
 class CallPlanInput(serializers.Serializer):
     """What a street may set when it blows (by hand or confirming a suggestion)."""
 
-    problem = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
-    lng = serializers.FloatField(required=False)
-    lat = serializers.FloatField(required=False)
-    crs = serializers.CharField(max_length=20, required=False, default="wgs84")
+    problem = inputs.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    lng = inputs.FloatField(required=False)
+    lat = inputs.FloatField(required=False)
+    crs = inputs.CharField(max_length=20, required=False, default="wgs84")
     area = GeometryField(required=False, allow_null=True)
-    address_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    departments = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+    address_text = inputs.CharField(max_length=300, required=False, allow_blank=True, default="")
+    departments = serializers.ListField(child=inputs.CharField(max_length=40), required=False,
                                         allow_empty=False)
-    muster_deadline = serializers.DateTimeField(required=False)
-    meeting_at = serializers.DateTimeField(required=False)
+    muster_deadline = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
+    meeting_at = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
 
     def validate(self, data):
         if ("lng" in data) != ("lat" in data):
@@ -78,8 +81,21 @@ class CallPlanInput(serializers.Serializer):
             if not isinstance(area, MultiPolygon):
                 raise serializers.ValidationError({"area": "须为多边形 / must be a polygon"})
             area.srid = 4326
+            if not area.valid:
+                area = self.repaired(area)
             data["area"] = area
         return data
+
+    @staticmethod
+    def repaired(area):
+        """The import's rule for a boundary holds for a call's area too (a self-intersecting
+        ring cannot be measured against or drawn): repaired when the repair keeps its area
+        within 1 %, refused otherwise."""
+        fixed, reason, _change = polygon_repair(shapely.from_wkb(bytes(area.wkb)))
+        if fixed is None:
+            raise serializers.ValidationError({"area": f"区域多边形无效（如边线自相交），无法修复 / the polygon is "
+                                                       f"invalid and cannot be repaired: {reason}"})
+        return GEOSGeometry(memoryview(fixed.wkb), srid=4326)
 
     def blow_kwargs(self):
         d = self.validated_data
@@ -92,43 +108,43 @@ class CallPlanInput(serializers.Serializer):
 
 
 class BlowInput(CallPlanInput):
-    problem = serializers.CharField(max_length=4000, trim_whitespace=True)
-    street_code = serializers.RegexField(r"^\d{9}$", required=False)
-    appeal_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
-    hotspot = serializers.IntegerField(required=False, min_value=1)
+    problem = inputs.CharField(max_length=4000, trim_whitespace=True)
+    street_code = inputs.RegexField(r"^\d{9}$", required=False)
+    appeal_ids = serializers.ListField(child=inputs.IntegerField(min_value=1), required=False, default=list)
+    hotspot = inputs.IntegerField(required=False, min_value=1)
 
 
 class ProposalQuery(serializers.Serializer):
-    street = serializers.RegexField(r"^\d{9}$", required=False)
-    appeals = CsvListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
-    categories = CsvListField(child=serializers.RegexField(r"^\d{2,6}$"), required=False, default=list)
+    street = inputs.RegexField(r"^\d{9}$", required=False)
+    appeals = CsvListField(child=inputs.IntegerField(min_value=1), required=False, default=list)
+    categories = CsvListField(child=inputs.RegexField(r"^\d{2,6}$"), required=False, default=list)
 
 
 class CheckInInput(serializers.Serializer):
-    lng = serializers.FloatField()
-    lat = serializers.FloatField()
-    crs = serializers.CharField(max_length=20, required=False, default="wgs84")
+    lng = inputs.FloatField()
+    lat = inputs.FloatField()
+    crs = inputs.CharField(max_length=20, required=False, default="wgs84")
 
 
 class ReportInput(serializers.Serializer):
-    text = serializers.CharField(max_length=8000, trim_whitespace=True)
+    text = inputs.CharField(max_length=8000, trim_whitespace=True)
 
 
 class RateDepartmentInput(serializers.Serializer):
-    timeliness = serializers.IntegerField(min_value=1, max_value=5)
-    action = serializers.IntegerField(min_value=1, max_value=5)
-    result = serializers.IntegerField(min_value=1, max_value=5)
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    timeliness = inputs.IntegerField(min_value=1, max_value=5)
+    action = inputs.IntegerField(min_value=1, max_value=5)
+    result = inputs.IntegerField(min_value=1, max_value=5)
+    comment = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class RateStreetInput(serializers.Serializer):
-    justified = serializers.BooleanField()
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    justified = inputs.BooleanField()
+    comment = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class MonthlyTopicQuery(serializers.Serializer):
-    district = serializers.RegexField(r"^\d{6}$")
-    month = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
+    district = inputs.RegexField(r"^\d{6}$")
+    month = inputs.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$")
     level = serializers.ChoiceField(choices=[1, 2, 3], required=False, default=3)
 
 

@@ -5,14 +5,15 @@ import json
 from rest_framework import serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from gridgov import inputs
 from gridgov.accounts.access import jurisdiction
 from gridgov.areas.models import Grid, parent_code
 from gridgov.realtime.broadcast import groups_for
 
 
 class LoginInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, trim_whitespace=True)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    username = inputs.CharField(max_length=150, trim_whitespace=True)
+    password = inputs.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
 
 
 class DepartmentOutput(serializers.Serializer):

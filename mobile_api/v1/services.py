@@ -7,6 +7,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from knox.models import get_token_model
 
+from gridgov.accounts.client_ip import client_ip
 from gridgov.audit.services import audit_record
 from gridgov.realtime import broadcast
 
@@ -45,4 +46,4 @@ def token_logout_all(*, user, request=None):
 
 
 def _ip(request):
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    return (client_ip(request) or "") if request is not None else ""

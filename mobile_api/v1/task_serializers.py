@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import files
+from gridgov import files, inputs
 from gridgov.appeals import field
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
@@ -42,25 +42,25 @@ class TaskDetailQuery(serializers.Serializer):
 
 
 class _Idempotent(serializers.Serializer):
-    client_id = serializers.UUIDField(required=False, help_text=CLIENT_ID_HELP)
+    client_id = inputs.UUIDField(required=False, help_text=CLIENT_ID_HELP)
 
 
 class AcceptInput(_Idempotent):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ReturnInput(_Idempotent):
     # Blank passes here so that the service answers with its own code (reason_required).
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = inputs.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class CheckInInput(_Idempotent):
-    lng = serializers.FloatField(min_value=-180, max_value=180)
-    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lng = inputs.FloatField(min_value=-180, max_value=180)
+    lat = inputs.FloatField(min_value=-90, max_value=90)
     crs = CRSField(required=False, default="wgs84", help_text="wgs84 (GPS) / gcj02 (AMap, Tencent) / bd09 (Baidu)")
-    accuracy_m = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0,
+    accuracy_m = inputs.FloatField(required=False, allow_null=True, default=None, min_value=0,
                                         help_text="the phone's reported accuracy, kept on the record")
-    client_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
+    client_at = inputs.DateTimeField(required=False, allow_null=True, default=None,
                                           help_text="when the check-in happened (a queued offline check-in)")
 
 
@@ -71,22 +71,22 @@ class EvidenceInput(_Idempotent):
 
 
 class CompleteInput(_Idempotent):
-    note = serializers.CharField(max_length=5000, help_text="办理结果 / what was done",
+    note = inputs.CharField(max_length=5000, help_text="办理结果 / what was done",
                                  error_messages={"blank": "请填写办理结果 / describe what was done"})
     closure_type = serializers.ChoiceField(choices=[c for c in ClosureType.CHOICES if c[0] in field.FIELD_CLOSURES],
                                            required=False, default=ClosureType.SUBSTANTIVE)
 
 
 class GridReportInput(_Idempotent):
-    text = serializers.CharField(max_length=5000)
-    lng = serializers.FloatField(min_value=-180, max_value=180)
-    lat = serializers.FloatField(min_value=-90, max_value=90)
+    text = inputs.CharField(max_length=5000)
+    lng = inputs.FloatField(min_value=-180, max_value=180)
+    lat = inputs.FloatField(min_value=-90, max_value=90)
     crs = CRSField(required=False, default="wgs84")
-    address_text = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    category_code = serializers.CharField(max_length=6, required=False, allow_blank=True, default="")
+    address_text = inputs.CharField(max_length=300, required=False, allow_blank=True, default="")
+    category_code = inputs.CharField(max_length=6, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True, default="")
-    fixed_on_site = serializers.BooleanField(required=False, default=False, help_text="自处置: fixed on the spot")
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="",
+    fixed_on_site = inputs.BooleanField(required=False, default=False, help_text="自处置: fixed on the spot")
+    note = inputs.CharField(max_length=5000, required=False, allow_blank=True, default="",
                                  help_text="what was done, when fixed_on_site (default: the text)")
     photos = serializers.ListField(child=UploadField(), required=False, default=list, max_length=9,
                                    help_text="the problem as found (purpose before)")

@@ -16,10 +16,11 @@ from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gridgov.parsers import StrictJSONParser
 from gridgov.appeals import field
 from gridgov.appeals.access import may_see_personal_data
 from gridgov.appeals.models import Appeal
@@ -148,7 +149,7 @@ class TaskActionApi(APIView):
 
     action = ""
     input_serializer = s.AcceptInput
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     def get_serializer_class(self):  # for the schema
         return self.input_serializer

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from rest_framework_gis.pagination import GeoJsonPagination
 
 from gridgov.accounts.access import scope_codes
+from gridgov.accounts.client_ip import client_ip
 from gridgov.areas.models import Grid
 
 from . import serializers as s
@@ -26,7 +27,9 @@ logger = logging.getLogger(__name__)
 class LoginThrottle(ScopedRateThrottle):
     """LOGIN_THROTTLE_RATE (10/min) attempts per client address and username, counted in Redis
     so that all Daphne processes share the count. Per address alone would lock out a street's
-    whole team behind one carrier NAT at the morning log-in."""
+    whole team behind one carrier NAT at the morning log-in. Once over the limit every try gets 429,
+    the right password too. The account-wide and per-address lockout (gridgov/accounts/lockout.py)
+    is axes', reached through authenticate() below, shared with the web login."""
 
     @property
     def cache(self):
@@ -36,6 +39,10 @@ class LoginThrottle(ScopedRateThrottle):
         data = request.data
         username = str(data.get("username", "")).strip().lower()[:150] if isinstance(data, dict) else ""
         return self.cache_format % {"scope": self.scope, "ident": f"{self.get_ident(request)}:{username}"}
+
+    def get_ident(self, request):
+        # DRF's own reads X-Forwarded-For from anyone: a new header on each try was a new count.
+        return client_ip(request) or ""
 
 
 class UserLoginApi(APIView):
@@ -50,11 +57,12 @@ class UserLoginApi(APIView):
     def post(self, request):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
+        # With the request, axes counts this try and refuses a locked account or address; its
+        # middleware then answers 429 (gridgov.accounts.lockout.lockout_response).
         user = authenticate(request._request, username=data.validated_data["username"],
                             password=data.validated_data["password"])
         if user is None:  # wrong password, unknown user and inactive user look the same
-            logger.warning("mobile login failed for %r from %s", data.validated_data["username"],
-                           request.META.get("REMOTE_ADDR"))
+            logger.warning("mobile login failed for %r from %s", data.validated_data["username"], client_ip(request))
             return Response({"detail": "用户名或密码错误 / wrong username or password", "code": "invalid_credentials"},
                             status=status.HTTP_400_BAD_REQUEST)
         instance, token = token_login(user=user, request=request._request)

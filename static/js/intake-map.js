@@ -34,7 +34,10 @@
         if (!data || !data.features || !data.features.length) { return; }
         var layer = L.geoJSON(data, {
           style: { color: "#0b5cad", weight: 1, fillOpacity: 0.05 },
-          onEachFeature: function (f, l) { l.bindTooltip(f.properties.name + "（" + f.properties.code + "）"); },
+          // A string tooltip is set as innerHTML: area names come from imports, so pass a text node.
+          onEachFeature: function (f, l) {
+            l.bindTooltip(document.createTextNode(f.properties.name + "（" + f.properties.code + "）"));
+          },
         }).addTo(map);
         if (!marker) { map.fitBounds(layer.getBounds()); }
       });

@@ -62,7 +62,7 @@ def items(now):
          "kind": "consultation"},  # the operator's category and kind
         {"text": "小区门口垃圾桶满了，好几天没有清运", "lng": 116.4151, "lat": 39.9101},  # duplicates history
         {"text": "你好", "lng": STREET1[0], "lat": STREET1[1]},  # no category: located, waits
-        {"text": GARBAGE, "lng": STREET1_GRID2[0], "lat": STREET1_GRID2[1], "received_at": now - timedelta(days=9)},
+        {"text": GARBAGE, "lng": STREET1_GRID2[0], "lat": STREET1_GRID2[1], "received_at": now - timedelta(days=30)},
         {"text": GARBAGE, "lng": 999, "lat": 39.9},  # a bad point
         {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "category_code": "999999"},  # no such category
     ]
@@ -214,7 +214,7 @@ def test_bulk_api_reports_each_item(setup, api):
 
 
 def test_a_backfilled_appeal_arrives_red_and_escalated(setup):
-    """Received nine days ago with a 7-day limit: dispatched in the batch already red, with the
+    """Received 30 days ago with a 7-working-day limit (past it whatever the weekday or holidays): dispatched in the batch already red, with the
     colour's history row and audit record, and the escalation notice to its district."""
     op, now, _ = setup
     start = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0

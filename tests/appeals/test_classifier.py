@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from gridgov.appeals import classifier, pipeline
 from gridgov.appeals.models import Appeal, Kind
-from gridgov.appeals.services import appeal_confirm_category, appeal_register
+from gridgov.appeals.services import appeal_categorise, appeal_register
 from gridgov.audit.models import AuditEvent
 from gridgov.audit.services import audit_verify
 
@@ -106,7 +106,7 @@ def test_an_operator_correction_trains_the_next_model(catalogue, model_path, cap
     appeal, _ = appeal_register(data={"text": "单元门口那堆东西一直没人管，进出很不方便"}, actor=op)
     assert appeal.classification["confirmed_by"] == ""
     assert len(classifier.training_rows()) == 60
-    appeal = appeal_confirm_category(appeal_id=appeal.pk, category_code="010103", actor=op)
+    appeal = appeal_categorise(appeal_id=appeal.pk, category_code="010103", actor=op)
     assert appeal.classification["confirmed"] == "010103" and appeal.classification["corrected"] is True
     rows = classifier.training_rows()
     assert len(rows) == 61 and rows[0][:2] == ("单元门口那堆东西一直没人管，进出很不方便", "010103")

@@ -165,3 +165,79 @@ def test_value_mappings():
         importer.row_to_input({"诉求内容": "x", "工单编号": ""}, {"text": "诉求内容", "external_id": "工单编号"}, "12345")
     assert importer.decode("工单".encode("gbk")) == ("工单", "gbk")
     assert importer.decode("\ufeff工单".encode()) == ("工单", "utf-8")
+
+
+# --- broken files, ragged rows, formulas in the report (#11) ---------------------------------
+
+
+def test_an_oversized_cell_names_row_and_column_and_imports_nothing(city, catalogue, tmp_path):
+    rows = export_rows()[:1] + [["BJ-007", "", "x" * 140_000, "", "116.405", "39.91", "", "", "", "", "", ""]]
+    path = write_csv(tmp_path / "big.csv", rows)
+    with pytest.raises(CommandError) as exc:
+        run(path)
+    message = str(exc.value)
+    assert "big.csv" in message and "第 3 行" in message and "「诉求内容」" in message and "131072" in message
+    assert Appeal.objects.count() == 0 and not list(tmp_path.glob("*.report-*.csv"))
+
+
+def test_a_stray_quote_is_reported_where_it_starts(city, catalogue, tmp_path):
+    # An unclosed quote in row 3 swallows the rest of the file into one cell.
+    path = write_csv(tmp_path / "quote.csv", export_rows()[:1])
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        fh.write('BJ-008,,"楼道堆物\r\n' + "BJ-009,,晚上施工噪音扰民,,116.405,39.91,,,,,,\r\n" * 4000)
+    with pytest.raises(CommandError, match=r"第 3 行起.*「诉求内容」.*引号"):
+        run(path)
+    assert Appeal.objects.count() == 0
+
+
+def test_the_command_exits_non_zero_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.realtime.daphne import ROOT
+
+    path = write_csv(tmp_path / "big.csv", [["BJ-1", "", "x" * 200_000] + [""] * 9])
+    r = subprocess.run([sys.executable, "manage.py", "import_appeals", str(path)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "单元格超过" in r.stderr, r.stderr[-1000:]
+
+
+def test_rows_of_the_wrong_width_are_reported_not_imported(city, catalogue, tmp_path):
+    good = export_rows()[0]
+    wide = ["BJ-010", *good[1:], "多出来的一列"]
+    narrow = ["BJ-011", *good[1:-2]]
+    path = write_csv(tmp_path / "ragged.csv", [good, wide, narrow])
+    out = run(path)
+    assert "新建 1" in out and "错误 2" in out
+    assert list(Appeal.objects.values_list("external_id", flat=True)) == ["BJ-001"]
+    by_row = {r["行号"]: r for r in read_report(tmp_path)}
+    assert by_row["3"]["状态"] == "错误" and "表头 12 列，本行 13 列" in by_row["3"]["原因"]
+    assert by_row["4"]["状态"] == "错误" and "本行 10 列" in by_row["4"]["原因"]
+    assert "第3行" in out and "第4行" in out
+
+
+def test_xlsx_cells_right_of_the_header_are_reported(city, catalogue, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["工单号", "问题描述", "经度", "纬度"])
+    ws.append(["X-1", "小区门口垃圾桶满了没人清运", 116.405, 39.91])
+    ws.append(["X-2", "楼道堆物", 116.405, 39.91, "没有表头的一格"])
+    path = tmp_path / "wide.xlsx"
+    wb.save(path)
+    out = run(path)
+    assert "新建 1" in out and "错误 1" in out
+    rows = {r["行号"]: (r["状态"], r["原因"]) for r in read_report(tmp_path)}
+    assert rows["2"][0] == "已导入" and rows["3"][0] == "错误" and "列数不符" in rows["3"][1]
+
+
+def test_the_report_writes_formula_like_cells_as_text(city, catalogue, tmp_path):
+    # (cells are read stripped, so a leading tab or CR never reaches the report: tests/test_csvfiles.py)
+    ids = ['=HYPERLINK("http://evil.example/","点我")', "+1+1", "-1+1", "@SUM(A1)", "BJ-012"]
+    rows = [[ext, "", "", "", "", "", "", "", "", "", "", ""] for ext in ids]  # no text: each an error row
+    path = write_csv(tmp_path / "formulas.csv", rows)
+    run(path)
+    report = read_report(tmp_path)
+    assert [r["外部工单编号"] for r in report] == ["'" + ext for ext in ids[:-1]] + ["BJ-012"]
+    assert [r["行号"] for r in report] == [str(n) for n in range(2, 7)]  # numbers stay numbers

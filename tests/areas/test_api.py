@@ -29,6 +29,32 @@ def test_locate_outside_and_bad_input(city, api, make_user):
     assert r.status_code == 400 and "crs" in r.json()
 
 
+@pytest.mark.parametrize("at", ["9999-01-01T00:00:00+08:00", "0001-01-01T00:00:00Z", "1999-12-31T00:00:00+08:00"])
+def test_every_at_outside_a_sane_window_is_refused(city, api, make_user, at):
+    """The same rule for every `at=` (#11): one locate, bulk locate, and the areas' GeoJSON."""
+    for user in (make_user(Role.OPERATOR), make_user(Role.STREET_OFFICE, area_code="110101002")):  # and an outsider
+        c = api(user)
+        r = c.get("/api/v1/locate", {"lng": 116.405, "lat": 39.91, "at": at})
+        assert r.status_code == 400 and "at" in r.json(), r.json()
+        r = c.post("/api/v1/locate/bulk", {"points": [[116.405, 39.91]], "at": at}, format="json")
+        assert r.status_code == 400 and "at" in r.json()
+        assert c.get("/api/v1/areas/grid/", {"at": at}).status_code == 400
+    assert api().get("/api/v1/locate", {"lng": 116.405, "lat": 39.91, "at": at}).status_code in (401, 403)
+    r = api(make_user(Role.OPERATOR)).get("/api/v1/locate", {"lng": 116.405, "lat": 39.91,
+                                                              "at": "2020-01-01T00:00:00+08:00"})
+    assert r.status_code == 200
+
+
+def test_bulk_locate_takes_json_types_as_they_are(city, api, make_user):
+    c = api(make_user(Role.OPERATOR))
+    for body in ({"points": [[116.405, 39.91]], "crs": 4326}, {"points": [[116.405, 39.91]], "at": 20200101},
+                 {"points": [[116.405, 39.91], [True, 39.91]]}, {"points": [["116.405", "39.91"]]}):
+        r = c.post("/api/v1/locate/bulk", body, format="json")
+        assert r.status_code == 400, body
+    # A query string is text: numbers arrive as strings there and are read as numbers.
+    assert c.get("/api/v1/locate", {"lng": "116.405", "lat": "39.91"}).json()["grid_code"] == "110101001001001"
+
+
 def test_bulk_locate_answers_in_order(city, api, make_user):
     r = api(make_user(Role.OPERATOR)).post(
         "/api/v1/locate/bulk", {"points": [[116.405, 39.91], [116.6, 39.9], [116.425, 39.91]]}, format="json"

@@ -386,6 +386,24 @@ def test_invalid_geometry_is_rejected_when_no_repair_keeps_its_area(parents, tmp
     assert (err["row"], err["problem"]) == (2, "geometry_rejected") and err["reason"].startswith("Self-intersection")
 
 
+def test_unclosed_ring_is_an_error_row_naming_the_feature(parents, tmp_path):
+    open_ring = [[116.411, 39.901], [116.419, 39.901], [116.419, 39.909], [116.411, 39.909]]
+    path = write_geojson(
+        tmp_path / "g.geojson",
+        feature(box(116.40, 39.90, 116.41, 39.92), name="好的", code="110101001001001"),
+        feature([open_ring], name="没闭合", code="110101001001002"),
+    )
+    before = snapshot()
+    out = StringIO()
+    with pytest.raises(CommandError, match="import rejected"):
+        call_command("import_areas", str(path), *grid_args("--code-field", "code"), stdout=out, stderr=StringIO())
+    assert "#2 110101001001002 没闭合: geometry_unreadable — 多边形的环没有闭合" in out.getvalue()
+    assert snapshot() == before  # the good row is not imported either
+    with pytest.raises(Exception) as exc:
+        areas_import(path, "grid", "wgs84", code_field="code")
+    assert [(e["row"], e["problem"]) for e in exc.value.report["errors"]] == [(2, "geometry_unreadable")]
+
+
 def test_overlap_gap_and_outside_parent_are_warnings(parents, tmp_path, settings):
     path = write_geojson(
         tmp_path / "g.geojson",

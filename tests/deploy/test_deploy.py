@@ -42,6 +42,8 @@ def run_settings(**env):
     ({"DJANGO_DEBUG": "1", "CHANNEL_CAPACITY": "lots"}, "CHANNEL_CAPACITY"),
     ({"DJANGO_DEBUG": "1", "REDIS_URL": "http://x"}, "REDIS_URL"),
     ({"DJANGO_DEBUG": "1", "CHANNEL_LAYER": "kafka"}, "CHANNEL_LAYER"),
+    ({"DJANGO_DEBUG": "1", "REQUEST_LINE_MAX_BYTES": "100000"}, "REQUEST_LINE_MAX_BYTES"),
+    ({"DJANGO_DEBUG": "1", "REQUEST_LINE_MAX_BYTES": "10"}, "REQUEST_LINE_MAX_BYTES"),
 ])
 def test_bad_settings_fail_loudly(env, needle):
     r = run_settings(**env)

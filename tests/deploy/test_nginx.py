@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from gridgov.appeals.models import Attachment
 from tests.mobile_api import fieldwork
 from tests.mobile_api.fieldwork import photo_bytes, task_url, token_client, upload
-from tests.realtime.daphne import DAPHNE, ROOT, database_url, free_port, stop, wait_for_port
+from tests.realtime.daphne import ROOT, database_url, free_port, server_command, stop, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 _field_settings, people, appeals = fieldwork._field_settings, fieldwork.people, fieldwork.appeals
@@ -107,7 +107,7 @@ def test_evidence_and_websocket_through_nginx(appeals, people, settings):
     }
     with open(workdir / "daphne.log", "w") as log:
         web = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(daphne_port), "gridgov.asgi:application"],
+            server_command(daphne_port),
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log,

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.realtime.daphne import DAPHNE, ROOT, database_url, free_port, stop, wait_for_port
+from tests.realtime.daphne import DAPHNE, ROOT, database_url, free_port, server_command, stop, wait_for_port
 
 CHROMIUM = os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "tests" / "screenshots"
@@ -40,8 +40,7 @@ def daphne(env):
     base_env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "gridgov.settings",
                 "PYTHONPATH": str(ROOT), **env}
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "gridgov.asgi:application"],
-                                cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(server_command(port), cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT)
         try:
             if not wait_for_port(port, proc):
                 log.flush()

@@ -56,11 +56,11 @@ def test_map_pages_run_under_the_policy(server, chromium, city, name, who, path,
     login(chromium, server, city["users"][who])
     page, rec, refused = open_page(chromium, server, path)
     try:
-        page.wait_for_function("window.gridgovMap && window.gridgovMap.ready", timeout=15000)
+        page.wait_for_function("() => window.gridgovMap && window.gridgovMap.ready", timeout=15000)
         counts = page.evaluate(LAYER_COUNTS)
         assert all(counts.get(role) == n for role, n in expected.items()), counts
         assert page.locator(".leaflet-container canvas").count() >= 1
-        page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("() => document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
         policy = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
         assert (
             "script-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]

@@ -113,7 +113,13 @@ def test_logout_needs_a_token_not_a_session(make_user):
     assert APIClient().post(LOGOUT).status_code == 401
 
 
-def test_login_is_throttled(make_user, settings):
+@pytest.fixture
+def throttle_only(settings):
+    """The lockout (tests/accounts/test_lockout.py) out of the way, to see the throttle alone."""
+    settings.AXES_FAILURE_LIMIT = settings.LOGIN_LOCKOUT_CLIENT_FAILURES = 1000
+
+
+def test_login_is_throttled(make_user, throttle_only):
     user = make_user(Role.OPERATOR)
     for _ in range(10):
         assert login(user, password="wrong").status_code == 400
@@ -135,3 +141,41 @@ def test_login_throttle_is_shared_through_redis(make_user, settings):
     assert login(user).status_code == 429
     assert caches["throttle"].get(f"throttle_login_127.0.0.1:{user.username}")
     caches["throttle"].delete(f"throttle_login_127.0.0.1:{user.username}")
+
+
+def test_a_new_forwarded_for_on_each_try_is_still_the_same_client(make_user, throttle_only):
+    user = make_user(Role.OPERATOR)
+    answers = [login(user, password="wrong", client=APIClient(HTTP_X_FORWARDED_FOR=f"10.1.2.{i}")).status_code
+               for i in range(15)]
+    assert answers == [400] * 10 + [429] * 5
+    r = login(user, client=APIClient(HTTP_X_FORWARDED_FOR="10.1.3.1"))  # the right password, a fresh header
+    assert r.status_code == 429 and "token" not in r.json() and not AuthToken.objects.exists()
+
+
+def test_behind_a_trusted_proxy_two_clients_are_counted_apart(make_user, throttle_only, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's address
+    user = make_user(Role.OPERATOR)
+    for i in range(10):  # what the client writes left of the proxy's hop does not make it new
+        r = login(user, password="wrong", client=APIClient(HTTP_X_FORWARDED_FOR=f"6.6.6.{i}, 203.0.113.1"))
+        assert r.status_code == 400
+    assert login(user, client=APIClient(HTTP_X_FORWARDED_FOR="203.0.113.1")).status_code == 429
+    r = login(user, client=APIClient(HTTP_X_FORWARDED_FOR="203.0.113.2"))
+    assert r.status_code == 200 and r.json()["token"]
+    assert AuditEvent.objects.get(action="auth.login").data["ip"] == "203.0.113.2"
+
+
+def test_a_locked_account_gets_429_and_no_token_from_a_fresh_address(make_user):
+    """The account-wide lockout (axes, shared with the web login) that the per-address throttle is not."""
+    user = make_user(Role.GRID_WORKER)
+    for i in range(9):
+        assert login(user, password="wrong", client=APIClient(REMOTE_ADDR=f"198.51.100.{i}")).status_code == 400
+    r = login(user, password="wrong", client=APIClient(REMOTE_ADDR="198.51.100.9"))
+    assert r.status_code == 429 and r.json()["code"] == "locked_out"
+    r = login(user, client=APIClient(REMOTE_ADDR="203.0.113.9"))
+    assert r.status_code == 429 and r.json() == {
+        "detail": f"账号“{user.username}”登录失败次数过多，已被锁定，请在 30 分钟后再试，或联系系统管理员解锁。",
+        "code": "locked_out",
+    }
+    assert not AuthToken.objects.exists() and not AuditEvent.objects.filter(action="auth.login").exists()
+    # another account is not locked with it
+    assert login(make_user(Role.GRID_WORKER), client=APIClient(REMOTE_ADDR="198.51.100.9")).status_code == 200

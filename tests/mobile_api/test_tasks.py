@@ -282,6 +282,24 @@ def test_check_in_outside_the_geofence_is_refused_with_the_distance(appeals, peo
     assert w.post(task_url(a, "complete"), {"note": "x"}, format="json").json()["required_first"] == "check_in"
 
 
+@pytest.mark.parametrize("extra,field", [
+    ({"lng": True}, "lng"), ({"lat": "39.9105"}, "lat"), ({"accuracy_m": "8"}, "accuracy_m"),
+    ({"crs": 4326}, "crs"), ({"client_at": "0001-01-01T00:00:00Z"}, "client_at"),
+    ({"client_at": "9999-01-01T00:00:00+08:00"}, "client_at"),
+])
+def test_check_in_takes_json_types_and_sane_times_only(appeals, people, extra, field):
+    a, w = appeals["A"], token_client(people["worker1"])
+    accept(w, a)
+    body = {"lng": NEAR[0], "lat": NEAR[1], **extra}
+    r = w.post(task_url(a, "check-in"), body, format="json")
+    assert r.status_code == 400 and field in r.json(), r.json()
+    assert not AppealEvent.objects.filter(appeal=a, event__startswith="check_in").exists()
+    assert token_client(people["worker2"]).post(task_url(a, "check-in"), body, format="json").status_code == 404
+    # A form is text: the same check-in sent as a multipart form is read as numbers.
+    r = w.post(task_url(a, "check-in"), {"lng": str(NEAR[0]), "lat": str(NEAR[1])}, format="multipart")
+    assert r.status_code == 200, r.json()
+
+
 def test_check_in_outside_the_geofence_is_flagged_in_flag_mode(appeals, people, settings):
     settings.GEOFENCE_MODE = "flag"
     a, w = appeals["A"], token_client(people["worker1"])

@@ -93,3 +93,47 @@ def test_missing_columns_and_unknown_files(city, tmp_path):
         call_command("import_places", write(tmp_path, "x.csv", "name,x,y\na,1,2\n"), crs="wgs84")
     with pytest.raises(CommandError, match=r"\.csv or \.geojson"):
         call_command("import_places", write(tmp_path, "x.kml", "<kml/>"), crs="wgs84")
+
+
+# --- broken files and ragged rows (#11) ------------------------------------------------------
+
+
+def test_an_oversized_cell_is_refused_naming_line_and_column(city, tmp_path):
+    path = write(tmp_path, "big.csv", "name,kind,lng,lat,address\n好地方,poi,116.405,39.91,\n"
+                 f"坏地方,poi,116.41,39.91,{'长' * 140_000}\n")
+    with pytest.raises(CommandError) as exc:
+        call_command("import_places", path, crs="wgs84", skip_bad=True, stdout=StringIO(), stderr=StringIO())
+    assert "big.csv" in str(exc.value) and "第 3 行" in str(exc.value) and "「address」" in str(exc.value)
+    assert not Place.objects.exists()
+
+
+def test_rows_of_the_wrong_width_are_bad_rows(city, tmp_path):
+    path = write(tmp_path, "ragged.csv", "name,kind,lng,lat\n好地方,poi,116.405,39.91\n"
+                 "多一列,poi,116.41,39.91,多余\n少一列,poi,116.41\n")
+    err = StringIO()
+    with pytest.raises(CommandError, match="2 行有误.*2 bad rows"):
+        call_command("import_places", path, crs="wgs84", stdout=StringIO(), stderr=err)
+    assert "line 3: 列数不符：表头 4 列，本行 5 列" in err.getvalue() and "line 4: 列数不符" in err.getvalue()
+    assert not Place.objects.exists()
+    call_command("import_places", path, crs="wgs84", skip_bad=True, stdout=StringIO(), stderr=StringIO())
+    assert list(Place.objects.values_list("name", flat=True)) == ["好地方"]
+
+
+def test_gbk_csv_is_read(city, tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("name,kind,lng,lat\n阳光花园小区,小区,116.405,39.91\n".encode("gbk"))
+    call_command("import_places", str(path), crs="wgs84", stdout=StringIO())
+    assert Place.objects.get().name == "阳光花园小区"
+
+
+def test_unclosed_polygon_ring_is_a_bad_row(city, tmp_path):
+    ring = [[116.431, 39.905], [116.434, 39.905], [116.434, 39.908], [116.431, 39.908]]
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "开环小区"}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
+        {"type": "Feature", "properties": {"name": "实验小学"}, "geometry": {"type": "Point", "coordinates": [116.438, 39.915]}},
+    ]}
+    path = write(tmp_path, "open.geojson", json.dumps(fc, ensure_ascii=False))
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 bad rows"):
+        call_command("import_places", path, crs="wgs84", stdout=StringIO(), stderr=err)
+    assert "feature 1: 多边形的环没有闭合" in err.getvalue() and not Place.objects.exists()

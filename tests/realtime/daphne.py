@@ -1,5 +1,6 @@
 """Real Daphne processes for tests and benchmarks: start on a free port in 18000–18999, wait
-until it answers, always stop."""
+until it answers, always stop. They run as deployed: `python -m gridgov.serve` (Daphne with the
+platform's answers to oversized requests)."""
 
 import os
 import random
@@ -16,6 +17,12 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = Path(sys.executable).with_name("daphne")
+
+
+def server_command(port, *args):
+    """The server as deployed (scripts/run.sh, Dockerfile): Daphne through gridgov.serve."""
+    return [sys.executable, "-m", "gridgov.serve", "-b", "127.0.0.1", "-p", str(port), *args,
+            "gridgov.asgi:application"]
 
 
 class DaphneUnavailable(Exception):
@@ -79,8 +86,8 @@ def daphne_servers(n, env=None, log_dir="/tmp", args=(), pids=None):
             port = free_port()
             log_path = Path(log_dir) / f"gridgov-daphne-{port}.log"
             log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-            proc = subprocess.Popen([str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), *args, "gridgov.asgi:application"],
-                                    cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(server_command(port, *args), cwd=ROOT, env=base_env, stdout=log,
+                                    stderr=subprocess.STDOUT)
             procs.append((proc, log, port, log_path))
             if pids is not None:
                 pids.append(proc.pid)

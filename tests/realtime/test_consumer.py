@@ -82,15 +82,24 @@ def test_unauthenticated_is_closed_with_4401(make_user, how):
     run(body)
 
 
-def test_token_in_query_string_also_works(make_user):
+@pytest.mark.parametrize("query", ["token={token}", "last_id=0&token={token}", "token="])
+def test_token_in_the_url_is_refused_with_4401(make_user, client, query):
+    """A URL lands in access logs: a token there is never looked up, even beside a good
+    subprotocol token or a session, so the client learns to use the subprotocol."""
     user = make_user(Role.OPERATOR)
     token = token_for(user)
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    query = query.format(token=token)
 
     async def body():
-        comm = ws(query=f"token={token}")
-        connected, subprotocol = await comm.connect()
-        assert connected and subprotocol is None
-        assert (await comm.receive_json_from())["groups"] == [f"user.{user.pk}", "city"]
+        for kw in ({}, {"token": token}, {"headers": [(b"cookie", cookie), (b"origin", b"http://127.0.0.1:8000")]}):
+            comm = ws(query=query, **kw)
+            connected, _ = await comm.connect()
+            assert connected
+            assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+        comm, hello = await open_ws(token)  # the subprotocol form still works
+        assert hello["groups"] == [f"user.{user.pk}", "city"]
         await comm.disconnect()
 
     run(body)

@@ -161,3 +161,25 @@ def test_burst_of_2000_events_arrives_complete_and_in_order(servers, make_user):
 
     elapsed = async_to_sync(body)()
     print(f"2000-event burst delivered in {elapsed:.2f} s")
+
+
+def test_token_in_the_url_is_refused_through_daphne(servers, make_user):
+    token = login(servers[0], make_user(Role.OPERATOR))
+
+    async def body():
+        conn = await connect(f"ws://127.0.0.1:{servers[0]}/ws/v1/events/?token={token}", ping_interval=None,
+                             proxy=None, open_timeout=20)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(conn.recv(), 20)
+        assert closed.value.rcvd.code == 4401
+
+    async_to_sync(body)()
+
+
+def test_phone_lockout_answers_429_json_through_daphne(servers, make_user):
+    """Under Daphne axes' middleware runs its async path (which passes its arguments differently)."""
+    user = make_user(Role.GRID_WORKER, username=f"lockout-{time.time_ns()}")  # the throttle's Redis count is not reset
+    answers = [http(servers[0], "POST", "/api/mobile/v1/login", {"username": user.username, "password": "wrong"})
+               for _ in range(10)]  # LOGIN_LOCKOUT_FAILURES
+    assert [s for s, _ in answers] == [400] * 9 + [429], answers
+    assert answers[-1][1]["code"] == "locked_out" and user.username in answers[-1][1]["detail"]

@@ -248,3 +248,30 @@ def test_monthly_topic_for_district_leaders(world, api):
     assert api(u["other_leader"]).get(f"{API}/monthly-topic", {"district": d1, "month": month}).status_code == 404
     assert api(u["street"]).get(f"{API}/monthly-topic", {"district": d1, "month": month}).status_code == 404
     assert api(u["hotline"]).get(f"{API}/monthly-topic", {"district": d1, "month": "2026-13"}).status_code == 400
+
+
+def test_a_call_area_must_be_a_valid_polygon(gencity, make_user, api):
+    """The area importer's rule (gridgov.areas.importer.polygon_repair): a self-intersecting area
+    is repaired when that keeps its area within 1 %, refused otherwise (#11)."""
+    from gridgov.whistles.models import WhistleCall
+
+    s1, s2 = gencity.streets[:2]
+    street = api(make_user("street_office", area_code=s1))
+    lng, lat = next(gencity.centres[c] for c in gencity.codes if c.startswith(s1))
+    d = 0.001
+    bow_tie = [[lng - d, lat - d], [lng + d, lat + d], [lng + d, lat - d], [lng - d, lat + d], [lng - d, lat - d]]
+    body = {"problem": "井盖缺失", "departments": ["zilaishui"], "lng": lng, "lat": lat,
+            "area": {"type": "Polygon", "coordinates": [bow_tie]}}
+    r = street.post(f"{API}/calls", body, format="json")
+    assert r.status_code == 400 and "自相交" in r.json()["area"][0], r.json()
+    # A square with a sliver crossing at one corner: repaired, well inside 1 % of its area.
+    square = [[lng - d, lat - d], [lng + d, lat - d], [lng + d, lat + d], [lng - d, lat + d],
+              [lng - d + 1e-6, lat - d - 1e-6], [lng - d, lat - d]]
+    outsider = api(make_user("street_office", area_code=s2))
+    good = {**body, "area": {"type": "Polygon", "coordinates": [square]}, "street_code": s1}
+    assert outsider.post(f"{API}/calls", good, format="json").status_code == 403
+    assert WhistleCall.objects.count() == 0
+    r = street.post(f"{API}/calls", good, format="json")
+    assert r.status_code == 201, r.content
+    call = WhistleCall.objects.get(pk=r.json()["id"])
+    assert call.area.valid and abs(call.area.area - (2 * d) ** 2) / (2 * d) ** 2 < 0.01

@@ -43,7 +43,10 @@ class Command(BaseCommand):
         if len(problems) > 20:
             self.stderr.write(f"  … and {len(problems) - 20} more")
         if problems and not skip_bad:
-            raise CommandError(f"{len(problems)} bad rows: nothing imported (fix them, or --skip-bad)")
+            raise CommandError(
+                f"{len(problems)} 行有误，未导入任何地名（修正后重试，或加 --skip-bad 只导入正确的行）/ "
+                f"{len(problems)} bad rows: nothing imported (fix them, or --skip-bad)"
+            )
         if dry_run:
             self.stdout.write(f"{len(rows)} places read, {len(problems)} bad; nothing written (--dry-run)")
             return
