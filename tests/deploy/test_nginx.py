@@ -17,9 +17,13 @@ import pytest
 from knox.models import AuthToken
 from websockets.asyncio.client import connect
 
+from django.core.files.base import ContentFile
+
 from gridgov.appeals.models import Attachment
+from gridgov.whistles.models import MusterEvidence
 from tests.mobile_api import fieldwork
 from tests.mobile_api.fieldwork import photo_bytes, task_url, token_client, upload
+from tests.test_files import PDF, muster_evidence  # noqa: F401 — a fixture
 from tests.realtime.daphne import ROOT, database_url, free_port, server_command, stop, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -81,7 +85,7 @@ async def ws_hello(port, token):
         return json.loads(await asyncio.wait_for(conn.recv(), 20))
 
 
-def test_evidence_and_websocket_through_nginx(appeals, people, settings):
+def test_evidence_and_websocket_through_nginx(appeals, people, settings, muster_evidence):  # noqa: F811
     a, w = appeals["A"], token_client(people["worker1"])
     assert w.post(task_url(a, "accept"), {}, format="json").status_code == 200
     assert w.post(task_url(a, "check-in"), {"lng": 116.405, "lat": 39.9105}, format="json").status_code == 200
@@ -90,6 +94,16 @@ def test_evidence_and_websocket_through_nginx(appeals, people, settings):
     att = Attachment.objects.get(pk=ev["evidence"]["id"])
     with att.file.open("rb") as f:
         stored = f.read()
+    # A muster file keeps the name it was uploaded with: Chinese, with a space.
+    named = MusterEvidence(
+        muster=muster_evidence["evidence"].muster,
+        name="处置 报告.pdf",
+        content_type="application/pdf",
+        size=len(PDF),
+        sha256="b" * 64,
+    )
+    named.file.save("处置 报告.pdf", ContentFile(PDF), save=True)
+    _, water_token = AuthToken.objects.create(user=muster_evidence["water"])
     _, worker_token = AuthToken.objects.create(user=people["worker1"])
     _, outsider_token = AuthToken.objects.create(user=people["worker3"])
 
@@ -131,6 +145,10 @@ def test_evidence_and_websocket_through_nginx(appeals, people, settings):
             assert get(nginx_port, ev["evidence"]["url"])[0] == 401
             assert get(nginx_port, f"/_protected_media/{att.file.name}", worker_token)[0] == 404
             assert get(nginx_port, f"/media/{att.file.name}", worker_token)[0] == 404
+
+            status, headers, body = get(nginx_port, f"/media/muster-evidence/{named.pk}", water_token)
+            assert status == 200 and body == PDF and headers["Content-Type"] == "application/pdf", (status, body[:200])
+            assert get(nginx_port, f"/media/muster-evidence/{named.pk}", outsider_token)[0] == 404
 
             hello = asyncio.run(ws_hello(nginx_port, worker_token))
             assert hello["type"] == "hello", hello
