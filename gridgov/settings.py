@@ -528,7 +528,7 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 # DJANGO_TRUST_X_FORWARDED_PROTO=1: the proxy in front terminates TLS and sets X-Forwarded-Proto
-# itself (deploy/nginx.conf does). Only then: anyone reaching Daphne directly could claim https.
+# itself (deploy/nginx.conf does). Off by default: whoever reaches Daphne directly could claim https.
 if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
