@@ -521,6 +521,71 @@ IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 7, 1)
 CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.idempotency_purge",
                                              "schedule": 3600.0, "options": {"expires": 3600}}
 
+# --- security headers, and running behind TLS (#11) --------------------------------------------
+# DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at nginx or a load balancer in front).
+# Plain-HTTP requests are redirected, browsers are told to never use HTTP again for a year
+# (HSTS, subdomains included, preload-ready), and cookies are only sent over TLS. Off by default:
+# `make run` serves http://127.0.0.1:8000, where HSTS would lock the browser out of localhost.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    # The container healthcheck asks Daphne over plain HTTP from inside.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+# DJANGO_TRUST_X_FORWARDED_PROTO=1: the proxy in front terminates TLS and sets X-Forwarded-Proto
+# itself (deploy/nginx.conf does). Off by default: whoever reaches Daphne directly could claim https.
+if env_bool("DJANGO_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+from csp.constants import NONCE  # noqa: E402 — django-csp's marker for "this request's nonce"
+
+# Right after SecurityMiddleware: every answer gets the headers, a lockout page too.
+MIDDLEWARE[1:1] = ["gridgov.security.CSPMiddleware", "gridgov.security.PermissionsPolicyMiddleware"]
+# Scripts: our static files and inline blocks carrying the request's nonce (the folium map script,
+# see maps/templates/maps/_base.html). Styles: <style> elements and stylesheets need 'self' or the
+# nonce; style="…" attributes stay allowed (style-src-attr), since the map legends, the login card,
+# the Django admin and folium's popup HTML use them, and an attribute cannot run script. Browsers
+# without CSP3's -elem/-attr fall back to style-src (a nonce there would disable 'unsafe-inline').
+# img-src and connect-src are completed per request with the basemap's tile hosts and this host's
+# WebSocket (gridgov/security.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "style-src-elem": ["'self'", NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# The phones' pages locate the worker and take evidence photos; nothing else is ever needed.
+PERMISSIONS_POLICY = {
+    "geolocation": ["self"],
+    "camera": ["self"],
+    **dict.fromkeys(["microphone", "payment", "usb", "serial", "midi", "display-capture", "accelerometer",
+                     "gyroscope", "magnetometer", "xr-spatial-tracking"], []),
+}
+# Uploaded files are served by gridgov/files.py after the same access check as the appeal or call
+# they belong to. Empty: the view streams them (development). Behind nginx: the internal location
+# that maps to MEDIA_ROOT (deploy/nginx.conf), e.g. /_protected_media/; the view then only answers
+# X-Accel-Redirect and nginx sends the bytes.
+MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "").strip()
+if MEDIA_ACCEL_REDIRECT_PREFIX and not (MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/")
+                                        and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")):
+    raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT_PREFIX={MEDIA_ACCEL_REDIRECT_PREFIX!r}: expected a path "
+                               "with a leading and a trailing '/', e.g. /_protected_media/")
+
 # Request lines (method, path and query string) longer than this are answered 414 by the server
 # (gridgov/serve.py); Twisted cannot read a line over 16 KiB at all.
 REQUEST_LINE_MAX_BYTES = env_int("REQUEST_LINE_MAX_BYTES", 8192, 1024)

@@ -28,4 +28,6 @@ urlpatterns = [
     path("api/mobile/v1/", include("mobile_api.v1.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("maps/", include("maps.urls")),
+    # Uploaded files, each behind the access check of what it belongs to (gridgov/files.py).
+    path("media/", include("gridgov.files")),
 ]

@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import inputs
+from gridgov import files, inputs
 from gridgov import schema as doc
 from gridgov.areas.serializers import CRSField
 
@@ -323,7 +323,8 @@ class AppealDetailOutput(AppealOutput):
             for s in a.assignments.all()
         ]
         data["attachments"] = [
-            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size, "url": f.file.url,
+            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size,
+             "url": files.attachment_url(f), "thumbnail_url": files.thumbnail_url(f),
              "purpose": f.purpose, "uploaded_at": dt.to_representation(f.uploaded_at)}
             for f in a.attachments.all()
         ]

@@ -26,6 +26,12 @@ class AreaAdmin(GISModelAdmin):
     readonly_fields = ("code", "version", "valid_from", "valid_to", "import_run")
     gis_widget = OfflineMapWidget
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and isinstance(field.widget, OfflineMapWidget):
+            field.widget.csp_nonce = getattr(request, "csp_nonce", None)
+        return field
+
     def get_queryset(self, request):
         return scope_codes(super().get_queryset(request), request.user, with_ancestors=True)
 

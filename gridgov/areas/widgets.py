@@ -36,7 +36,13 @@ class OfflineMapWidget(OSMWidget):
     def _render(self, template_name, context, renderer=None):
         context["base_layer_js"] = base_layer_js()
         engine = getattr(renderer or get_default_renderer(), "engine", None) or engines["django"]
-        return mark_safe(engine.from_string(_TEMPLATE).render(context))
+        html = engine.from_string(_TEMPLATE).render(context)
+        # Django's template starts the map in an inline <script>; under the Content-Security-Policy
+        # it runs only with the page's nonce, which AreaAdmin hands the widget with the request.
+        nonce = getattr(self, "csp_nonce", None)
+        if nonce is not None:  # django-csp's lazy nonce: str() makes it and puts it in the header
+            html = html.replace("<script>", f'<script nonce="{nonce!s}">', 1)
+        return mark_safe(html)
 
 
 def base_layer_js(basemap=None):

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from gridgov import inputs
+from gridgov import files, inputs
 from gridgov.areas.importer import polygon_repair
 
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
@@ -243,7 +243,7 @@ class EvidenceOutput(serializers.ModelSerializer):
         fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
 
     def get_url(self, obj) -> str | None:
-        return obj.file.url if obj.file else None
+        return files.muster_evidence_url(obj)
 
 
 class MusterOutput(MusterSummary):

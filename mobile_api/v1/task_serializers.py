@@ -3,12 +3,11 @@ access.may_see_personal_data). Outputs take a context: `user`, `unmasked` (appea
 personal data the user may see) and `crs` (a second coordinate system for positions)."""
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import inputs
+from gridgov import files, inputs
 from gridgov.appeals import field
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
@@ -133,12 +132,11 @@ def _code_name(obj):
 
 def evidence_item(att):
     meta = att.meta or {}
-    thumb = meta.get("thumbnail")
     compare = meta.get("compare") or {}
     return {
         "id": att.pk, "kind": att.kind, "content_type": att.content_type, "size": att.size, "sha256": att.sha256,
         "purpose": att.purpose, "purpose_label": field.PURPOSE_LABELS.get(att.purpose, att.purpose),
-        "url": att.file.url, "thumbnail_url": default_storage.url(thumb) if thumb else None,
+        "url": files.attachment_url(att), "thumbnail_url": files.thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
         "uploaded_by": att.uploaded_by.username if att.uploaded_by_id and att.uploaded_by else None,
         "width": meta.get("width"), "height": meta.get("height"),

@@ -102,13 +102,6 @@ def test_area_geojson_bbox_and_zoom(city, api, make_user):
     assert c.get("/api/v1/areas/grid/", {"zoom": 99}).status_code == 400
 
 
-def test_healthz_reports_postgis_and_redis(client):
-    r = client.get("/healthz")
-    assert r.status_code == 200, r.content
-    body = r.json()
-    assert body["postgis"]["version"].startswith("3.") and body["redis"]["ok"] is True
-
-
 def test_bulk_locate_flags_jurisdiction_per_point_and_refuses_bad_json(city, api, make_user):
     street = make_user(Role.STREET_OFFICE, area_code="110101001")
     r = api(street).post(

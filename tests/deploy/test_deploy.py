@@ -19,7 +19,7 @@ def test_compose_file_validates():
     assert r.returncode == 0, r.stderr
     r = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
                        env=env, capture_output=True, text=True, cwd="/tmp")
-    assert set(r.stdout.split()) == {"postgis", "redis", "web", "worker", "beat"}
+    assert set(r.stdout.split()) == {"postgis", "redis", "web", "proxy", "worker", "beat"}
     # without the secrets it refuses to start rather than run with defaults
     bare = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD")}
     r = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],

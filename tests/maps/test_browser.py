@@ -217,7 +217,9 @@ def open_map(context, base, user, path):
     rec = browser.Recorder(page, base)
     response = page.goto(base + path, wait_until="networkidle")
     assert response.status == 200, (path, response.status)
-    page.wait_for_function("window.gridgovMap && window.gridgovMap.ready", timeout=15000)
+    # Waits are functions: Playwright evals a bare expression again on every poll, and the pages'
+    # Content-Security-Policy (no 'unsafe-eval') refuses that.
+    page.wait_for_function("() => window.gridgovMap && window.gridgovMap.ready", timeout=15000)
     return page, rec
 
 
@@ -265,7 +267,7 @@ def test_page_loads_with_its_layers(server, chromium, city, name, who, path, exp
         assert page.locator(".leaflet-container canvas").count() >= 1  # preferCanvas: layers draw on canvas
         assert page.locator("html").get_attribute("lang") == "zh-hans"
         if name == "leader":
-            page.wait_for_function("!document.getElementById('week-slider').disabled", timeout=10000)
+            page.wait_for_function("() => !document.getElementById('week-slider').disabled", timeout=10000)
             heat = page.evaluate("window.gridgovMap.layers.heat._latlngs.length")
             assert heat == 4
             page.locator("#week-slider").fill("12")  # the current week
@@ -274,7 +276,7 @@ def test_page_loads_with_its_layers(server, chromium, city, name, who, path, exp
             assert "所选时段合计" in page.locator("#week-label").inner_text()
             assert page.evaluate("window.gridgovMap.layers.heat._latlngs.length") == 4
             assert not [u for u in rec.requests if u.split("?")[0].endswith("/maps/api/heat")]
-        page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("() => document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
         refresh_all(page)
         assert page.evaluate(LAYER_COUNTS) == counts  # the API gives the page what the view gave
         browser.screenshot(page, f"maps-{name}")
@@ -305,7 +307,7 @@ def test_leader_grid_level_from_vector_tiles(tiled_server, chromium, city):
     page, rec = open_map(chromium, tiled_server, city["users"]["leader"], "/maps/leader/?level=grid&days=90")
     try:
         assert "choropleth" not in page.evaluate(LAYER_COUNTS)  # no polygons embedded
-        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        page.wait_for_function("() => (" + TILE_CODES + ")().length === 4", timeout=10000)
         assert page.evaluate(TILE_CODES) == sorted([*JIA_GRIDS, *YI_GRIDS])
         tiles = [u for u in rec.requests if "/maps/tiles/grids/" in u]
         assert tiles and all("days=90" in u for u in tiles)
@@ -330,8 +332,8 @@ def test_leader_tiled_grids_recolour_on_a_live_event(tiled_server, chromium, cit
     leader = make_user(Role.LEADER, username="city-leader")  # the city group hears every appeal.changed
     page, rec = open_map(chromium, tiled_server, leader, "/maps/leader/?level=grid&days=90")
     try:
-        page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
-        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        page.wait_for_function("() => document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("() => (" + TILE_CODES + ")().length === 4", timeout=10000)
         low, two = page.evaluate(GRID_FILL, YI_GRIDS[1]), page.evaluate(GRID_FILL, YI_GRIDS[0])
         assert len(low) == 1 and len(two) == 1 and low != two
         lng, lat = INSIDE[YI_GRIDS[1]]
@@ -339,7 +341,7 @@ def test_leader_tiled_grids_recolour_on_a_live_event(tiled_server, chromium, cit
             appeal_register, data={"text": "路灯不亮，晚上看不见路", "lng": lng, "lat": lat}, actor=city["users"]["centre"]
         )
         assert appeal.grid_code == YI_GRIDS[1]
-        page.wait_for_function(f"({GRID_FILL})('{YI_GRIDS[1]}')[0] === '{two[0]}'", timeout=20000)
+        page.wait_for_function(f"() => ({GRID_FILL})('{YI_GRIDS[1]}')[0] === '{two[0]}'", timeout=20000)
         refreshes = [u for u in rec.requests if "/maps/api/areas?" in u]
         # Only the grid the event named is asked for, not the 1.3 MB of every grid in view.
         assert refreshes and all("counts_only=1" in u and "days=90" in u and f"codes={YI_GRIDS[1]}" in u
@@ -349,7 +351,7 @@ def test_leader_tiled_grids_recolour_on_a_live_event(tiled_server, chromium, cit
         page.evaluate("(() => { const m = window.gridgovMap.map; m.setZoom(m.getZoom() + 1, {animate: false}); })()")
         page.evaluate("(() => { const m = window.gridgovMap.map; m.setZoom(m.getZoom() - 1, {animate: false}); })()")
         page.wait_for_load_state("networkidle")
-        page.wait_for_function("(" + TILE_CODES + ")().length === 4", timeout=10000)
+        page.wait_for_function("() => (" + TILE_CODES + ")().length === 4", timeout=10000)
         assert page.evaluate(GRID_FILL, YI_GRIDS[1]) == two
         browser.screenshot(page, "maps-leader-grid-tiles-live")
         assert_clean(rec)
@@ -392,7 +394,7 @@ def test_blow_from_street_map_and_answer_from_department_map(server, chromium, c
         popup.locator(".action-result", has_text="已完成").wait_for(timeout=15000)
         call = WhistleCall.objects.get(hotspot=hotspot)
         assert call.street_code == JIA and call.musters.get().department.code == "chengguan"
-        page.wait_for_function("window.gridgovMap.layers.calls.getLayers().length === 1", timeout=10000)
+        page.wait_for_function("() => window.gridgovMap.layers.calls.getLayers().length === 1", timeout=10000)
         assert "已吹哨" in page.locator("#live-log").inner_text()
         assert_clean(rec)
     finally:
@@ -427,7 +429,7 @@ def test_department_map_moves_on_a_live_event(server, chromium, city):
 
     page, rec = open_map(chromium, server, city["users"]["dept"], "/maps/department/")
     try:
-        page.wait_for_function("document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
+        page.wait_for_function("() => document.getElementById('live-status').dataset.state === 'on'", timeout=15000)
         before = page.evaluate(LAYER_COUNTS)["tasks"]
         appeal = make_appeal(JIA_GRIDS[1], state="located", category=city["garbage"], ticket="JIALIVE01")
         in_thread(services.appeal_dispatch, appeal, actor=city["users"]["centre"])  # publishes after commit
@@ -453,7 +455,7 @@ def test_worker_page_on_a_phone(server, chromium, city):
         chromium.grant_permissions(["geolocation"], origin=server)
         chromium.set_geolocation({"longitude": 116.405, "latitude": 39.911, "accuracy": 20})
         page.goto(server + "/maps/worker/", wait_until="networkidle")
-        page.wait_for_function("window.gridgovMap && window.gridgovMap.ready", timeout=15000)
+        page.wait_for_function("() => window.gridgovMap && window.gridgovMap.ready", timeout=15000)
         page.locator("#locate-me").click()
         page.locator("#locate-result", has_text="我的位置").wait_for(timeout=10000)
         centre = page.evaluate("window.gridgovMap.map.getCenter()")
