@@ -19,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
+from gridgov import schema as doc
 from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.models import Attachment
 from gridgov.whistles.access import calls_visible_to
@@ -67,7 +68,9 @@ def _basename(name):
     return PurePosixPath(name).name
 
 
-FILE_SCHEMA = extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY})
+FILE_SCHEMA = extend_schema(
+    parameters=[doc.ID_PARAMETER], responses={(200, "*/*"): OpenApiTypes.BINARY, **doc.errors(401, 403, 404)}
+)
 
 
 class AttachmentFileApi(APIView):
