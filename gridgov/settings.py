@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "gridgov.accounts",
     "gridgov.areas",
     "gridgov.appeals",
+    "gridgov.demo",
     "gridgov.audit",
     "gridgov.places",
     "gridgov.realtime",
@@ -329,7 +330,7 @@ CELERY_BEAT_SCHEDULE["maps-rollup-refresh"] = {
 # --- intake --------------------------------------------------------------------------------
 # A geocoded address below this confidence waits in the manual-location queue.
 GEOCODE_MIN_CONFIDENCE = env_float("GEOCODE_MIN_CONFIDENCE", 0.6, 0)
-# The trained category model (gridgov.appeals.classifier), written by `retrain_classifier` and
+# The trained category model (gridgov.appeals.intake.classifier), written by `retrain_classifier` and
 # the nightly task. Only files this system wrote are loaded: each carries an HMAC keyed by
 # SECRET_KEY, checked before unpickling. No file: intake classifies by catalogue keywords alone.
 CLASSIFIER_MODEL_PATH = Path(os.environ.get("CLASSIFIER_MODEL_PATH", "").strip()
@@ -456,13 +457,13 @@ CELERY_BEAT_SCHEDULE["whistles-sweep-musters"] = {
     "options": {"expires": SWEEP_INTERVAL_SECONDS},
 }
 
-# --- field work on phones: tasks, check-in, evidence, grid reports (gridgov/appeals/field.py) -----
+# --- field work on phones: tasks, check-in, evidence, grid reports (gridgov/appeals/field_tasks.py) -----
 EVIDENCE_PURPOSES = ("before", "during", "after")
 
 
 def env_category_map(name, parse):
     """"code=value,code=value" keyed by category codes or prefixes (2, 4 or 6 digits); the
-    longest prefix of an appeal's category code applies (see gridgov/appeals/field.py)."""
+    longest prefix of an appeal's category code applies (see gridgov/appeals/field_tasks.py)."""
     raw = os.environ.get(name, "").strip()
     out = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):

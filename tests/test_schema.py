@@ -113,9 +113,9 @@ def small_city(django_db_setup, django_db_blocker):
     from fixtures.democity import load_city, plan_city
     from fixtures.demohistory import load_history
     from gridgov.accounts.models import Department, Role, User
-    from gridgov.appeals import field
+    from gridgov.appeals import field_tasks
     from gridgov.appeals.models import Appeal
-    from gridgov.appeals.selectors import locality_department_code
+    from gridgov.appeals.routing.selectors import locality_department_code
     from gridgov.whistles.services import whistle_blow
 
     with django_db_blocker.unblock(), transaction.atomic():
@@ -132,7 +132,7 @@ def small_city(django_db_setup, django_db_blocker):
         Appeal.objects.filter(pk=task.pk).update(
             state="dispatched", department=Department.objects.get(code=locality_department_code(task.grid_code))
         )
-        assert field.may_work(worker, Appeal.objects.get(pk=task.pk), "accept")
+        assert field_tasks.may_work(worker, Appeal.objects.get(pk=task.pk), "accept")
         street_code = worker.grid_codes[0][:9]
         street = User.objects.get(role=Role.STREET_OFFICE, area_code=street_code)
         appeal_ids = list(

@@ -8,8 +8,8 @@ from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
 from gridgov.accounts.models import Role
 from gridgov.areas.models import Community, District, Street
 
-from .models import Appeal, AppealAssignment, AppealEvent, Attachment
-from .workflow import PRE_DISPATCH_STATES, State
+from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
+from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from gridgov.accounts.access import can_edit_areas
 
-from .models import Category, ResponsibilityRule
+from gridgov.appeals.models import Category, ResponsibilityRule
 
 
 class CatalogueAdmin(admin.ModelAdmin):

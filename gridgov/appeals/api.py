@@ -15,11 +15,13 @@ from gridgov import schema as doc
 from gridgov.accounts.models import Department
 from gridgov.areas.locate import BadPoint
 
-from . import access, batch
-from . import serializers as s
-from . import services
-from .models import Appeal
-from .workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition, allowed_events
+from gridgov.appeals import access
+
+from gridgov.appeals.intake import batch
+from gridgov.appeals import serializers as s
+from gridgov.appeals import services
+from gridgov.appeals.models import Appeal
+from gridgov.appeals.workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition, allowed_events
 
 logger = logging.getLogger(__name__)
 

@@ -125,7 +125,7 @@ class ResponsibilityRule(models.Model):
     """职责清单 row: in `area_code` (a prefix: '' the whole city, 6 digits a district, 9 a
     street), appeals of `category` go to `department` as lead (主办) or assisting (协办) unit.
     Rules are never edited: a change ends this one (`valid_to`) and adds its successor (see
-    gridgov.appeals.catalogue), so an appeal routed last year still shows the rule it followed."""
+    gridgov.appeals.routing.catalogue), so an appeal routed last year still shows the rule it followed."""
 
     class Role(models.TextChoices):
         LEAD = "lead", _("主办")

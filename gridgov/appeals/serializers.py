@@ -13,9 +13,9 @@ from gridgov import files, inputs
 from gridgov import schema as doc
 from gridgov.areas.serializers import CRSField
 
-from .masking import mask_name, mask_phone, mask_text
-from .models import Category, Channel, Kind, TimeLimit, WarningColour
-from .workflow import STATE_LABELS, ClosureType
+from gridgov.appeals.masking import mask_name, mask_phone, mask_text
+from gridgov.appeals.models import Category, Channel, Kind, TimeLimit, WarningColour
+from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
 # Exports often hold two numbers in one cell: "13812345678，010-68123456".

@@ -9,10 +9,12 @@ from django.utils import timezone
 
 from gridgov.audit.services import audit_record
 
-from . import pipeline
-from . import events, long_term, supervision
-from .models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
-from .workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
+from gridgov.appeals.intake import pipeline
+from gridgov.appeals import notices
+from gridgov.appeals.timelimits import long_term
+from gridgov.appeals.timelimits import supervision
+from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
+from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,9 @@ class AppealError(ValueError):
 
 
 def _publish(appeal, event):
-    # Real-time fan-out after commit (gridgov.realtime, when installed): events.py writes the
+    # Real-time fan-out after commit (gridgov.realtime, when installed): notices.py writes the
     # outbox rows in this transaction, they are sent after commit.
-    events.appeal_changed(appeal, event)
+    notices.appeal_changed(appeal, event)
 
 
 def next_ticket_no(received_at):

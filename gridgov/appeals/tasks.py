@@ -7,9 +7,9 @@ The `sweep` and `review_long_term` management commands do the same from cron or 
 
 from celery import shared_task
 
-from . import long_term, services
+from gridgov.appeals import services
 
-
+from gridgov.appeals.timelimits import long_term
 @shared_task(name="gridgov.appeals.tasks.sweep_warning_colours", ignore_result=True)
 def sweep_warning_colours():
     """三色预警: bring every appeal whose colour change is due up to date (SWEEP_INTERVAL_SECONDS)."""
@@ -30,7 +30,7 @@ def retrain_classifier():
 
     from django.conf import settings
 
-    from .classifier import RetrainError, classifier_retrain
+    from gridgov.appeals.intake.classifier import RetrainError, classifier_retrain
 
     try:
         return classifier_retrain(min_per_class=settings.CLASSIFIER_MIN_PER_CLASS, holdout=0.2, actor="system")

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from . import api as api_views
-from . import views as page_views
+from gridgov.appeals import api as api_views
+from gridgov.appeals.intake import views as page_views
 
 api = [
     path("appeals", api_views.AppealListCreateApi.as_view(), name="appeals"),

@@ -20,7 +20,7 @@ from gridgov.accounts.models import Department
 from gridgov.appeals import services as appeal_services
 from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
-from gridgov.appeals.selectors import route_candidates
+from gridgov.appeals.routing.selectors import route_candidates
 from gridgov.areas import coords
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.models import AuditHead

@@ -1,5 +1,5 @@
 """Evidence files as the phone sends them: what they really are, and what they say about
-themselves. No database here; gridgov.appeals.field stores and compares.
+themselves. No database here; gridgov.appeals.field_tasks stores and compares.
 
 The type comes from the first bytes (magic numbers), never from the file name or the content
 type the client declares: a PNG named .jpg is a PNG, a text file named .jpg or a program

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from gridgov.idempotency.models import IdempotencyRecord
 
-from .evidence import file_sha256
+from mobile_api.v1.evidence import file_sha256
 
 HEADER = "Idempotency-Key"
 CLIENT_ID_FIELD = "client_id"

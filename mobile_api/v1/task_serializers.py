@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gridgov import files, inputs
-from gridgov.appeals import field
+from gridgov.appeals import field_tasks
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
 from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
@@ -68,13 +68,13 @@ class CheckInInput(_Idempotent):
 class EvidenceInput(_Idempotent):
     file = UploadField(help_text="photo JPEG/PNG/HEIC, video MP4/MOV, audio AAC/M4A/MP3/AMR; the type is "
                                            "read from the bytes")
-    purpose = serializers.ChoiceField(choices=[(p, field.PURPOSE_LABELS[p]) for p in settings.EVIDENCE_PURPOSES])
+    purpose = serializers.ChoiceField(choices=[(p, field_tasks.PURPOSE_LABELS[p]) for p in settings.EVIDENCE_PURPOSES])
 
 
 class CompleteInput(_Idempotent):
     note = inputs.CharField(max_length=5000, help_text="办理结果 / what was done",
                                  error_messages={"blank": "请填写办理结果 / describe what was done"})
-    closure_type = serializers.ChoiceField(choices=[c for c in ClosureType.CHOICES if c[0] in field.FIELD_CLOSURES],
+    closure_type = serializers.ChoiceField(choices=[c for c in ClosureType.CHOICES if c[0] in field_tasks.FIELD_CLOSURES],
                                            required=False, default=ClosureType.SUBSTANTIVE)
 
 
@@ -135,7 +135,7 @@ def evidence_item(att):
     compare = meta.get("compare") or {}
     return {
         "id": att.pk, "kind": att.kind, "content_type": att.content_type, "size": att.size, "sha256": att.sha256,
-        "purpose": att.purpose, "purpose_label": field.PURPOSE_LABELS.get(att.purpose, att.purpose),
+        "purpose": att.purpose, "purpose_label": field_tasks.PURPOSE_LABELS.get(att.purpose, att.purpose),
         "url": files.attachment_url(att), "thumbnail_url": files.thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
         "uploaded_by": att.uploaded_by.username if att.uploaded_by_id and att.uploaded_by else None,
@@ -231,9 +231,9 @@ class TaskDetailOutput(TaskOutput):
         unmasked = data["personal_data_masked"] is False
         events = list(a.events.all())
         attachments = list(a.attachments.all())
-        started, check_in = field.round_progress(events)
-        required = field.required_evidence(a)
-        missing = field.missing_evidence(required, [(f.kind, f.purpose, f.uploaded_at) for f in attachments], started)
+        started, check_in = field_tasks.round_progress(events)
+        required = field_tasks.required_evidence(a)
+        missing = field_tasks.missing_evidence(required, [(f.kind, f.purpose, f.uploaded_at) for f in attachments], started)
         data["location"] = {"position": data["position"], "address_text": a.address_text,
                             "method": (a.location or {}).get("method", ""), "grid": data["grid"]}
         data["history"] = [
@@ -247,13 +247,13 @@ class TaskDetailOutput(TaskOutput):
         ]
         data["check_ins"] = [check_in_item(e) for e in events if e.event == "check_in"]
         data["evidence"] = [evidence_item(f) for f in attachments]
-        data["geofence_m"] = field.geofence_metres(a)
+        data["geofence_m"] = field_tasks.geofence_metres(a)
         data["progress"] = {
-            "checked_in": check_in is not None and a.state in field.ON_SITE_STATES,
+            "checked_in": check_in is not None and a.state in field_tasks.ON_SITE_STATES,
             "last_check_in": check_in_item(check_in) if check_in is not None else None,
             "required_evidence": list(required),
             "missing_evidence": missing,
         }
         data["closure_type"] = a.closure_type
-        data["actions"] = field.allowed_actions(user, a)
+        data["actions"] = field_tasks.allowed_actions(user, a)
         return data

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from . import tasks, views
+from mobile_api.v1 import views
 
+from mobile_api.v1 import task_views
 app_name = "mobile-v1"
 
 urlpatterns = [
@@ -10,9 +11,9 @@ urlpatterns = [
     path("logout-all", views.UserLogoutAllApi.as_view(), name="logout-all"),
     path("me", views.ProfileDetailApi.as_view(), name="me"),
     path("me/grids", views.GridListApi.as_view(), name="me-grids"),
-    path("tasks", tasks.TaskListApi.as_view(), name="tasks"),
-    path("tasks/<str:ticket_no>", tasks.TaskDetailApi.as_view(), name="task"),
+    path("tasks", task_views.TaskListApi.as_view(), name="tasks"),
+    path("tasks/<str:ticket_no>", task_views.TaskDetailApi.as_view(), name="task"),
     *(path(f"tasks/<str:ticket_no>/{action}", view.as_view(), name=f"task-{action}")
-      for action, view in tasks.ACTIONS.items()),
-    path("reports", tasks.GridReportApi.as_view(), name="reports"),
+      for action, view in task_views.ACTIONS.items()),
+    path("reports", task_views.GridReportApi.as_view(), name="reports"),
 ]

@@ -21,8 +21,8 @@ from gridgov.accounts.client_ip import client_ip
 from gridgov.api import GeoJsonPagination
 from gridgov.areas.models import Grid
 
-from . import serializers as s
-from .services import token_login, token_logout, token_logout_all
+from mobile_api.v1 import serializers as s
+from mobile_api.v1.services import token_login, token_logout, token_logout_all
 
 logger = logging.getLogger(__name__)
 

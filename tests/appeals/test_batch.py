@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from gridgov.appeals import batch
+from gridgov.appeals.intake import batch
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, ResponsibilityRule
 from gridgov.appeals.services import AppealError, appeal_register
 from gridgov.areas import coords

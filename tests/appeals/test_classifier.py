@@ -7,7 +7,9 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from gridgov.appeals import classifier, pipeline
+from gridgov.appeals.intake import classifier
+
+from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal, Kind
 from gridgov.appeals.services import appeal_categorise, appeal_register
 from gridgov.audit.models import AuditEvent

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from gridgov.appeals.clock import (
+from gridgov.appeals.timelimits.clock import (
     SHANGHAI,
     TIERS,
     Colour,

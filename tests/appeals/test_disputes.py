@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from gridgov.appeals.models import AppealEvent
 from gridgov.appeals.services import appeal_arbitrate, appeal_return
-from gridgov.appeals.supervision import dispute_counts
+from gridgov.appeals.timelimits.supervision import dispute_counts
 
 from .timeline import at, register, tiers  # noqa: F401  (fixture)
 

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gridgov.appeals.clock import SHANGHAI, NaiveDatetimeError
-from gridgov.appeals.duplicates import (
+from gridgov.appeals.timelimits.clock import SHANGHAI, NaiveDatetimeError
+from gridgov.appeals.intake.duplicates import (
     AppealSketch,
     DuplicateParams,
     distance_m,
@@ -14,7 +14,7 @@ from gridgov.appeals.duplicates import (
     group_duplicates,
     normalise,
 )
-from gridgov.appeals.duplicates_eval import evaluate, evaluate_detail, make_duplicate_benchmark
+from fixtures.duplicates_eval import evaluate, evaluate_detail, make_duplicate_benchmark
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI)
 LNG, LAT = 116.4700, 39.9900

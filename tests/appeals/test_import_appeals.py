@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gridgov.appeals import importer
+from gridgov.appeals.intake import importer
 from gridgov.appeals.models import Appeal
 from gridgov.areas import coords
 

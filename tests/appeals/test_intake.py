@@ -95,7 +95,7 @@ def test_duplicate_search_can_use_the_open_appeals_index(city, catalogue, make_u
     here they are taken away (rolled back with the test)."""
     from django.db import connection
 
-    from gridgov.appeals.pipeline import duplicate_candidates
+    from gridgov.appeals.intake.pipeline import duplicate_candidates
 
     appeal, _ = reg(make_user("operator"), lng=116.405, lat=39.91)
     with connection.cursor() as cur:

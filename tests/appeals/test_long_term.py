@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from gridgov.appeals.long_term import long_term_due, long_term_items, long_term_remind, long_term_review
+from gridgov.appeals.timelimits.long_term import long_term_due, long_term_items, long_term_remind, long_term_review
 from gridgov.appeals.models import AppealEvent, LongTermItem
 from gridgov.appeals.services import appeal_resolve, appeal_suspend, appeal_sweep, appeal_transition
 from gridgov.audit.models import AuditEvent

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from gridgov.appeals.models import Appeal, AppealEvent
 from gridgov.appeals.services import appeal_arbitrate, appeal_return, appeal_sweep, appeal_transition
-from gridgov.appeals.supervision import escalated_to_district, supervision_list
+from gridgov.appeals.timelimits.supervision import escalated_to_district, supervision_list
 from gridgov.audit.models import AuditEvent
 from gridgov.audit.services import audit_verify
 from gridgov.realtime.models import OutboxEvent

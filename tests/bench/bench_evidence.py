@@ -59,7 +59,7 @@ def build_world():
 
     from fixtures.testcity import build_test_city
     from gridgov.accounts.models import Department, Role, User
-    from gridgov.appeals import field
+    from gridgov.appeals import field_tasks
     from gridgov.appeals.models import Category
     from gridgov.appeals.services import appeal_register
 
@@ -78,8 +78,8 @@ def build_world():
         lng, lat = 116.401 + rng.random() * 0.008, 39.901 + rng.random() * 0.018
         appeal, _ = appeal_register(data={"text": f"楼道堆物第{i}处，影响通行", "lng": lng, "lat": lat,
                                           "category_code": "010103"}, actor=operator)
-        field.task_accept(appeal_id=appeal.pk, actor=worker)
-        field.task_check_in(appeal_id=appeal.pk, actor=worker, lng=lng, lat=lat + 0.0002)
+        field_tasks.task_accept(appeal_id=appeal.pk, actor=worker)
+        field_tasks.task_check_in(appeal_id=appeal.pk, actor=worker, lng=lng, lat=lat + 0.0002)
         appeals.append(appeal)
     _, token = AuthToken.objects.create(user=worker)
     return worker, token, appeals

@@ -13,7 +13,7 @@ trained once on the history, plus the keyword floor); some with real citizen mes
 ../shared/data/appeals when that is there. Every step runs: locate, classify, kind and risk,
 duplicates, route, clock, with the history row, audit record and outbox events.
 
-The bulk API registers each request's valid items as one batch (gridgov/appeals/batch.py).
+The bulk API registers each request's valid items as one batch (gridgov/appeals/intake/batch.py).
 Prints bulk throughput (target ≥ 200 appeals/s), single latency p50/p90/p99 (target p99 ≤ 150
 ms), queries per appeal, the per-step time of the pipeline's functions on the same inputs, and
 what the pipeline decided (states, location methods, duplicates, classifier sources).
@@ -117,7 +117,7 @@ def history_to_now():
 
 
 def ensure_model():
-    from gridgov.appeals.classifier import classifier_retrain, loaded_model
+    from gridgov.appeals.intake.classifier import classifier_retrain, loaded_model
 
     if loaded_model() is None:
         with timed("train the category model on 10,000 confirmed appeals (once)"):
@@ -259,8 +259,8 @@ def bench_steps(inputs, tickets):
     """The pipeline's functions alone, on fresh inputs and on appeals just registered."""
     from django.utils import timezone
 
-    from gridgov.appeals import pipeline
-    from gridgov.appeals.duplicates import DuplicateParams, find_duplicates
+    from gridgov.appeals.intake import pipeline
+    from gridgov.appeals.intake.duplicates import DuplicateParams, find_duplicates
     from gridgov.appeals.models import Appeal
     from gridgov.appeals.services import appeal_register, default_geocoder
 

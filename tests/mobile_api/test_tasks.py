@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from gridgov.appeals import field
+from gridgov.appeals import field_tasks
 from gridgov.appeals.models import Appeal, AppealEvent
 from gridgov.areas import coords
 from gridgov.audit.models import AuditEvent
@@ -108,7 +108,7 @@ def test_list_order_filters_and_queries(appeals, people, django_assert_num_queri
     with django_assert_num_queries(4):  # knox's two (token, expiry sweep), count, page
         r = c.get(TASKS)
     assert tickets(r) == [b.ticket_no, c2.ticket_no, a.ticket_no]  # red first, then the nearest deadline
-    assert [t.ticket_no for t in field.task_list(worker)] == tickets(r)
+    assert [t.ticket_no for t in field_tasks.task_list(worker)] == tickets(r)
     # in_bbox (WGS-84): grid 1 only; in GCJ-02 the same place is ~500 m off, and converted back
     assert tickets(c.get(TASKS, {"in_bbox": "116.40,39.90,116.41,39.92"})) == [a.ticket_no]
     gx, gy = coords.wgs84_to_gcj02([116.401, 116.409], [39.905, 39.915])

@@ -3,8 +3,7 @@ import getpass
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from gridgov.appeals import importer
-
+from gridgov.appeals.intake import importer
 SHOWN_ERRORS = 50
 
 

@@ -1,11 +1,11 @@
 """Retrain the category model on confirmed history (what the nightly retrain_classifier task does):
-after loading demo history, after a catalogue change, or by hand. See gridgov.appeals.classifier
+after loading demo history, after a catalogue change, or by hand. See gridgov.appeals.intake.classifier
 for which appeals count as confirmed."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from gridgov.appeals.classifier import RetrainError, classifier_retrain
+from gridgov.appeals.intake.classifier import RetrainError, classifier_retrain
 
 
 def _share(text):

@@ -3,9 +3,9 @@ the review_long_term task does hourly)."""
 
 from django.core.management.base import BaseCommand
 
-from gridgov.appeals.long_term import long_term_remind
+from gridgov.appeals.timelimits.long_term import long_term_remind
 
-from ._moment import parse_now
+from gridgov.cli import parse_now
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 
 from gridgov.appeals.services import appeal_sweep
 
-from ._moment import parse_now
+from gridgov.cli import parse_now
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from gridgov.appeals.management.commands._moment import parse_now
+from gridgov.cli import parse_now
 from gridgov.whistles import compute, rules
 
 

@@ -3,8 +3,8 @@
 
 from django import forms
 
-from .models import Category, Channel, Kind
-from .serializers import AppealRegisterInput
+from gridgov.appeals.models import Category, Channel, Kind
+from gridgov.appeals.serializers import AppealRegisterInput
 
 CRS_CHOICES = [
     ("wgs84", "WGS-84（GPS、天地图）"),

@@ -16,9 +16,9 @@ from django.utils import timezone
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Department, Role
 
-from . import clock
-from .models import Appeal, AppealAssignment, AppealEvent, WarningColour
-from .workflow import ON_CLOCK_STATES
+from gridgov.appeals.timelimits import clock
+from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, WarningColour
+from gridgov.appeals.workflow import ON_CLOCK_STATES
 
 COLOURS = [c.value for c in WarningColour]  # none, yellow, orange, red: rising
 SUPERVISED = (WarningColour.ORANGE, WarningColour.RED)

@@ -40,10 +40,14 @@ from gridgov.areas.locate import BadPoint
 from gridgov.audit.services import audit_record_many
 from gridgov.bulk import copy_insert, reserve_ids
 
-from . import events, pipeline, services
-from .models import Appeal, Category
-from .selectors import BatchRouteBook
-from .workflow import State, next_state
+from gridgov.appeals import services
+
+from gridgov.appeals import notices
+
+from gridgov.appeals.intake import pipeline
+from gridgov.appeals.models import Appeal, Category
+from gridgov.appeals.routing.selectors import BatchRouteBook
+from gridgov.appeals.workflow import State, next_state
 
 logger = logging.getLogger(__name__)
 
@@ -245,4 +249,4 @@ def _announce(batch):
         units = (appeal.department.code if appeal.department_id else "",
                  sorted({a.department_id for a in item.assignments} | ({appeal.department_id} - {None})))
         changes.append((appeal, item.last_event, units))
-    events.appeals_changed(changes)
+    notices.appeals_changed(changes)

@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from gridgov.accounts.models import Department
 
-from .models import Category, ResponsibilityRule
+from gridgov.appeals.models import Category, ResponsibilityRule
 
 LEAD = ResponsibilityRule.Role.LEAD
 

@@ -1,6 +1,6 @@
 """Tasks on phones: my tasks, one task, and the field actions (accept, return, check in, upload
 evidence, complete), plus grid reports. Thin views: parse with an input serializer, ask
-gridgov.appeals.field who may do what, call one service, render.
+gridgov.appeals.field_tasks who may do what, call one service, render.
 
 Every action answers in the appeals API's order: 404 when the ticket is not one of the caller's
 tasks (a foreign ticket looks like a missing one), 403 without the right, 400 for bad input,
@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from gridgov import schema as doc
 from gridgov.parsers import StrictJSONParser
-from gridgov.appeals import field
+from gridgov.appeals import field_tasks
 from gridgov.appeals.access import may_see_personal_data
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import EVENT_LABELS
@@ -30,9 +30,9 @@ from gridgov.appeals.workflow import STATE_LABELS, IllegalTransition, allowed_ev
 from gridgov.areas import coords
 from gridgov.areas.locate import BadPoint
 
-from . import task_serializers as s
-from .evidence import EvidenceRefused, inspect
-from .idempotency import idempotency_key, idempotent
+from mobile_api.v1 import task_serializers as s
+from mobile_api.v1.evidence import EvidenceRefused, inspect
+from mobile_api.v1.idempotency import idempotency_key, idempotent
 
 
 # An action answers with the task, or with ticket_no and state when it left the caller's sight.
@@ -75,7 +75,7 @@ def refusal(exc):
                                    f"task is {exc.state!r}",
                          "code": "illegal_transition", "state": exc.state, "allowed": allowed_events(exc.state)},
                         status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, field.OutOfOrder):
+    if isinstance(exc, field_tasks.OutOfOrder):
         return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (AppealError, EvidenceRefused)):
         return Response({"detail": str(exc), "code": exc.code, **getattr(exc, "extra", {})}, status=400)
@@ -90,7 +90,7 @@ REFUSALS = (IllegalTransition, AppealError, EvidenceRefused, BadPoint, coords.Un
 def task_response(user, appeal, *, crs="wgs84", status_code=200, **extra):
     """The task as `user` may now see it (an action can take it out of the user's sight)."""
     try:
-        appeal = field.task_for(user, appeal.ticket_no, detail=True)
+        appeal = field_tasks.task_for(user, appeal.ticket_no, detail=True)
     except Appeal.DoesNotExist:
         return Response({"ticket_no": appeal.ticket_no, "state": appeal.state, **extra}, status=status_code)
     data = s.TaskDetailOutput(appeal, context=_context(user, [appeal], crs)).data
@@ -98,7 +98,7 @@ def task_response(user, appeal, *, crs="wgs84", status_code=200, **extra):
 
 
 def _forbid_non_field_staff(user):
-    if not field.is_field_staff(user):
+    if not field_tasks.is_field_staff(user):
         raise PermissionDenied("任务仅供网格员和部门外勤人员 / tasks are for grid workers and department field staff")
 
 
@@ -121,7 +121,7 @@ class TaskListApi(GenericAPIView):
             # The box's corners in WGS-84 (over a few kilometres the offset barely changes).
             x, y = coords.to_wgs84([c[0] for c in bbox.coords[0]], [c[1] for c in bbox.coords[0]], q["crs"])
             bbox = Polygon.from_bbox((float(x.min()), float(y.min()), float(x.max()), float(y.max())))
-        page = self.paginate_queryset(field.task_list(request.user, state=q.get("state"), in_bbox=bbox))
+        page = self.paginate_queryset(field_tasks.task_list(request.user, state=q.get("state"), in_bbox=bbox))
         ctx = _context(request.user, page, q["crs"])
         return self.get_paginated_response(s.TaskOutput(page, many=True, context=ctx).data)
 
@@ -136,7 +136,7 @@ class TaskDetailApi(APIView):
     def get(self, request, ticket_no):
         q = _parse(s.TaskDetailQuery, request.query_params)
         try:
-            appeal = field.task_for(request.user, ticket_no, detail=True)
+            appeal = field_tasks.task_for(request.user, ticket_no, detail=True)
         except Appeal.DoesNotExist:
             return not_found()
         return Response(s.TaskDetailOutput(appeal, context=_context(request.user, [appeal], q["crs"])).data)
@@ -167,11 +167,11 @@ class TaskActionApi(APIView):
     @idempotent
     def post(self, request, ticket_no):
         try:
-            appeal = field.task_for(request.user, ticket_no)
+            appeal = field_tasks.task_for(request.user, ticket_no)
         except Appeal.DoesNotExist:
             return not_found()
-        if not field.may_work(request.user, appeal, self.action):
-            zh, en = field.ACTION_LABELS[self.action]
+        if not field_tasks.may_work(request.user, appeal, self.action):
+            zh, en = field_tasks.ACTION_LABELS[self.action]
             raise PermissionDenied(f"您无权对该任务执行“{zh}” / you may not {en} on this task")
         data = _parse(self.input_serializer, request.data)
         try:
@@ -187,7 +187,7 @@ class TaskAcceptApi(TaskActionApi):
     action = "accept"
 
     def perform(self, appeal, data, request):
-        return field.task_accept(appeal_id=appeal.pk, actor=request.user, note=data["note"])
+        return field_tasks.task_accept(appeal_id=appeal.pk, actor=request.user, note=data["note"])
 
 
 class TaskReturnApi(TaskActionApi):
@@ -197,7 +197,7 @@ class TaskReturnApi(TaskActionApi):
     input_serializer = s.ReturnInput
 
     def perform(self, appeal, data, request):
-        return field.task_return(appeal_id=appeal.pk, actor=request.user, reason=data["reason"])
+        return field_tasks.task_return(appeal_id=appeal.pk, actor=request.user, reason=data["reason"])
 
 
 class TaskCheckInApi(TaskActionApi):
@@ -209,7 +209,7 @@ class TaskCheckInApi(TaskActionApi):
     input_serializer = s.CheckInInput
 
     def perform(self, appeal, data, request):
-        return field.task_check_in(appeal_id=appeal.pk, actor=request.user, lng=data["lng"], lat=data["lat"],
+        return field_tasks.task_check_in(appeal_id=appeal.pk, actor=request.user, lng=data["lng"], lat=data["lat"],
                                    crs=data["crs"], accuracy_m=data["accuracy_m"], client_at=data["client_at"])
 
     def respond(self, request, appeal, result):
@@ -231,7 +231,7 @@ class TaskEvidenceApi(TaskActionApi):
 
     def perform(self, appeal, data, request):
         file = inspect(data["file"])
-        return field.evidence_add(appeal_id=appeal.pk, actor=request.user, file=file, purpose=data["purpose"])
+        return field_tasks.evidence_add(appeal_id=appeal.pk, actor=request.user, file=file, purpose=data["purpose"])
 
     def respond(self, request, appeal, result):
         att, created = result
@@ -248,7 +248,7 @@ class TaskCompleteApi(TaskActionApi):
     input_serializer = s.CompleteInput
 
     def perform(self, appeal, data, request):
-        return field.task_complete(appeal_id=appeal.pk, actor=request.user, note=data["note"],
+        return field_tasks.task_complete(appeal_id=appeal.pk, actor=request.user, note=data["note"],
                                    closure_type=data["closure_type"])
 
 
@@ -273,16 +273,16 @@ class GridReportApi(APIView):
                    parameters=[doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
     @idempotent
     def post(self, request):
-        if not field.may_report(request.user):
+        if not field_tasks.may_report(request.user):
             raise PermissionDenied("只有网格员可以网格上报 / only grid workers file grid reports")
         data = _parse(s.GridReportInput, request.data)
         try:
             photos = [inspect(f) for f in data["photos"]]
             after = [inspect(f) for f in data["after_photos"]]
-            if any(f.kind != field.PHOTO for f in [*photos, *after]):
+            if any(f.kind != field_tasks.PHOTO for f in [*photos, *after]):
                 return Response({"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
                                 status=400)
-            appeal, created, outcome = field.grid_report(
+            appeal, created, outcome = field_tasks.grid_report(
                 actor=request.user, text=data["text"], lng=data["lng"], lat=data["lat"], crs=data["crs"],
                 photos=photos, after_photos=after, category_code=data["category_code"], kind=data["kind"],
                 address_text=data["address_text"], fixed_on_site=data["fixed_on_site"], note=data["note"],

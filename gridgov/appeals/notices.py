@@ -18,7 +18,7 @@ from django.apps import apps
 
 from gridgov.accounts.models import Department
 
-from .models import AppealAssignment
+from gridgov.appeals.models import AppealAssignment
 
 NOTICES = {
     "colour_orange": "appeal.supervision",

@@ -40,15 +40,15 @@ from django.utils.crypto import salted_hmac
 
 from gridgov.nlp.classify import Classifier
 
-from . import pipeline
-from .models import Appeal
+from gridgov.appeals.intake import pipeline
+from gridgov.appeals.models import Appeal
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"GRIDGOV-APPEAL-CLASSIFIER/1\n"
 _DIGEST_HEX = 64  # HMAC-SHA256
 _HEADER = len(MAGIC) + _DIGEST_HEX + 1
-_HMAC_SALT = "gridgov.appeals.classifier.model-file"
+_HMAC_SALT = "gridgov.appeals.intake.classifier.model-file"
 
 # Whose category assignments are training data: classification["confirmed_by"]. "operator" is
 # set by appeal_register when the operator chose the category, by appeal_categorise

@@ -14,11 +14,11 @@ from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp
 
-from . import clock
-from .duplicates import AppealSketch, DuplicateParams, find_duplicates
-from .models import Appeal, Category, Kind
-from .selectors import RouteBook
-from .workflow import OPEN_STATES
+from gridgov.appeals.timelimits import clock
+from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, find_duplicates
+from gridgov.appeals.models import Appeal, Category, Kind
+from gridgov.appeals.routing.selectors import RouteBook
+from gridgov.appeals.workflow import OPEN_STATES
 
 # --- 1. locate ------------------------------------------------------------------------------
 
@@ -147,14 +147,14 @@ def classify_step(text, *, model=None, k=3):
     """Top-k leaf categories. A trained model speaks first when there is one; the keyword rules
     are the floor, merged in so a strong keyword is never missed. `model` is a callable
     (text, k) -> [Guess]; None means this deployment's trained model
-    (gridgov.appeals.classifier.model_guesses), which answers [] while no model file exists."""
+    (gridgov.appeals.intake.classifier.model_guesses), which answers [] while no model file exists."""
     return classify_many([text], model=model, k=k)[0]
 
 
 def classify_many(texts, *, model=None, k=3):
     """classify_step for each text; with the deployment's model, one call of it for them all."""
     if model is None:
-        from .classifier import model_guesses_many
+        from gridgov.appeals.intake.classifier import model_guesses_many
 
         model_out = model_guesses_many(texts, k)
     else:

@@ -12,11 +12,11 @@ from django.views.decorators.http import require_POST
 
 from gridgov.areas.locate import BadPoint
 
-from . import access, services
-from .forms import IntakeForm, category_choices, chinese
-from .models import Appeal
-from .serializers import AppealDetailOutput, CategoriseInput
-from .workflow import IllegalTransition
+from gridgov.appeals import access, services
+from gridgov.appeals.intake.forms import IntakeForm, category_choices, chinese
+from gridgov.appeals.models import Appeal
+from gridgov.appeals.serializers import AppealDetailOutput, CategoriseInput
+from gridgov.appeals.workflow import IllegalTransition
 
 TRANSFER_LABELS = {"110": "110 报警", "119": "119 火警", "120": "120 急救"}
 RISK_LABELS = {"threat": "扬言（暴力或自伤）", "fire": "火情", "gas_leak": "燃气泄漏", "collapse": "坍塌", "medical": "急症", "trapped": "被困"}

@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from .clock import require_aware
+from gridgov.appeals.timelimits.clock import require_aware
 
 EARTH_RADIUS_M = 6_371_008.8
 M_PER_DEG_LAT = 111_000.0  # just under the haversine's 111,195 m per degree: the pre-check never drops a keeper

@@ -5,7 +5,7 @@ earlier time still finds the rule that applied then."""
 from django.db import transaction
 from django.utils import timezone
 
-from .models import ResponsibilityRule
+from gridgov.appeals.models import ResponsibilityRule
 
 
 def responsibility_rule_add(

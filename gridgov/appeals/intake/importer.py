@@ -20,10 +20,10 @@ from django.utils import timezone
 from gridgov import csvfiles
 from gridgov.areas.locate import BadPoint
 
-from .batch import appeal_register_many
-from .models import Appeal, Channel, Kind
-from .serializers import AppealRegisterInput
-from .services import AppealError
+from gridgov.appeals.intake.batch import appeal_register_many
+from gridgov.appeals.models import Appeal, Channel, Kind
+from gridgov.appeals.serializers import AppealRegisterInput
+from gridgov.appeals.services import AppealError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from gridgov.audit.services import audit_record
 
-from . import events
-from .models import AppealEvent, LongTermItem
-from .supervision import oversight_appeals
-from .workflow import OPEN_STATES
+from gridgov.appeals import notices
+from gridgov.appeals.models import AppealEvent, LongTermItem
+from gridgov.appeals.timelimits.supervision import oversight_appeals
+from gridgov.appeals.workflow import OPEN_STATES
 
 REMINDER = "ledger_review_due"
 
@@ -73,7 +73,7 @@ def long_term_remind(now=None):
             AppealEvent.objects.create(appeal=appeal, event=REMINDER, old_state=appeal.state,
                                        new_state=appeal.state, department_id=appeal.department_id, data=data)
             audit_record(actor="system", action="appeal.ledger_review_due", obj=appeal, data=data)
-            events.appeal_changed(appeal, REMINDER)
+            notices.appeal_changed(appeal, REMINDER)
             reminded += 1
     return {"due": len(due), "reminded": reminded}
 

@@ -34,11 +34,13 @@ from gridgov.areas import coords
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.services import audit_record
 
-from . import access, events, services
-from .models import Appeal, AppealEvent, Attachment, Channel
-from .selectors import locality_department_code
-from .services import AppealError
-from .workflow import ClosureType, IllegalTransition, State
+from gridgov.appeals import access, services
+
+from gridgov.appeals import notices
+from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
+from gridgov.appeals.routing.selectors import locality_department_code
+from gridgov.appeals.services import AppealError
+from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +276,7 @@ def _geodesic(pairs):
 
 
 def _announce_field(appeal, event):
-    """events.appeal_changed reaches the units, the street, the grid and the city; the worker
+    """notices.appeal_changed reaches the units, the street, the grid and the city; the worker
     who reported the problem also hears on its own user group (after commit)."""
     if not apps.is_installed("gridgov.realtime"):
         return
@@ -286,7 +288,7 @@ def _announce_field(appeal, event):
     if not groups:
         return
     lead = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first() or ""
-    payload = events.appeal_payload(appeal, event, lead)
+    payload = notices.appeal_payload(appeal, event, lead)
     broadcast.publish_many([(g, "appeal.changed", payload) for g in groups])
 
 
@@ -357,7 +359,7 @@ def task_check_in(*, appeal_id, actor, lng, lat, crs="wgs84", accuracy_m=None, c
                 appeal = services.appeal_transition(appeal_id=appeal.pk, event="start", actor=actor,
                                                     note="到达现场 / on site", data={"check_in": ev.pk})
             else:
-                events.appeal_changed(appeal, "check_in")
+                notices.appeal_changed(appeal, "check_in")
             _announce_field(appeal, "check_in")
     if refused:
         # Its own transaction: the refusal is kept although the check-in did not happen.
@@ -448,7 +450,7 @@ def evidence_add(*, appeal_id, actor, file, purpose, now=None):
                                    old_state=appeal.state, new_state=appeal.state,
                                    department_id=appeal.department_id, data=data)
         audit_record(actor=actor, action="appeal.evidence", obj=appeal, data=data)
-        events.appeal_changed(appeal, "evidence")
+        notices.appeal_changed(appeal, "evidence")
         _announce_field(appeal, "evidence")
     return att, True
 
