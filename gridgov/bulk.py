@@ -20,8 +20,10 @@ def reserve_ids(model, n, *, using=DEFAULT_DB_ALIAS):
         return []
     meta = model._meta
     with connections[using].cursor() as cur:
-        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                    [meta.db_table, meta.pk.column, n])
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, n],
+        )
         return [r[0] for r in cur.fetchall()]
 
 

@@ -82,8 +82,8 @@ def limited_protocol(factory):
 
 def install():
     """Make Daphne's HTTP factory build LimitedHTTPChannel, configured from the settings."""
-    from django.conf import settings
     from daphne.http_protocol import HTTPFactory
+    from django.conf import settings
 
     LimitedHTTPChannel.request_line_limit = settings.REQUEST_LINE_MAX_BYTES
     HTTPFactory.protocol = limited_protocol

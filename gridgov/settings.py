@@ -59,7 +59,9 @@ if not SECRET_KEY:
         SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
     else:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -333,8 +335,9 @@ GEOCODE_MIN_CONFIDENCE = env_float("GEOCODE_MIN_CONFIDENCE", 0.6, 0)
 # The trained category model (gridgov.appeals.intake.classifier), written by `retrain_classifier` and
 # the nightly task. Only files this system wrote are loaded: each carries an HMAC keyed by
 # SECRET_KEY, checked before unpickling. No file: intake classifies by catalogue keywords alone.
-CLASSIFIER_MODEL_PATH = Path(os.environ.get("CLASSIFIER_MODEL_PATH", "").strip()
-                             or BASE_DIR / "var" / "models" / "appeal-classifier.joblib")
+CLASSIFIER_MODEL_PATH = Path(
+    os.environ.get("CLASSIFIER_MODEL_PATH", "").strip() or BASE_DIR / "var" / "models" / "appeal-classifier.joblib"
+)
 # Model guesses below this probability are not offered (the keyword floor still is).
 CLASSIFIER_MIN_CONFIDENCE = env_float("CLASSIFIER_MIN_CONFIDENCE", 0.4, 0)
 if CLASSIFIER_MIN_CONFIDENCE > 1:
@@ -462,7 +465,7 @@ EVIDENCE_PURPOSES = ("before", "during", "after")
 
 
 def env_category_map(name, parse):
-    """"code=value,code=value" keyed by category codes or prefixes (2, 4 or 6 digits); the
+    """ "code=value,code=value" keyed by category codes or prefixes (2, 4 or 6 digits); the
     longest prefix of an appeal's category code applies (see gridgov/appeals/field_tasks.py)."""
     raw = os.environ.get(name, "").strip()
     out = {}
@@ -485,7 +488,7 @@ def _metres(value):
 
 
 def _purposes(value):
-    """"before+after" → ("before", "after"); "none" → () (no photo needed)."""
+    """ "before+after" → ("before", "after"); "none" → () (no photo needed)."""
     if value.strip().lower() == "none":
         return ()
     parts = tuple(dict.fromkeys(p.strip().lower() for p in value.split("+") if p.strip()))
@@ -519,8 +522,11 @@ EVIDENCE_TIME_TOLERANCE_MINUTES = env_int("EVIDENCE_TIME_TOLERANCE_MINUTES", 120
 # Stored first answers to Idempotency-Key requests are kept this long (a phone's offline queue
 # is replayed within hours; a week covers a long weekend without network).
 IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 7, 1)
-CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "gridgov.idempotency.tasks.idempotency_purge",
-                                             "schedule": 3600.0, "options": {"expires": 3600}}
+CELERY_BEAT_SCHEDULE["idempotency-purge"] = {
+    "task": "gridgov.idempotency.tasks.idempotency_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 3600},
+}
 
 # --- security headers, and running behind TLS (#11) --------------------------------------------
 # DJANGO_HTTPS=1: the site is reached over HTTPS only (TLS at nginx or a load balancer in front).
@@ -574,18 +580,34 @@ CONTENT_SECURITY_POLICY = {
 PERMISSIONS_POLICY = {
     "geolocation": ["self"],
     "camera": ["self"],
-    **dict.fromkeys(["microphone", "payment", "usb", "serial", "midi", "display-capture", "accelerometer",
-                     "gyroscope", "magnetometer", "xr-spatial-tracking"], []),
+    **dict.fromkeys(
+        [
+            "microphone",
+            "payment",
+            "usb",
+            "serial",
+            "midi",
+            "display-capture",
+            "accelerometer",
+            "gyroscope",
+            "magnetometer",
+            "xr-spatial-tracking",
+        ],
+        [],
+    ),
 }
 # Uploaded files are served by gridgov/files.py after the same access check as the appeal or call
 # they belong to. Empty: the view streams them (development). Behind nginx: the internal location
 # that maps to MEDIA_ROOT (deploy/nginx.conf), e.g. /_protected_media/; the view then only answers
 # X-Accel-Redirect and nginx sends the bytes.
 MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "").strip()
-if MEDIA_ACCEL_REDIRECT_PREFIX and not (MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/")
-                                        and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")):
-    raise ImproperlyConfigured(f"MEDIA_ACCEL_REDIRECT_PREFIX={MEDIA_ACCEL_REDIRECT_PREFIX!r}: expected a path "
-                               "with a leading and a trailing '/', e.g. /_protected_media/")
+if MEDIA_ACCEL_REDIRECT_PREFIX and not (
+    MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/") and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")
+):
+    raise ImproperlyConfigured(
+        f"MEDIA_ACCEL_REDIRECT_PREFIX={MEDIA_ACCEL_REDIRECT_PREFIX!r}: expected a path "
+        "with a leading and a trailing '/', e.g. /_protected_media/"
+    )
 
 # Request lines (method, path and query string) longer than this are answered 414 by the server
 # (gridgov/serve.py); Twisted cannot read a line over 16 KiB at all.

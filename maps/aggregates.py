@@ -307,8 +307,9 @@ def _areas_select(source, prefixes, *, level, zoom, parent, counts_only, geometr
     return sql, [n, *feature_params, *area_params, *parent_params, *box_params, *code_params]
 
 
-def area_counts_geojson(window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False, bbox=None,
-                        codes=None):
+def area_counts_geojson(
+    window, prefixes, *, level="grid", zoom=None, parent="", counts_only=False, bbox=None, codes=None
+):
     """A FeatureCollection (JSON text, built by PostGIS) of the current areas of `level` inside
     `prefixes` (and `parent`), with per area: count, dispatched, responded, due, resolved,
     response_rate and resolution_rate (null where nothing was dispatched / due). Geometry is

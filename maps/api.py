@@ -15,10 +15,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
+from gridgov.accounts.models import Role
 from gridgov.appeals.models import WarningColour
 from gridgov.appeals.workflow import OPEN_STATES
 from gridgov.areas.coords import wgs84_to_gcj02
-from gridgov.accounts.models import Role
 
 from . import aggregates, selectors
 from .aggregates import LEVEL_LENGTH, Window
@@ -106,24 +106,44 @@ class AreaQuery(BboxQuery, WindowQuery):
     codes = serializers.RegexField(r"^\d{6,15}(,\d{6,15}){0,499}$", required=False, allow_blank=True, default="")
 
 
-RATES = {"count": doc.INT, "dispatched": doc.INT, "responded": doc.INT, "due": doc.INT, "resolved": doc.INT,
-         "response_rate": doc.nullable(doc.NUM), "resolution_rate": doc.nullable(doc.NUM)}
+RATES = {
+    "count": doc.INT,
+    "dispatched": doc.INT,
+    "responded": doc.INT,
+    "due": doc.INT,
+    "resolved": doc.INT,
+    "response_rate": doc.nullable(doc.NUM),
+    "resolution_rate": doc.nullable(doc.NUM),
+}
 AREA_COUNTS = doc.feature_collection(
-    doc.obj({"code": doc.STR, "name": doc.STR, "level": doc.STR, **RATES},
-            optional=("name", "level", *(k for k in RATES if k != "count"))),
-    geometry={**doc.GEOMETRY, "description": "Polygon / MultiPolygon, null with counts_only"})
-HEAT = doc.obj({"cells": doc.array(doc.array(doc.NUM)), "total": doc.INT, "max": doc.INT},
-               description="cells: [[lat, lng, count], ...] per grid")
-HEAT_SERIES = doc.obj({"periods": doc.array(doc.STR), "cells": doc.array(doc.array({})) },
-                      description="periods: the weeks' Mondays; cells: [[lat, lng, [count per week]], ...]")
-LAYER = doc.feature_collection(doc.obj({"label": doc.STR}, optional=("label",)),
-                               extra={"clustered": doc.BOOL})
+    doc.obj(
+        {"code": doc.STR, "name": doc.STR, "level": doc.STR, **RATES},
+        optional=("name", "level", *(k for k in RATES if k != "count")),
+    ),
+    geometry={**doc.GEOMETRY, "description": "Polygon / MultiPolygon, null with counts_only"},
+)
+HEAT = doc.obj(
+    {"cells": doc.array(doc.array(doc.NUM)), "total": doc.INT, "max": doc.INT},
+    description="cells: [[lat, lng, count], ...] per grid",
+)
+HEAT_SERIES = doc.obj(
+    {"periods": doc.array(doc.STR), "cells": doc.array(doc.array({}))},
+    description="periods: the weeks' Mondays; cells: [[lat, lng, [count per week]], ...]",
+)
+LAYER = doc.feature_collection(doc.obj({"label": doc.STR}, optional=("label",)), extra={"clustered": doc.BOOL})
 LAYER["required"] = ["type", "features"]  # clustered: the appeals layer only
 # Vector tiles: binary protobuf, not JSON.
-TILE = {(200, "application/vnd.mapbox-vector-tile"): OpenApiResponse(
-    {"type": "string", "format": "binary"}, description="Mapbox vector tile")}
-TILE_PARAMETERS = [OpenApiParameter(n, {"type": "integer", "minimum": 0, "maximum": 2**22 - 1 if n != "z" else 22},
-                                    OpenApiParameter.PATH) for n in ("z", "x", "y")]
+TILE = {
+    (200, "application/vnd.mapbox-vector-tile"): OpenApiResponse(
+        {"type": "string", "format": "binary"}, description="Mapbox vector tile"
+    )
+}
+TILE_PARAMETERS = [
+    OpenApiParameter(
+        n, {"type": "integer", "minimum": 0, "maximum": 2**22 - 1 if n != "z" else 22}, OpenApiParameter.PATH
+    )
+    for n in ("z", "x", "y")
+]
 # Each answer's errors: 400 bad query, 401, 403 no area jurisdiction, 404 parent outside it.
 MAP_ERRORS = (400, 401, 403, 404)
 
@@ -167,7 +187,11 @@ def escaped(fc):
     return fc
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_areas", parameters=[AreaQuery], responses=doc.responses(AREA_COUNTS, *MAP_ERRORS)))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="maps_areas", parameters=[AreaQuery], responses=doc.responses(AREA_COUNTS, *MAP_ERRORS)
+    )
+)
 class AreaCountsApi(APIView):
     """GET /maps/api/areas?level=grid&days=30&category=01&zoom=13&parent=&counts_only=&bbox=&codes= — current
     areas of the level inside the viewer's jurisdiction with appeal counts and the rates
@@ -193,7 +217,9 @@ class AreaCountsApi(APIView):
         )
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_heat", parameters=[WindowQuery], responses=doc.responses(HEAT, *MAP_ERRORS)))
+@extend_schema_view(
+    get=extend_schema(operation_id="maps_heat", parameters=[WindowQuery], responses=doc.responses(HEAT, *MAP_ERRORS))
+)
 class HeatApi(APIView):
     """GET /maps/api/heat?days=90&category=&parent= — heat cells per grid:
     {"cells": [[lat, lng, count], ...], "total", "max"}."""
@@ -203,7 +229,11 @@ class HeatApi(APIView):
         return json_text(aggregates.heat_cells_json(q["window"], area_prefixes(request, q["parent"])))
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_heat_weekly", parameters=[SeriesQuery], responses=doc.responses(HEAT_SERIES, *MAP_ERRORS)))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="maps_heat_weekly", parameters=[SeriesQuery], responses=doc.responses(HEAT_SERIES, *MAP_ERRORS)
+    )
+)
 class HeatSeriesApi(APIView):
     """GET /maps/api/heat/weekly?weeks=13&category= — per-week heat cells for the time slider."""
 
@@ -213,7 +243,11 @@ class HeatSeriesApi(APIView):
         return json_text(aggregates.weekly_series_json(q["weeks"], prefixes, q["category"]))
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_totals", parameters=[WindowQuery], responses=doc.responses(doc.obj(RATES), *MAP_ERRORS)))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="maps_totals", parameters=[WindowQuery], responses=doc.responses(doc.obj(RATES), *MAP_ERRORS)
+    )
+)
 class TotalsApi(APIView):
     """GET /maps/api/totals?days=30&category=&parent= — the jurisdiction's count and rates."""
 
@@ -222,7 +256,9 @@ class TotalsApi(APIView):
         return JsonResponse(aggregates.totals(q["window"], area_prefixes(request, q["parent"])))
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_appeals", parameters=[PointsQuery], responses=doc.responses(LAYER, 400, 401)))
+@extend_schema_view(
+    get=extend_schema(operation_id="maps_appeals", parameters=[PointsQuery], responses=doc.responses(LAYER, 400, 401))
+)
 class OpenAppealsApi(APIView):
     """GET /maps/api/appeals?zoom=13&bbox=w,s,e,n&colour=red&state=dispatched — open appeals the
     viewer may see as points, clustered in the database when there are many."""
@@ -235,8 +271,11 @@ class OpenAppealsApi(APIView):
         return JsonResponse(escaped(to_crs(fc, q["crs"])))
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_tiles_appeals", parameters=TILE_PARAMETERS,
-                                     responses={**TILE, **doc.errors(401, 404)}))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="maps_tiles_appeals", parameters=TILE_PARAMETERS, responses={**TILE, **doc.errors(401, 404)}
+    )
+)
 class AppealTileApi(APIView):
     """GET /maps/tiles/appeals/<z>/<x>/<y>.mvt — open appeals as a Mapbox vector tile (layer
     "appeals"): points from zoom 14, counted cells below."""
@@ -250,8 +289,13 @@ class AppealTileApi(APIView):
         return response
 
 
-@extend_schema_view(get=extend_schema(operation_id="maps_tiles_grids", parameters=[*TILE_PARAMETERS, WindowQuery],
-                                     responses={**TILE, **doc.errors(*MAP_ERRORS)}))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="maps_tiles_grids",
+        parameters=[*TILE_PARAMETERS, WindowQuery],
+        responses={**TILE, **doc.errors(*MAP_ERRORS)},
+    )
+)
 class GridTileApi(APIView):
     """GET /maps/tiles/grids/<z>/<x>/<y>.mvt?days=90&category=&parent= — the viewer's current
     grids crossing the tile as a Mapbox vector tile (layer "grids": code, name, count of appeals

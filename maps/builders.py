@@ -310,8 +310,13 @@ def point_style(props, color_property="color", count_property="count"):
         count = max(1.0, float(props.get(count_property) or 1))
     except (TypeError, ValueError):
         count = 1.0
-    return {"color": "#ffffff", "weight": 1.5, "fillColor": color, "fillOpacity": 0.9,
-            "radius": round(min(6 + 3 * math.sqrt(count - 1), 28), 1)}
+    return {
+        "color": "#ffffff",
+        "weight": 1.5,
+        "fillColor": color,
+        "fillOpacity": 0.9,
+        "radius": round(min(6 + 3 * math.sqrt(count - 1), 28), 1),
+    }
 
 
 def points_layer(

@@ -32,7 +32,13 @@ PALETTE = {
     "purple": "#756bb1",
 }
 COLOUR_LABELS = {"red": "红色提级", "orange": "橙色督办", "yellow": "黄色提醒", "none": "正常"}
-DEADLINE_LABELS = {"red": "已超期", "orange": "24小时内到期", "yellow": "3天内到期", "green": "3天以上", "gray": "无时限"}
+DEADLINE_LABELS = {
+    "red": "已超期",
+    "orange": "24小时内到期",
+    "yellow": "3天内到期",
+    "green": "3天以上",
+    "gray": "无时限",
+}
 # What the hotline centre still has to do: place it on the map, or send it to a unit.
 WAITING_STATES = (State.LOCATED, State.RETURNED)
 
@@ -42,8 +48,12 @@ def whistles_installed():
 
 
 def feature(fid, lng, lat, **props):
-    return {"type": "Feature", "id": fid, "geometry": {"type": "Point", "coordinates": [round(lng, 6), round(lat, 6)]},
-            "properties": props}
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": {"type": "Point", "coordinates": [round(lng, 6), round(lat, 6)]},
+        "properties": props,
+    }
 
 
 def collection(features, **extra):
@@ -84,9 +94,10 @@ def outlines(level, prefixes, *, zoom=None, codes=None):
     rows = qs.annotate(gj=AsGeoJSON(geom, precision=6)).values_list("code", "name", "gj").order_by("code")
     import json
 
-    return collection({"type": "Feature", "id": code, "geometry": json.loads(gj), "properties": {"code": code,
-                                                                                                 "name": name}}
-                      for code, name, gj in rows)
+    return collection(
+        {"type": "Feature", "id": code, "geometry": json.loads(gj), "properties": {"code": code, "name": name}}
+        for code, name, gj in rows
+    )
 
 
 # --- hotspots, suggestions, calls -------------------------------------------------------------------
@@ -123,15 +134,30 @@ def hotspots(user, *, window_days=None):
         s = h.statistics or {}
         category = _category_label(h.category_key, names)
         confidence = s.get("confidence")
-        out.append(feature(
-            f"h{h.pk}", h.p.x, h.p.y, kind="hotspot", id=h.pk, hotspot_kind=h.kind, grid_code=h.grid_code,
-            street_code=h.street_code, category=category, window_days=h.window_days, count=s.get("count"),
-            z=s.get("z"), p=s.get("p"), confidence=confidence, trend=s.get("trend", ""),
-            state=h.state, state_label=str(LABELS["hotspot"].get(h.state, h.state)),
-            color="purple" if h.kind == "dbscan" else "red",
-            label=f"热点 · {category} · 近{h.window_days}天{s.get('count', '?')}件"
-                  + (f" · 置信度{round(100 * confidence)}%" if confidence else ""),
-        ))
+        out.append(
+            feature(
+                f"h{h.pk}",
+                h.p.x,
+                h.p.y,
+                kind="hotspot",
+                id=h.pk,
+                hotspot_kind=h.kind,
+                grid_code=h.grid_code,
+                street_code=h.street_code,
+                category=category,
+                window_days=h.window_days,
+                count=s.get("count"),
+                z=s.get("z"),
+                p=s.get("p"),
+                confidence=confidence,
+                trend=s.get("trend", ""),
+                state=h.state,
+                state_label=str(LABELS["hotspot"].get(h.state, h.state)),
+                color="purple" if h.kind == "dbscan" else "red",
+                label=f"热点 · {category} · 近{h.window_days}天{s.get('count', '?')}件"
+                + (f" · 置信度{round(100 * confidence)}%" if confidence else ""),
+            )
+        )
     return collection(out)
 
 
@@ -154,11 +180,22 @@ def suggestions(user):
             lng, lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
         else:
             continue
-        out.append(feature(
-            f"s{s.pk}", lng, lat, kind="suggestion", id=s.pk, hotspot=s.hotspot_id, rule=s.rule,
-            category=_category_label(s.category_key, names), count=e.get("count"), summary=e.get("summary", ""),
-            color="orange", label=f"吹哨建议 · {e.get('summary') or _category_label(s.category_key, names)}",
-        ))
+        out.append(
+            feature(
+                f"s{s.pk}",
+                lng,
+                lat,
+                kind="suggestion",
+                id=s.pk,
+                hotspot=s.hotspot_id,
+                rule=s.rule,
+                category=_category_label(s.category_key, names),
+                count=e.get("count"),
+                summary=e.get("summary", ""),
+                color="orange",
+                label=f"吹哨建议 · {e.get('summary') or _category_label(s.category_key, names)}",
+            )
+        )
     return collection(out)
 
 
@@ -172,7 +209,8 @@ def calls(user, *, include_closed_days=7):
 
     since = timezone.now() - timedelta(days=include_closed_days)
     qs = calls_visible_to(user).filter(state__in=sorted(CALL_OPEN)) | calls_visible_to(user).filter(
-        closed_at__gte=since)
+        closed_at__gte=since
+    )
     rows = list(qs.distinct().prefetch_related("musters__department").order_by("-blown_at", "-pk")[:300])
     own_department = user.department_id if user.role == Role.DEPARTMENT else None
     now = timezone.now()
@@ -182,17 +220,37 @@ def calls(user, *, include_closed_days=7):
         mine = next((m for m in musters if own_department and m.department_id == own_department), None)
         open_ = c.state in CALL_OPEN
         late = open_ and c.muster_deadline <= now and any(m.state in ("summoned", "acknowledged") for m in musters)
-        out.append(feature(
-            f"w{c.pk}", c.place.x, c.place.y, kind="call", id=c.pk, street_code=c.street_code, problem=c.problem,
-            state=c.state, state_label=str(LABELS["call"].get(c.state, c.state)), open=open_,
-            muster_deadline=c.muster_deadline.isoformat(), blown_at=c.blown_at.isoformat(),
-            muster_deadline_local=timezone.localtime(c.muster_deadline).strftime("%m-%d %H:%M"),
-            musters=[{"id": m.pk, "department": m.department.name, "state": m.state,
-                      "state_label": str(LABELS["muster"].get(m.state, m.state)), "late": m.late} for m in musters],
-            my_muster=mine.pk if mine else None, my_muster_state=mine.state if mine else None,
-            color="red" if late else ("orange" if open_ else "gray"),
-            label=f"吹哨 · {c.problem[:40]} · {LABELS['call'].get(c.state, c.state)}",
-        ))
+        out.append(
+            feature(
+                f"w{c.pk}",
+                c.place.x,
+                c.place.y,
+                kind="call",
+                id=c.pk,
+                street_code=c.street_code,
+                problem=c.problem,
+                state=c.state,
+                state_label=str(LABELS["call"].get(c.state, c.state)),
+                open=open_,
+                muster_deadline=c.muster_deadline.isoformat(),
+                blown_at=c.blown_at.isoformat(),
+                muster_deadline_local=timezone.localtime(c.muster_deadline).strftime("%m-%d %H:%M"),
+                musters=[
+                    {
+                        "id": m.pk,
+                        "department": m.department.name,
+                        "state": m.state,
+                        "state_label": str(LABELS["muster"].get(m.state, m.state)),
+                        "late": m.late,
+                    }
+                    for m in musters
+                ],
+                my_muster=mine.pk if mine else None,
+                my_muster_state=mine.state if mine else None,
+                color="red" if late else ("orange" if open_ else "gray"),
+                label=f"吹哨 · {c.problem[:40]} · {LABELS['call'].get(c.state, c.state)}",
+            )
+        )
     return collection(out)
 
 
@@ -213,21 +271,36 @@ def deadline_colour(deadline, now):
 
 
 def _appeal_features(qs, now, *, colour_by):
-    rows = qs.filter(position__isnull=False).select_related("category", "department").order_by(
-        "deadline", "received_at", "pk")[:500]
+    rows = (
+        qs.filter(position__isnull=False)
+        .select_related("category", "department")
+        .order_by("deadline", "received_at", "pk")[:500]
+    )
     out = []
     for a in rows:
         colour = deadline_colour(a.deadline, now) if colour_by == "deadline" else a.warning_colour
         category = a.category.name if a.category_id else "未分类"
-        out.append(feature(
-            f"a{a.pk}", a.position.x, a.position.y, kind="appeal", ticket_no=a.ticket_no, state=a.state,
-            state_label=str(STATE_LABELS.get(a.state, a.state)), colour=a.warning_colour, category=category,
-            grid_code=a.grid_code, deadline=a.deadline.isoformat() if a.deadline else None,
-            deadline_local=timezone.localtime(a.deadline).strftime("%m-%d %H:%M") if a.deadline else "",
-            department=a.department.name if a.department_id else "", color=colour, count=1,
-            label=f"{a.ticket_no} · {category} · {STATE_LABELS.get(a.state, a.state)}"
-                  + (f" · {DEADLINE_LABELS[colour]}" if colour_by == "deadline" else ""),
-        ))
+        out.append(
+            feature(
+                f"a{a.pk}",
+                a.position.x,
+                a.position.y,
+                kind="appeal",
+                ticket_no=a.ticket_no,
+                state=a.state,
+                state_label=str(STATE_LABELS.get(a.state, a.state)),
+                colour=a.warning_colour,
+                category=category,
+                grid_code=a.grid_code,
+                deadline=a.deadline.isoformat() if a.deadline else None,
+                deadline_local=timezone.localtime(a.deadline).strftime("%m-%d %H:%M") if a.deadline else "",
+                department=a.department.name if a.department_id else "",
+                color=colour,
+                count=1,
+                label=f"{a.ticket_no} · {category} · {STATE_LABELS.get(a.state, a.state)}"
+                + (f" · {DEADLINE_LABELS[colour]}" if colour_by == "deadline" else ""),
+            )
+        )
     return out
 
 

@@ -54,17 +54,43 @@ def catalogue(db):
     l1 = Category.objects.create(level=1, code="01", name="城市管理")
     l2 = Category.objects.create(level=2, code="0101", name="环境卫生", parent=l1)
     leaves = {
-        "010101": Category.objects.create(level=3, code="010101", name="垃圾清运不及时", parent=l2, time_limit="7d",
-                                          default_department=depts["chengguan"], keywords=["垃圾", "清运", "垃圾桶"]),
-        "010102": Category.objects.create(level=3, code="010102", name="燃气泄漏", parent=l2, time_limit="2h",
-                                          default_department=depts["ranqi"], keywords=["燃气", "煤气"]),
-        "010103": Category.objects.create(level=3, code="010103", name="楼道堆物", parent=l2, time_limit="7d",
-                                          keywords=["楼道", "堆物"]),
-        "010104": Category.objects.create(level=3, code="010104", name="噪音扰民", parent=l2, time_limit="15d",
-                                          default_department=depts["chengguan"], keywords=["噪音", "扰民"]),
+        "010101": Category.objects.create(
+            level=3,
+            code="010101",
+            name="垃圾清运不及时",
+            parent=l2,
+            time_limit="7d",
+            default_department=depts["chengguan"],
+            keywords=["垃圾", "清运", "垃圾桶"],
+        ),
+        "010102": Category.objects.create(
+            level=3,
+            code="010102",
+            name="燃气泄漏",
+            parent=l2,
+            time_limit="2h",
+            default_department=depts["ranqi"],
+            keywords=["燃气", "煤气"],
+        ),
+        "010103": Category.objects.create(
+            level=3, code="010103", name="楼道堆物", parent=l2, time_limit="7d", keywords=["楼道", "堆物"]
+        ),
+        "010104": Category.objects.create(
+            level=3,
+            code="010104",
+            name="噪音扰民",
+            parent=l2,
+            time_limit="15d",
+            default_department=depts["chengguan"],
+            keywords=["噪音", "扰民"],
+        ),
     }
-    ResponsibilityRule.objects.create(category=leaves["010101"], area_code="110101002",
-                                      department=depts["jiedao-110101002"], note="乙街道自管垃圾清运")
+    ResponsibilityRule.objects.create(
+        category=leaves["010101"],
+        area_code="110101002",
+        department=depts["jiedao-110101002"],
+        note="乙街道自管垃圾清运",
+    )
     return {"departments": depts, "categories": leaves}
 
 

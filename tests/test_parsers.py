@@ -5,8 +5,8 @@ refused first, before their body is read."""
 import pytest
 from rest_framework.test import APIClient
 
-from gridgov.parsers import JSON_MAX_DEPTH, json_depth_exceeds
 from gridgov.appeals.models import Appeal
+from gridgov.parsers import JSON_MAX_DEPTH, json_depth_exceeds
 
 from .mobile_api.fieldwork import STREET1, register, task_url, token_client
 

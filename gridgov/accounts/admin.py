@@ -9,12 +9,16 @@ from .models import Department, User
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "first_name", "role", "area_code", "department", "is_active"]
     list_filter = ["role", "is_active"]
-    fieldsets = BaseUserAdmin.fieldsets + (("辖区", {"fields": ("role", "area_code", "grid_codes", "department", "phone")}),)
+    fieldsets = BaseUserAdmin.fieldsets + (
+        ("辖区", {"fields": ("role", "area_code", "grid_codes", "department", "phone")}),
+    )
 
     def has_module_permission(self, request):
         return can_edit_areas(request.user)
 
-    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(request.user)  # noqa: E731
+    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(
+        request.user
+    )  # noqa: E731
 
 
 @admin.register(Department)
@@ -25,4 +29,6 @@ class DepartmentAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return can_edit_areas(request.user)
 
-    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(request.user)  # noqa: E731
+    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(
+        request.user
+    )  # noqa: E731

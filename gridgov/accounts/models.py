@@ -31,9 +31,7 @@ class Department(models.Model):
     name = models.CharField(_("名称"), max_length=100)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.BUREAU)
     # Blank: city-wide. Otherwise the 6-digit code of the district it serves.
-    district_code = models.CharField(
-        _("所属区编码"), max_length=6, blank=True, default="", validators=[code_digits]
-    )
+    district_code = models.CharField(_("所属区编码"), max_length=6, blank=True, default="", validators=[code_digits])
     phone = models.CharField(_("值班电话"), max_length=30, blank=True, default="")
 
     class Meta:
@@ -49,9 +47,7 @@ class User(AbstractUser):
     role = models.CharField(_("角色"), max_length=20, choices=Role.choices, default=Role.OPERATOR)
     # The jurisdiction: a street code for a street office, a district code (or blank: city)
     # for a leader. Grid workers use grid_codes; department staff their department's scope.
-    area_code = models.CharField(
-        _("辖区编码"), max_length=15, blank=True, default="", validators=[code_digits]
-    )
+    area_code = models.CharField(_("辖区编码"), max_length=15, blank=True, default="", validators=[code_digits])
     grid_codes = ArrayField(
         models.CharField(max_length=15, validators=[code_digits]),
         verbose_name=_("负责网格"),

@@ -6,10 +6,9 @@ from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, 
 
 from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
 from gridgov.accounts.models import Role
-from gridgov.areas.models import Community, District, Street
-
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
+from gridgov.areas.models import Community, District, Street
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})
@@ -46,8 +45,9 @@ def appeals_visible_to(user, queryset=None):
         grids = Q(grid_code__in=sorted(set(user.grid_codes))) if user.grid_codes else Q(pk__in=[])
         return qs.filter(grids | Q(reporter_id=user.pk))
     if user.role == Role.DEPARTMENT and user.department_id:
-        on_it = AppealAssignment.objects.filter(appeal=OuterRef("pk"), department_id=user.department_id,
-                                                ended_at__isnull=True)
+        on_it = AppealAssignment.objects.filter(
+            appeal=OuterRef("pk"), department_id=user.department_id, ended_at__isnull=True
+        )
         return qs.filter(Exists(on_it))
     return qs.none()
 
@@ -64,8 +64,9 @@ def may_see_personal_data(user, appeal):
         return False
     if _city_wide(user):
         return True
-    return (user.role == Role.DEPARTMENT and user.department_id is not None
-            and appeal.department_id == user.department_id)
+    return (
+        user.role == Role.DEPARTMENT and user.department_id is not None and appeal.department_id == user.department_id
+    )
 
 
 # What taking a call writes; an event beyond these means a unit (or the centre) has acted.
@@ -93,8 +94,11 @@ def may_act(user, appeal, action):
         return False
     if action in UNIT_ACTIONS:
         # appeal.department is the lead unit, or the first receiver when ownership is unclear.
-        return (user.role == Role.DEPARTMENT and user.department_id is not None
-                and appeal.department_id == user.department_id)
+        return (
+            user.role == Role.DEPARTMENT
+            and user.department_id is not None
+            and appeal.department_id == user.department_id
+        )
     if action in CENTRE_ACTIONS:
         return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN)
     if action == "categorise" and appeal.state not in PRE_DISPATCH_STATES:
@@ -113,13 +117,13 @@ def may_act(user, appeal, action):
 # Red first: the list is a work queue, the most urgent at the top.
 COLOUR_SEVERITY = Case(
     *(When(warning_colour=c, then=Value(i)) for i, c in enumerate(["red", "orange", "yellow", "none"])),
-    default=Value(9), output_field=IntegerField(),
+    default=Value(9),
+    output_field=IntegerField(),
 )
 LIST_RELATED = ("grid", "category", "department")
 
 
-def appeal_list(user, *, state=None, colour=None, category=None, grid=None, since=None, until=None,
-                in_bbox=None):
+def appeal_list(user, *, state=None, colour=None, category=None, grid=None, since=None, until=None, in_bbox=None):
     """The appeals `user` may read, filtered, by colour severity then the nearest deadline."""
     qs = appeals_visible_to(user).select_related(*LIST_RELATED)
     if state:
@@ -137,13 +141,18 @@ def appeal_list(user, *, state=None, colour=None, category=None, grid=None, sinc
     if in_bbox is not None:
         qs = qs.filter(position__intersects=in_bbox)
     return qs.annotate(severity=COLOUR_SEVERITY).order_by(
-        "severity", F("deadline").asc(nulls_last=True), "received_at", "pk")
+        "severity", F("deadline").asc(nulls_last=True), "received_at", "pk"
+    )
 
 
 def location_queue(user):
     """人工定位队列: appeals the pipeline could not place, oldest first."""
-    return (appeals_visible_to(user).filter(state=State.UNLOCATED).select_related(*LIST_RELATED)
-            .order_by("received_at", "pk"))
+    return (
+        appeals_visible_to(user)
+        .filter(state=State.UNLOCATED)
+        .select_related(*LIST_RELATED)
+        .order_by("received_at", "pk")
+    )
 
 
 def appeal_for(user, ticket_no, *, detail=False):
@@ -153,8 +162,10 @@ def appeal_for(user, ticket_no, *, detail=False):
     if detail:
         qs = qs.select_related("long_term").prefetch_related(
             Prefetch("events", queryset=AppealEvent.objects.select_related("actor", "department").order_by("at", "pk")),
-            Prefetch("assignments", queryset=AppealAssignment.objects.select_related("department")
-                     .order_by("assigned_at", "pk")),
+            Prefetch(
+                "assignments",
+                queryset=AppealAssignment.objects.select_related("department").order_by("assigned_at", "pk"),
+            ),
             Prefetch("attachments", queryset=Attachment.objects.order_by("uploaded_at", "pk")),
         )
     return qs.get(ticket_no=ticket_no)
@@ -167,8 +178,11 @@ def area_names(codes):
     for code in codes:
         if len(code) in by_level:
             by_level[len(code)].add(code)
-    parts = [model.objects.filter(code__in=sorted(by_level[n])).values_list("code", "name", "version")
-             for model, n in ((District, 6), (Street, 9), (Community, 12)) if by_level[n]]
+    parts = [
+        model.objects.filter(code__in=sorted(by_level[n])).values_list("code", "name", "version")
+        for model, n in ((District, 6), (Street, 9), (Community, 12))
+        if by_level[n]
+    ]
     if not parts:
         return {}
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]

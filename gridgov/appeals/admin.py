@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from gridgov.accounts.access import can_edit_areas
-
 from gridgov.appeals.models import Category, ResponsibilityRule
 
 

@@ -13,15 +13,12 @@ from rest_framework.views import APIView
 
 from gridgov import schema as doc
 from gridgov.accounts.models import Department
-from gridgov.areas.locate import BadPoint
-
-from gridgov.appeals import access
-
-from gridgov.appeals.intake import batch
+from gridgov.appeals import access, services
 from gridgov.appeals import serializers as s
-from gridgov.appeals import services
+from gridgov.appeals.intake import batch
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition, allowed_events
+from gridgov.areas.locate import BadPoint
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +39,27 @@ def detail_response(user, appeal, *, status_code=200, **extra):
     return Response({**data, **extra}, status=status_code)
 
 
-REGISTERED = doc.obj({**s.APPEAL_DETAIL["properties"], "created": doc.BOOL},
-                     description="201 registered now; 200 the same source_system + external_id seen before")
+REGISTERED = doc.obj(
+    {**s.APPEAL_DETAIL["properties"], "created": doc.BOOL},
+    description="201 registered now; 200 the same source_system + external_id seen before",
+)
 # An action answers with the appeal, or with ticket_no and state when it left the caller's sight.
 ACTED = {"anyOf": [s.APPEAL_DETAIL, s.APPEAL_GONE]}
-BULK_RESULT = doc.obj({
-    "count": doc.INT, "created": doc.INT, "existing": doc.INT, "failed": doc.INT,
-    "results": doc.array(doc.obj({"index": doc.INT, "created": doc.BOOL, "ticket_no": doc.STR,
-                                  "errors": doc.FIELD_ERRORS}, optional=("created", "ticket_no", "errors"))),
-}, description="每条结果按序号 / one result per item, by index: created and ticket_no, or errors")
+BULK_RESULT = doc.obj(
+    {
+        "count": doc.INT,
+        "created": doc.INT,
+        "existing": doc.INT,
+        "failed": doc.INT,
+        "results": doc.array(
+            doc.obj(
+                {"index": doc.INT, "created": doc.BOOL, "ticket_no": doc.STR, "errors": doc.FIELD_ERRORS},
+                optional=("created", "ticket_no", "errors"),
+            )
+        ),
+    },
+    description="每条结果按序号 / one result per item, by index: created and ticket_no, or errors",
+)
 
 
 def _register_one(data, user):
@@ -70,8 +79,11 @@ class AppealListCreateApi(GenericAPIView):
 
     pagination_class = AppealPagination
 
-    @extend_schema(operation_id="appeals_list", parameters=[s.AppealListQuery, *doc.PAGE_PARAMETERS],
-                   responses=doc.responses(doc.paged(s.APPEAL), 400, 401, 404))
+    @extend_schema(
+        operation_id="appeals_list",
+        parameters=[s.AppealListQuery, *doc.PAGE_PARAMETERS],
+        responses=doc.responses(doc.paged(s.APPEAL), 400, 401, 404),
+    )
     def get(self, request):
         q = s.AppealListQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -79,11 +91,16 @@ class AppealListCreateApi(GenericAPIView):
         ctx = access.output_context(request.user, page)
         return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
 
-    @extend_schema(operation_id="appeals_register", request=s.AppealRegisterInput,
-                   responses=doc.responses({201: REGISTERED, 200: REGISTERED}, 400, 401, 403))
+    @extend_schema(
+        operation_id="appeals_register",
+        request=s.AppealRegisterInput,
+        responses=doc.responses({201: REGISTERED, 200: REGISTERED}, 400, 401, 403),
+    )
     def post(self, request):
         if not access.may_register(request.user):
-            raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
+            raise PermissionDenied(
+                "只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals"
+            )
         data = s.AppealRegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -98,21 +115,30 @@ class AppealBulkCreateApi(APIView):
     the valid ones are registered together (batch.appeal_register_many: the same pipeline and
     history as one by one). Good items are kept, bad ones reported by index; idempotent per item."""
 
-    @extend_schema(operation_id="appeals_register_bulk", request=s.AppealRegisterInput(many=True),
-                   responses=doc.responses(BULK_RESULT, 400, 401, 403))
+    @extend_schema(
+        operation_id="appeals_register_bulk",
+        request=s.AppealRegisterInput(many=True),
+        responses=doc.responses(BULK_RESULT, 400, 401, 403),
+    )
     def post(self, request):
         if not access.may_register(request.user):
-            raise PermissionDenied("只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals")
+            raise PermissionDenied(
+                "只有坐席和热线中心可以登记诉求 / only operators and the hotline centre register appeals"
+            )
         items = request.data
         if not isinstance(items, list):
-            return Response({"detail": "请求体应为诉求列表 / expected a JSON list of appeals", "code": "not_a_list"},
-                            status=400)
+            return Response(
+                {"detail": "请求体应为诉求列表 / expected a JSON list of appeals", "code": "not_a_list"}, status=400
+            )
         if len(items) > s.BULK_MAX:
-            return Response({"detail": f"每次最多{s.BULK_MAX}条 / at most {s.BULK_MAX} items per request",
-                             "code": "too_many"}, status=400)
+            return Response(
+                {"detail": f"每次最多{s.BULK_MAX}条 / at most {s.BULK_MAX} items per request", "code": "too_many"},
+                status=400,
+            )
         valid, errors = s.AppealRegisterInput.validate_many(items)
-        results = [{"index": index, "errors": errors[index]} if index in errors else None
-                   for index in range(len(items))]
+        results = [
+            {"index": index, "errors": errors[index]} if index in errors else None for index in range(len(items))
+        ]
         registered = batch.appeal_register_many([d for _, d in valid], actor=request.user)
         for (index, _data), outcome in zip(valid, registered, strict=True):
             results[index] = self.item_result(index, outcome)
@@ -135,8 +161,11 @@ class AppealDetailApi(APIView):
     """GET /api/v1/appeals/<ticket_no> — with events, assignments and attachments. 404 outside
     the caller's jurisdiction."""
 
-    @extend_schema(operation_id="appeals_retrieve", parameters=[doc.TICKET_PARAMETER],
-                   responses=doc.responses(s.APPEAL_DETAIL, 401, 404))
+    @extend_schema(
+        operation_id="appeals_retrieve",
+        parameters=[doc.TICKET_PARAMETER],
+        responses=doc.responses(s.APPEAL_DETAIL, 401, 404),
+    )
     def get(self, request, ticket_no):
         try:
             appeal = access.appeal_for(request.user, ticket_no, detail=True)
@@ -150,11 +179,16 @@ class AppealLocationQueueApi(GenericAPIView):
 
     pagination_class = AppealPagination
 
-    @extend_schema(operation_id="appeals_location_queue", parameters=doc.PAGE_PARAMETERS,
-                   responses=doc.responses(doc.paged(s.APPEAL), 401, 403, 404))
+    @extend_schema(
+        operation_id="appeals_location_queue",
+        parameters=doc.PAGE_PARAMETERS,
+        responses=doc.responses(doc.paged(s.APPEAL), 401, 403, 404),
+    )
     def get(self, request):
         if not access.may_register(request.user):
-            raise PermissionDenied("人工定位队列仅供坐席和热线中心 / the location queue is for operators and the centre")
+            raise PermissionDenied(
+                "人工定位队列仅供坐席和热线中心 / the location queue is for operators and the centre"
+            )
         page = self.paginate_queryset(access.location_queue(request.user))
         ctx = access.output_context(request.user, page)
         return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
@@ -164,8 +198,10 @@ class AppealLocationQueueApi(GenericAPIView):
 
 
 def not_found():
-    return Response({"detail": "没有这个工单，或不在您的辖区 / no such appeal in your jurisdiction",
-                     "code": "not_found"}, status=404)
+    return Response(
+        {"detail": "没有这个工单，或不在您的辖区 / no such appeal in your jurisdiction", "code": "not_found"},
+        status=404,
+    )
 
 
 class AppealActionApi(APIView):
@@ -199,11 +235,16 @@ class AppealActionApi(APIView):
             appeal = self.perform(appeal, data.validated_data, request.user)
         except IllegalTransition as exc:
             label = STATE_LABELS.get(exc.state, exc.state)
-            return Response({
-                "detail": f"工单当前状态为“{label}”，不能执行“{s.EVENT_LABELS.get(exc.event, exc.event)}” / {exc.event!r} "
-                          f"is not allowed while the appeal is {exc.state!r}",
-                "code": "illegal_transition", "state": exc.state, "allowed": allowed_events(exc.state),
-            }, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {
+                    "detail": f"工单当前状态为“{label}”，不能执行“{s.EVENT_LABELS.get(exc.event, exc.event)}” / {exc.event!r} "
+                    f"is not allowed while the appeal is {exc.state!r}",
+                    "code": "illegal_transition",
+                    "state": exc.state,
+                    "allowed": allowed_events(exc.state),
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         except services.AppealError as exc:
             return Response({"detail": str(exc), "code": exc.code}, status=400)
         except BadPoint as exc:
@@ -230,8 +271,9 @@ class AppealResolveApi(AppealActionApi):
     input_serializer = s.ResolveInput
 
     def perform(self, appeal, data, user):
-        return services.appeal_resolve(appeal_id=appeal.pk, actor=user, closure_type=data["closure_type"],
-                                       note=data["note"])
+        return services.appeal_resolve(
+            appeal_id=appeal.pk, actor=user, closure_type=data["closure_type"], note=data["note"]
+        )
 
 
 class AppealReturnApi(AppealActionApi):
@@ -252,8 +294,9 @@ class AppealArbitrateApi(AppealActionApi):
             department = Department.objects.filter(code=data["department"]).first()
             if department is None:
                 raise services.AppealError("unknown_department", "没有这个承办单位 / no such department")
-        return services.appeal_arbitrate(appeal_id=appeal.pk, actor=user, uphold=data["uphold"],
-                                         department=department, note=data["note"])
+        return services.appeal_arbitrate(
+            appeal_id=appeal.pk, actor=user, uphold=data["uphold"], department=department, note=data["note"]
+        )
 
 
 class AppealMergeApi(AppealActionApi):
@@ -279,8 +322,9 @@ class AppealSuspendApi(AppealActionApi):
     input_serializer = s.SuspendInput
 
     def perform(self, appeal, data, user):
-        return services.appeal_suspend(appeal_id=appeal.pk, actor=user, reason=data["reason"],
-                                       review_at=data["review_at"], plan=data["plan"])
+        return services.appeal_suspend(
+            appeal_id=appeal.pk, actor=user, reason=data["reason"], review_at=data["review_at"], plan=data["plan"]
+        )
 
 
 class AppealLocateApi(AppealActionApi):
@@ -288,8 +332,9 @@ class AppealLocateApi(AppealActionApi):
     input_serializer = s.LocateInput
 
     def perform(self, appeal, data, user):
-        return services.appeal_locate_manually(appeal_id=appeal.pk, lng=data["lng"], lat=data["lat"],
-                                               crs=data["crs"], actor=user)
+        return services.appeal_locate_manually(
+            appeal_id=appeal.pk, lng=data["lng"], lat=data["lat"], crs=data["crs"], actor=user
+        )
 
 
 class AppealCategoriseApi(AppealActionApi):
@@ -302,16 +347,29 @@ class AppealCategoriseApi(AppealActionApi):
 
     def forbidden(self, appeal):
         if appeal.state not in PRE_DISPATCH_STATES:
-            return ("工单已派单，改分类会改派承办单位，须由热线中心操作（登记坐席仅可在承办单位签收前更正） / the appeal "
-                    "is dispatched: re-categorising re-routes it, which is the hotline centre's decision (the "
-                    "operator who registered it may correct it until a unit acts on it)")
+            return (
+                "工单已派单，改分类会改派承办单位，须由热线中心操作（登记坐席仅可在承办单位签收前更正） / the appeal "
+                "is dispatched: re-categorising re-routes it, which is the hotline centre's decision (the "
+                "operator who registered it may correct it until a unit acts on it)"
+            )
         return super().forbidden(appeal)
 
     def perform(self, appeal, data, user):
         return services.appeal_categorise(appeal_id=appeal.pk, category_code=data["category_code"], actor=user)
 
 
-ACTIONS = {view.action: view for view in (
-    AppealAcceptApi, AppealStartApi, AppealResolveApi, AppealReturnApi, AppealArbitrateApi, AppealMergeApi,
-    AppealCloseApi, AppealSuspendApi, AppealLocateApi, AppealCategoriseApi,
-)}
+ACTIONS = {
+    view.action: view
+    for view in (
+        AppealAcceptApi,
+        AppealStartApi,
+        AppealResolveApi,
+        AppealReturnApi,
+        AppealArbitrateApi,
+        AppealMergeApi,
+        AppealCloseApi,
+        AppealSuspendApi,
+        AppealLocateApi,
+        AppealCategoriseApi,
+    )
+}

@@ -30,17 +30,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from gridgov.accounts.models import Department, Role
-from gridgov.areas import coords
-from gridgov.areas.locate import check_lnglat
-from gridgov.audit.services import audit_record
-
-from gridgov.appeals import access, services
-
-from gridgov.appeals import notices
+from gridgov.appeals import access, notices, services
 from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
 from gridgov.appeals.routing.selectors import locality_department_code
 from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
+from gridgov.areas import coords
+from gridgov.areas.locate import check_lnglat
+from gridgov.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +51,24 @@ ON_SITE_STATES = frozenset({State.ACCEPTED, State.IN_PROGRESS, State.SUSPENDED})
 FIELD_CLOSURES = (ClosureType.SUBSTANTIVE, ClosureType.PARTIAL)
 FIELD_ACTIONS = ("accept", "return", "check_in", "evidence", "complete")
 # Each field action in access.may_act's words (the unit actions of the web API).
-_AS_UNIT_ACTION = {"accept": "accept", "return": "return", "check_in": "start", "evidence": "resolve",
-                   "complete": "resolve"}
+_AS_UNIT_ACTION = {
+    "accept": "accept",
+    "return": "return",
+    "check_in": "start",
+    "evidence": "resolve",
+    "complete": "resolve",
+}
 # Events that start a round of work: check-ins and "after" photos count from the latest one.
 ROUND_EVENTS = ("accept", "redo", "reopen")
 PHOTO = Attachment.Kind.PHOTO
 PURPOSE_LABELS = {"before": "处置前", "during": "处置中", "after": "处置后"}
-ACTION_LABELS = {"accept": ("签收", "accept the task"), "return": ("退单", "return the task"),
-                 "check_in": ("现场签到", "check in on site"), "evidence": ("上传证据", "upload evidence"),
-                 "complete": ("办结", "complete the task")}
+ACTION_LABELS = {
+    "accept": ("签收", "accept the task"),
+    "return": ("退单", "return the task"),
+    "check_in": ("现场签到", "check in on site"),
+    "evidence": ("上传证据", "upload evidence"),
+    "complete": ("办结", "complete the task"),
+}
 REPORT_SOURCE = "mobile"
 # A client time of a check-in made offline is believed this far back, never ahead of the server.
 CLIENT_TIME_WINDOW = timedelta(hours=24)
@@ -83,8 +89,13 @@ class OutOfOrder(FieldError):
     def __init__(self, action, required_first, state):
         zh_first, en_first = ACTION_LABELS[required_first]
         zh, en = ACTION_LABELS[action]
-        super().__init__("out_of_order", f"请先{zh_first}，再{zh} / {en_first} before you {en}",
-                         action=action, required_first=required_first, state=state)
+        super().__init__(
+            "out_of_order",
+            f"请先{zh_first}，再{zh} / {en_first} before you {en}",
+            action=action,
+            required_first=required_first,
+            state=state,
+        )
 
 
 def _user(actor):
@@ -95,8 +106,13 @@ def _user(actor):
 
 
 def is_field_staff(user):
-    return bool(user is not None and user.is_authenticated and user.is_active and user.role in FIELD_ROLES
-                and (user.role != Role.DEPARTMENT or user.department_id))
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.role in FIELD_ROLES
+        and (user.role != Role.DEPARTMENT or user.department_id)
+    )
 
 
 def _locality_led():
@@ -116,8 +132,10 @@ def tasks_visible_to(user, queryset=None):
     qs = access.appeals_visible_to(user, qs)
     if user.role == Role.GRID_WORKER:
         mine = Q(grid_code__in=sorted(set(user.grid_codes))) if user.grid_codes else Q(pk__in=[])
-        return qs.filter((mine & (_locality_led() | Q(channel=Channel.GRID_REPORT)))
-                         | Q(reporter_id=user.pk, channel=Channel.GRID_REPORT))
+        return qs.filter(
+            (mine & (_locality_led() | Q(channel=Channel.GRID_REPORT)))
+            | Q(reporter_id=user.pk, channel=Channel.GRID_REPORT)
+        )
     return qs
 
 
@@ -130,8 +148,11 @@ def may_work(user, appeal, action):
         return access.may_act(user, appeal, _AS_UNIT_ACTION[action])
     # A grid worker is the street office's hands in its own grids: it works what the locality
     # leads (first receiver included), not what a department leads there.
-    return (appeal.grid_code in (user.grid_codes or []) and appeal.department_id is not None
-            and appeal.department.code == locality_department_code(appeal.grid_code))
+    return (
+        appeal.grid_code in (user.grid_codes or [])
+        and appeal.department_id is not None
+        and appeal.department.code == locality_department_code(appeal.grid_code)
+    )
 
 
 TASK_RELATED = ("grid", "category", "department")
@@ -141,12 +162,17 @@ TASK_DEFERRED = ("grid__geom",)
 
 def task_list(user, *, state=None, in_bbox=None):
     """The user's tasks, red first, then the nearest deadline (the web list's order)."""
-    qs = (tasks_visible_to(user).select_related(*TASK_RELATED).defer(*TASK_DEFERRED)
-          .filter(state__in=state or WORK_STATES))
+    qs = (
+        tasks_visible_to(user)
+        .select_related(*TASK_RELATED)
+        .defer(*TASK_DEFERRED)
+        .filter(state__in=state or WORK_STATES)
+    )
     if in_bbox is not None:
         qs = qs.filter(position__intersects=in_bbox)
     return qs.annotate(severity=access.COLOUR_SEVERITY).order_by(
-        "severity", F("deadline").asc(nulls_last=True), "received_at", "pk")
+        "severity", F("deadline").asc(nulls_last=True), "received_at", "pk"
+    )
 
 
 def task_for(user, ticket_no, *, detail=False):
@@ -155,8 +181,9 @@ def task_for(user, ticket_no, *, detail=False):
     if detail:
         qs = qs.prefetch_related(
             Prefetch("events", queryset=AppealEvent.objects.select_related("actor", "department").order_by("at", "pk")),
-            Prefetch("attachments", queryset=Attachment.objects.select_related("uploaded_by")
-                     .order_by("uploaded_at", "pk")),
+            Prefetch(
+                "attachments", queryset=Attachment.objects.select_related("uploaded_by").order_by("uploaded_at", "pk")
+            ),
         )
     return qs.get(ticket_no=ticket_no)
 
@@ -183,16 +210,20 @@ def geofence_metres(appeal):
 
 def required_evidence(appeal):
     """Purposes of the photos a completion needs, e.g. ("before", "after")."""
-    return tuple(_by_category(settings.CATEGORY_REQUIRED_EVIDENCE, _category_code(appeal),
-                              settings.EVIDENCE_REQUIRED_DEFAULT))
+    return tuple(
+        _by_category(settings.CATEGORY_REQUIRED_EVIDENCE, _category_code(appeal), settings.EVIDENCE_REQUIRED_DEFAULT)
+    )
 
 
 def missing_evidence(required, photos, since=None):
     """Required purposes with no photo. `photos`: (kind, purpose, uploaded_at) triples. An
     "after" photo must come from this round of work (since the latest accept / redo / reopen);
     a "before" photo may be older (a grid report's photo shows the problem as found)."""
-    have = {purpose for kind, purpose, at in photos
-            if kind == PHOTO and (purpose != "after" or since is None or at >= since)}
+    have = {
+        purpose
+        for kind, purpose, at in photos
+        if kind == PHOTO and (purpose != "after" or since is None or at >= since)
+    }
     return [p for p in required if p not in have]
 
 
@@ -209,8 +240,9 @@ def round_progress(events_list):
 
 
 def _round(appeal_id):
-    return round_progress(AppealEvent.objects.filter(appeal_id=appeal_id, event__in=(*ROUND_EVENTS, "check_in"))
-                          .order_by("at", "pk"))
+    return round_progress(
+        AppealEvent.objects.filter(appeal_id=appeal_id, event__in=(*ROUND_EVENTS, "check_in")).order_by("at", "pk")
+    )
 
 
 def missing_message(missing):
@@ -250,7 +282,8 @@ def _distance_to_appeal(appeal_id, lng, lat):
             f"       CASE WHEN a.position IS NOT NULL THEN 'position' WHEN g.id IS NOT NULL THEN 'grid' END "
             f"FROM {Appeal._meta.db_table} a CROSS JOIN ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS p "
             f"LEFT JOIN areas_grid g ON g.id = a.grid_id WHERE a.id = %s",
-            [lng, lat, appeal_id])
+            [lng, lat, appeal_id],
+        )
         distance, reference = cur.fetchone()
     return (None if distance is None else float(distance)), reference
 
@@ -261,8 +294,11 @@ def _geodesic(pairs):
     out = [None] * len(pairs)
     if not todo:
         return out
-    cols = ", ".join("ST_Distance(ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, "
-                     "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)" for _ in todo)
+    cols = ", ".join(
+        "ST_Distance(ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, "
+        "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography)"
+        for _ in todo
+    )
     params = [float(v) for _, a, b in todo for v in (*a, *b)]
     with connection.cursor() as cur:
         cur.execute(f"SELECT {cols}", params)
@@ -345,34 +381,61 @@ def task_check_in(*, appeal_id, actor, lng, lat, crs="wgs84", accuracy_m=None, c
         fence = geofence_metres(appeal)
         mode = settings.GEOFENCE_MODE
         inside = None if distance is None else distance <= fence
-        data = {"lng": lng, "lat": lat, "crs": crs, "wgs84": [round(wlng, 7), round(wlat, 7)],
-                "accuracy_m": accuracy_m, "client_at": client_at.isoformat() if client_at else None,
-                "reference": reference, "distance_m": None if distance is None else round(distance, 1),
-                "geofence_m": fence, "inside": inside, "flagged": inside is False and mode == "flag", "mode": mode}
+        data = {
+            "lng": lng,
+            "lat": lat,
+            "crs": crs,
+            "wgs84": [round(wlng, 7), round(wlat, 7)],
+            "accuracy_m": accuracy_m,
+            "client_at": client_at.isoformat() if client_at else None,
+            "reference": reference,
+            "distance_m": None if distance is None else round(distance, 1),
+            "geofence_m": fence,
+            "inside": inside,
+            "flagged": inside is False and mode == "flag",
+            "mode": mode,
+        }
         refused = inside is False and mode == "refuse"
         if not refused:
-            ev = AppealEvent.objects.create(appeal=appeal, at=now, actor=_user(actor), event="check_in",
-                                            old_state=appeal.state, new_state=appeal.state,
-                                            department_id=appeal.department_id, data=data)
+            ev = AppealEvent.objects.create(
+                appeal=appeal,
+                at=now,
+                actor=_user(actor),
+                event="check_in",
+                old_state=appeal.state,
+                new_state=appeal.state,
+                department_id=appeal.department_id,
+                data=data,
+            )
             audit_record(actor=actor, action="appeal.check_in", obj=appeal, data={"event": ev.pk, **data})
             if appeal.state == State.ACCEPTED:
-                appeal = services.appeal_transition(appeal_id=appeal.pk, event="start", actor=actor,
-                                                    note="到达现场 / on site", data={"check_in": ev.pk})
+                appeal = services.appeal_transition(
+                    appeal_id=appeal.pk, event="start", actor=actor, note="到达现场 / on site", data={"check_in": ev.pk}
+                )
             else:
                 notices.appeal_changed(appeal, "check_in")
             _announce_field(appeal, "check_in")
     if refused:
         # Its own transaction: the refusal is kept although the check-in did not happen.
         with transaction.atomic():
-            AppealEvent.objects.create(appeal=appeal, at=now, actor=_user(actor), event="check_in_refused",
-                                       old_state=appeal.state, new_state=appeal.state,
-                                       department_id=appeal.department_id, data=data)
+            AppealEvent.objects.create(
+                appeal=appeal,
+                at=now,
+                actor=_user(actor),
+                event="check_in_refused",
+                old_state=appeal.state,
+                new_state=appeal.state,
+                department_id=appeal.department_id,
+                data=data,
+            )
             audit_record(actor=actor, action="appeal.check_in_refused", obj=appeal, data=data)
         raise FieldError(
             "outside_geofence",
             f"距诉求位置{distance:.0f}米，超出{fence:.0f}米签到范围 / {distance:.0f} m from the appeal's position, "
             f"beyond the {fence:.0f} m geofence",
-            distance_m=round(distance, 1), geofence_m=fence)
+            distance_m=round(distance, 1),
+            geofence_m=fence,
+        )
     return appeal, ev
 
 
@@ -383,19 +446,33 @@ def _reference_of(appeal, check_in):
         at = parse_datetime(check_in.data.get("client_at") or "") or check_in.at
         return {"type": "check_in", "event": check_in.pk, "at": at, "wgs84": check_in.data.get("wgs84")}
     if appeal.channel == Channel.GRID_REPORT and appeal.position is not None:
-        return {"type": "report", "event": None, "at": appeal.received_at,
-                "wgs84": [appeal.position.x, appeal.position.y]}
+        return {
+            "type": "report",
+            "event": None,
+            "at": appeal.received_at,
+            "wgs84": [appeal.position.x, appeal.position.y],
+        }
     return None
 
 
 def _compare(file, appeal, reference, fence):
     """EXIF time and GPS against the reference and the appeal's place. Flags, never refusals:
     many apps strip EXIF, and the reviewer weighs what is left."""
-    out = {"reference": None, "time_diff_s": None, "distance_to_reference_m": None,
-           "distance_to_appeal_m": None, "geofence_m": fence, "flags": []}
+    out = {
+        "reference": None,
+        "time_diff_s": None,
+        "distance_to_reference_m": None,
+        "distance_to_appeal_m": None,
+        "geofence_m": fence,
+        "flags": [],
+    }
     if reference is not None:
-        out["reference"] = {"type": reference["type"], "event": reference["event"], "at": reference["at"].isoformat(),
-                            "wgs84": reference["wgs84"]}
+        out["reference"] = {
+            "type": reference["type"],
+            "event": reference["event"],
+            "at": reference["at"].isoformat(),
+            "wgs84": reference["wgs84"],
+        }
     if file.kind != PHOTO:
         return out
     flags = out["flags"]
@@ -409,8 +486,12 @@ def _compare(file, appeal, reference, fence):
         flags.append("no_exif_gps")
     else:
         here = appeal.position
-        to_ref, to_appeal = _geodesic([(file.gps, reference["wgs84"] if reference else None),
-                                       (file.gps, (here.x, here.y) if here is not None else None)])
+        to_ref, to_appeal = _geodesic(
+            [
+                (file.gps, reference["wgs84"] if reference else None),
+                (file.gps, (here.x, here.y) if here is not None else None),
+            ]
+        )
         out["distance_to_reference_m"], out["distance_to_appeal_m"] = to_ref, to_appeal
         far = to_appeal if to_appeal is not None else to_ref
         if far is not None and far > fence:
@@ -421,10 +502,20 @@ def _compare(file, appeal, reference, fence):
 def _attach(appeal, file, purpose, actor, now, reference, fence):
     meta = {**file.meta, "compare": _compare(file, appeal, reference, fence)}
     if file.thumbnail:
-        meta["thumbnail"] = default_storage.save(f"appeals/thumbs/{now:%Y/%m}/{file.sha256[:32]}.jpg",
-                                                 ContentFile(file.thumbnail))
-    att = Attachment(appeal=appeal, kind=file.kind, content_type=file.content_type, size=file.size,
-                     sha256=file.sha256, uploaded_by=_user(actor), uploaded_at=now, purpose=purpose, meta=meta)
+        meta["thumbnail"] = default_storage.save(
+            f"appeals/thumbs/{now:%Y/%m}/{file.sha256[:32]}.jpg", ContentFile(file.thumbnail)
+        )
+    att = Attachment(
+        appeal=appeal,
+        kind=file.kind,
+        content_type=file.content_type,
+        size=file.size,
+        sha256=file.sha256,
+        uploaded_by=_user(actor),
+        uploaded_at=now,
+        purpose=purpose,
+        meta=meta,
+    )
     file.upload.seek(0)
     att.file.save(file.storage_name, File(file.upload), save=False)
     att.save()
@@ -444,11 +535,23 @@ def evidence_add(*, appeal_id, actor, file, purpose, now=None):
         _require_on_site_state(appeal, "evidence")
         _started, check_in = _round(appeal.pk)
         att = _attach(appeal, file, purpose, actor, now, _reference_of(appeal, check_in), geofence_metres(appeal))
-        data = {"attachment": att.pk, "kind": att.kind, "purpose": purpose, "sha256": att.sha256,
-                "flags": att.meta["compare"]["flags"]}
-        AppealEvent.objects.create(appeal=appeal, at=now, actor=_user(actor), event="evidence",
-                                   old_state=appeal.state, new_state=appeal.state,
-                                   department_id=appeal.department_id, data=data)
+        data = {
+            "attachment": att.pk,
+            "kind": att.kind,
+            "purpose": purpose,
+            "sha256": att.sha256,
+            "flags": att.meta["compare"]["flags"],
+        }
+        AppealEvent.objects.create(
+            appeal=appeal,
+            at=now,
+            actor=_user(actor),
+            event="evidence",
+            old_state=appeal.state,
+            new_state=appeal.state,
+            department_id=appeal.department_id,
+            data=data,
+        )
         audit_record(actor=actor, action="appeal.evidence", obj=appeal, data=data)
         notices.appeal_changed(appeal, "evidence")
         _announce_field(appeal, "evidence")
@@ -459,8 +562,11 @@ def task_complete(*, appeal_id, actor, note, closure_type=ClosureType.SUBSTANTIV
     """办结 from the field: after a check-in in this round, with the photos the category needs
     (CATEGORY_REQUIRED_EVIDENCE, default EVIDENCE_REQUIRED_DEFAULT), through appeal_resolve."""
     if closure_type not in FIELD_CLOSURES:
-        raise FieldError("closure_type", "现场办结只能是实质办结或阶段性办结 / a field completion is substantive or partial",
-                         allowed=list(FIELD_CLOSURES))
+        raise FieldError(
+            "closure_type",
+            "现场办结只能是实质办结或阶段性办结 / a field completion is substantive or partial",
+            allowed=list(FIELD_CLOSURES),
+        )
     with transaction.atomic():
         appeal = _locked(appeal_id)
         if appeal.state == State.DISPATCHED:
@@ -494,8 +600,23 @@ def report_external_id(user, key):
     return raw if len(raw) <= 64 else f"u{user.pk}-{hashlib.sha256(key.encode()).hexdigest()[:48]}"
 
 
-def grid_report(*, actor, text, lng, lat, crs="wgs84", photos=(), after_photos=(), category_code="", kind="",
-                address_text="", fixed_on_site=False, note="", client_key="", now=None):
+def grid_report(
+    *,
+    actor,
+    text,
+    lng,
+    lat,
+    crs="wgs84",
+    photos=(),
+    after_photos=(),
+    category_code="",
+    kind="",
+    address_text="",
+    fixed_on_site=False,
+    note="",
+    client_key="",
+    now=None,
+):
     """A problem a grid worker found, registered through appeal_register (channel grid_report,
     reporter = the worker), with its photos ("before": as found; "after": when fixed).
 
@@ -508,8 +629,17 @@ def grid_report(*, actor, text, lng, lat, crs="wgs84", photos=(), after_photos=(
 
     Returns (appeal, created, outcome); a repeated client_key returns the first appeal."""
     now = now or timezone.now()
-    data = {"channel": Channel.GRID_REPORT, "text": text, "lng": lng, "lat": lat, "crs": crs, "reporter": actor,
-            "address_text": address_text, "category_code": category_code, "kind": kind}
+    data = {
+        "channel": Channel.GRID_REPORT,
+        "text": text,
+        "lng": lng,
+        "lat": lat,
+        "crs": crs,
+        "reporter": actor,
+        "address_text": address_text,
+        "category_code": category_code,
+        "kind": kind,
+    }
     if client_key:
         data.update(source_system=REPORT_SOURCE, external_id=report_external_id(actor, client_key))
     data = {k: v for k, v in data.items() if v not in (None, "")}
@@ -525,18 +655,33 @@ def grid_report(*, actor, text, lng, lat, crs="wgs84", photos=(), after_photos=(
         if fixed_on_site:
             missing = missing_evidence(required_evidence(appeal), [(f.kind, p, now) for f, p in files])
             if missing:  # nothing is kept: the phone still holds the report, and adds the photo
-                raise FieldError("evidence_missing", missing_message(missing), missing=missing,
-                                 required=list(required_evidence(appeal)))
+                raise FieldError(
+                    "evidence_missing",
+                    missing_message(missing),
+                    missing=missing,
+                    required=list(required_evidence(appeal)),
+                )
         reference = _reference_of(appeal, None)
         fence = geofence_metres(appeal)
         at = max(now, timezone.now())  # after the pipeline's own history rows
         attached = [_attach(appeal, f, purpose, actor, at, reference, fence) for f, purpose in files]
         if attached:
-            ev_data = {"attachments": [{"attachment": a.pk, "purpose": a.purpose, "sha256": a.sha256,
-                                        "flags": a.meta["compare"]["flags"]} for a in attached]}
-            AppealEvent.objects.create(appeal=appeal, at=at, actor=_user(actor), event="evidence",
-                                       old_state=appeal.state, new_state=appeal.state,
-                                       department_id=appeal.department_id, data=ev_data)
+            ev_data = {
+                "attachments": [
+                    {"attachment": a.pk, "purpose": a.purpose, "sha256": a.sha256, "flags": a.meta["compare"]["flags"]}
+                    for a in attached
+                ]
+            }
+            AppealEvent.objects.create(
+                appeal=appeal,
+                at=at,
+                actor=_user(actor),
+                event="evidence",
+                old_state=appeal.state,
+                new_state=appeal.state,
+                department_id=appeal.department_id,
+                data=ev_data,
+            )
             audit_record(actor=actor, action="appeal.evidence", obj=appeal, data=ev_data)
         outcome = _close_on_site(appeal, actor, note or text, now) if fixed_on_site else None
         appeal = Appeal.objects.get(pk=appeal.pk)
@@ -553,15 +698,23 @@ def _close_on_site(appeal, actor, note, now):
         except AppealError as exc:
             return {"closed": False, "state": appeal.state, "reason": exc.code, "detail": str(exc)}
     if appeal.state != State.DISPATCHED:
-        return {"closed": False, "state": appeal.state, "reason": "not_dispatched",
-                "detail": "诉求未能定位到网格，已进入人工定位队列 / the report could not be placed in a grid; it waits in the "
-                          "manual-location queue"}
-    route = {**Appeal.objects.values_list("route", flat=True).get(pk=appeal.pk),
-             "self_handled": {"by": getattr(actor, "username", ""), "at": now.isoformat()}}
+        return {
+            "closed": False,
+            "state": appeal.state,
+            "reason": "not_dispatched",
+            "detail": "诉求未能定位到网格，已进入人工定位队列 / the report could not be placed in a grid; it waits in the "
+            "manual-location queue",
+        }
+    route = {
+        **Appeal.objects.values_list("route", flat=True).get(pk=appeal.pk),
+        "self_handled": {"by": getattr(actor, "username", ""), "at": now.isoformat()},
+    }
     note_self = "网格员现场自处置 / fixed on site by the grid worker"
-    services.appeal_transition(appeal_id=appeal.pk, event="accept", actor=actor, note=note_self,
-                               data={"self_handled": True}, route=route)
+    services.appeal_transition(
+        appeal_id=appeal.pk, event="accept", actor=actor, note=note_self, data={"self_handled": True}, route=route
+    )
     services.appeal_resolve(appeal_id=appeal.pk, actor=actor, closure_type=ClosureType.SUBSTANTIVE, note=note)
-    appeal = services.appeal_close(appeal_id=appeal.pk, actor=actor,
-                                   note="自处置结案，无需回访 / self-handled on report: no callback needed")
+    appeal = services.appeal_close(
+        appeal_id=appeal.pk, actor=actor, note="自处置结案，无需回访 / self-handled on report: no callback needed"
+    )
     return {"closed": True, "state": appeal.state, "closure_type": ClosureType.SUBSTANTIVE}

@@ -8,10 +8,10 @@ current rule and starts a new one, so anything routed earlier can still be expla
 
 from datetime import timedelta
 
+from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
-from django.contrib.gis.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -164,7 +164,9 @@ class ResponsibilityRule(models.Model):
         indexes = [models.Index(fields=["category", "area_code"], name="rule_category_area")]
 
     def __str__(self):
-        return f"{self.category.name} @ {self.area_code or '全市'} → {self.department.name}（{self.get_role_display()}）"
+        return (
+            f"{self.category.name} @ {self.area_code or '全市'} → {self.department.name}（{self.get_role_display()}）"
+        )
 
 
 # --- appeals -------------------------------------------------------------------------------
@@ -220,7 +222,12 @@ class Appeal(models.Model):
     position = models.PointField(_("位置"), srid=4326, null=True, blank=True)
     position_input = models.JSONField(_("原始坐标"), default=dict, blank=True)  # {"lng", "lat", "crs"} as sent
     grid = models.ForeignKey(
-        "areas.Grid", verbose_name=_("网格（定位时版本）"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "areas.Grid",
+        verbose_name=_("网格（定位时版本）"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     # The grid's code, kept beside the versioned row: jurisdiction filters are code prefixes.
     grid_code = models.CharField(_("网格编码"), max_length=15, blank=True, default="", db_index=True)
@@ -253,10 +260,8 @@ class Appeal(models.Model):
     )
     next_colour_at = models.DateTimeField(_("下次预警时间"), null=True, blank=True, db_index=True)
 
-    state = models.CharField(_("状态"), max_length=20, default=State.REGISTERED,
-                             choices=list(STATE_LABELS.items()))
-    closure_type = models.CharField(_("办结类型"), max_length=12, blank=True, default="",
-                                    choices=ClosureType.CHOICES)
+    state = models.CharField(_("状态"), max_length=20, default=State.REGISTERED, choices=list(STATE_LABELS.items()))
+    closure_type = models.CharField(_("办结类型"), max_length=12, blank=True, default="", choices=ClosureType.CHOICES)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -290,8 +295,9 @@ class Appeal(models.Model):
             # the GiST index of every position would hand the window each appeal ever made at
             # that spot, the state and time indexes a hundred thousand rows to intersect. The
             # database's copy is written by hand (migration 0004: the predicate as text[]).
-            GistIndex(F("position"), F("received_at"), name="appeal_open_position",
-                      condition=Q(state__in=sorted(OPEN_STATES))),
+            GistIndex(
+                F("position"), F("received_at"), name="appeal_open_position", condition=Q(state__in=sorted(OPEN_STATES))
+            ),
         ]
 
     def __str__(self):

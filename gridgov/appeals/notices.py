@@ -17,7 +17,6 @@ centre). Some changes are also a notice to someone who must act:
 from django.apps import apps
 
 from gridgov.accounts.models import Department
-
 from gridgov.appeals.models import AppealAssignment
 
 NOTICES = {
@@ -39,8 +38,11 @@ def _broadcast():
 
 def _units(appeal):
     """(lead department id, its code, ids of every unit on the appeal) in one query."""
-    rows = list(AppealAssignment.objects.filter(appeal_id=appeal.pk, ended_at__isnull=True)
-                .values_list("department_id", "department__code"))
+    rows = list(
+        AppealAssignment.objects.filter(appeal_id=appeal.pk, ended_at__isnull=True).values_list(
+            "department_id", "department__code"
+        )
+    )
     codes = dict(rows)
     lead_code = codes.get(appeal.department_id)
     if appeal.department_id and lead_code is None:

@@ -11,22 +11,39 @@ from rest_framework import serializers
 
 from gridgov import files, inputs
 from gridgov import schema as doc
-from gridgov.areas.serializers import CRSField
-
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Channel, Kind, TimeLimit, WarningColour
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
+from gridgov.areas.serializers import CRSField
 
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
 # Exports often hold two numbers in one cell: "13812345678，010-68123456".
 PHONE_SEPARATORS = re.compile(r"\s*[,，;；/、]\s*")
 BULK_MAX = 1000
 EVENT_LABELS = {
-    "register": "登记", "locate": "定位", "queue_for_location": "待人工定位", "dispatch": "派单",
-    "accept": "签收", "start": "开始办理", "return": "退单", "reassign": "改派", "reject_return": "驳回退单",
-    "resolve": "办结", "suspend": "挂账", "resume": "恢复办理", "close": "结案", "redo": "重办", "reopen": "重新打开",
-    "merge": "并单", "close_with_lead": "随主单结案", "categorise": "确认分类", "recategorise": "改分类并改派",
-    "colour_yellow": "黄色提醒", "colour_orange": "橙色督办", "colour_red": "红色提级", "colour_none": "预警解除",
+    "register": "登记",
+    "locate": "定位",
+    "queue_for_location": "待人工定位",
+    "dispatch": "派单",
+    "accept": "签收",
+    "start": "开始办理",
+    "return": "退单",
+    "reassign": "改派",
+    "reject_return": "驳回退单",
+    "resolve": "办结",
+    "suspend": "挂账",
+    "resume": "恢复办理",
+    "close": "结案",
+    "redo": "重办",
+    "reopen": "重新打开",
+    "merge": "并单",
+    "close_with_lead": "随主单结案",
+    "categorise": "确认分类",
+    "recategorise": "改分类并改派",
+    "colour_yellow": "黄色提醒",
+    "colour_orange": "橙色督办",
+    "colour_red": "红色提级",
+    "colour_none": "预警解除",
 }
 
 
@@ -99,8 +116,9 @@ class AppealRegisterInput(serializers.Serializer):
         if (attrs.get("lng") is None) != (attrs.get("lat") is None):
             raise serializers.ValidationError({"lng": "经度和纬度须同时填写 / send both lng and lat, or neither"})
         if attrs.get("source_system") and not attrs.get("external_id"):
-            raise serializers.ValidationError({"external_id": "有来源系统时须填写外部编号 / source_system needs "
-                                                              "external_id"})
+            raise serializers.ValidationError(
+                {"external_id": "有来源系统时须填写外部编号 / source_system needs external_id"}
+            )
         return attrs
 
     def register_data(self, reporter=None):
@@ -176,7 +194,9 @@ class BBoxField(inputs.CharField):
         try:
             x0, y0, x1, y1 = (float(p) for p in parts)
         except ValueError:
-            raise serializers.ValidationError("in_bbox 应为 minx,miny,maxx,maxy / expected minx,miny,maxx,maxy") from None
+            raise serializers.ValidationError(
+                "in_bbox 应为 minx,miny,maxx,maxy / expected minx,miny,maxx,maxy"
+            ) from None
         if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
             raise serializers.ValidationError("in_bbox 范围无效 / empty or out-of-range box")
         return Polygon.from_bbox((x0, y0, x1, y1))
@@ -198,10 +218,14 @@ class CSVChoiceField(inputs.CharField):
 
 
 class AppealListQuery(serializers.Serializer):
-    state = CSVChoiceField(choices=STATE_LABELS, required=False,
-                           help_text="comma-separated, of: " + ", ".join(STATE_LABELS))
-    colour = CSVChoiceField(choices=WarningColour.values, required=False,
-                            help_text="comma-separated, of: " + ", ".join(WarningColour.values))
+    state = CSVChoiceField(
+        choices=STATE_LABELS, required=False, help_text="comma-separated, of: " + ", ".join(STATE_LABELS)
+    )
+    colour = CSVChoiceField(
+        choices=WarningColour.values,
+        required=False,
+        help_text="comma-separated, of: " + ", ".join(WarningColour.values),
+    )
     category = inputs.RegexField(r"^\d{2}(\d{2}){0,2}$", required=False, help_text="category code or prefix")
     grid = inputs.RegexField(r"^\d{6}(\d{3}){0,3}$", required=False, help_text="area code prefix")
     # Bounds of a filter, not times of the record: `until` may lie ahead ("till tomorrow").
@@ -234,8 +258,10 @@ class AppealOutput(serializers.Serializer):
         if a.grid_code:
             chain = {
                 "grid": {"code": a.grid_code, "name": a.grid.name if a.grid_id else names.get(a.grid_code, "")},
-                **{level: {"code": a.grid_code[:n], "name": names.get(a.grid_code[:n], "")}
-                   for level, n in (("community", 12), ("street", 9), ("district", 6))},
+                **{
+                    level: {"code": a.grid_code[:n], "name": names.get(a.grid_code[:n], "")}
+                    for level, n in (("community", 12), ("street", 9), ("district", 6))
+                },
             }
         return {
             "ticket_no": a.ticket_no,
@@ -255,8 +281,12 @@ class AppealOutput(serializers.Serializer):
             "external_id": a.external_id,
             "position": [a.position.x, a.position.y] if a.position else None,
             "grid_chain": chain,
-            "location": {"method": loc.get("method", ""), "confidence": loc.get("confidence"),
-                         "match": loc.get("match", ""), "outside": bool(loc.get("outside"))},
+            "location": {
+                "method": loc.get("method", ""),
+                "confidence": loc.get("confidence"),
+                "match": loc.get("match", ""),
+                "outside": bool(loc.get("outside")),
+            },
             "category": _code_name(a.category),
             "category_guesses": guesses[:3],
             "category_confirmed": bool((a.classification or {}).get("confirmed_by")),
@@ -268,9 +298,7 @@ class AppealOutput(serializers.Serializer):
             "department": _code_name(a.department),
             "route": a.route or {},
             "risk": {"flags": (a.risk or {}).get("flags", []), "transfer": (a.risk or {}).get("transfer", [])},
-            "duplicates": [
-                {**d, "ticket_no": tickets.get(d.get("candidate_id"), "")} for d in (a.duplicates or [])
-            ],
+            "duplicates": [{**d, "ticket_no": tickets.get(d.get("candidate_id"), "")} for d in (a.duplicates or [])],
             "lead_ticket_no": tickets.get(a.lead_appeal_id, "") if a.lead_appeal_id else "",
             "closure_type": a.closure_type,
             "updated_at": serializers.DateTimeField().to_representation(a.updated_at),
@@ -278,25 +306,61 @@ class AppealOutput(serializers.Serializer):
 
 
 _CHAIN_LEVEL = doc.obj({"code": doc.STR, "name": doc.STR})
-APPEAL = doc.obj({
-    "ticket_no": doc.STR, "state": {"type": "string", "enum": list(STATE_LABELS)}, "state_label": doc.STR,
-    "channel": doc.STR, "channel_label": doc.STR, "kind": doc.STR, "kind_label": doc.STR,
-    "text": doc.STR, "address_text": doc.STR, "appellant_name": doc.STR, "appellant_phone": doc.STR,
-    "personal_data_masked": doc.BOOL, "received_at": doc.DATETIME, "source_system": doc.STR, "external_id": doc.STR,
-    "position": doc.nullable(doc.LNGLAT),
-    "grid_chain": doc.nullable(doc.obj({lvl: _CHAIN_LEVEL for lvl in ("grid", "community", "street", "district")})),
-    "location": doc.obj({"method": doc.STR, "confidence": doc.nullable(doc.NUM), "match": doc.STR,
-                         "outside": doc.BOOL}),
-    "category": doc.code_name(), "category_guesses": doc.array(doc.ANY_OBJECT), "category_confirmed": doc.BOOL,
-    "time_limit": doc.STR, "time_limit_label": doc.STR, "deadline": doc.nullable(doc.DATETIME),
-    "warning_colour": {"type": "string", "enum": list(WarningColour.values)}, "warning_colour_label": doc.STR,
-    "department": doc.code_name(), "route": doc.ANY_OBJECT,
-    "risk": doc.obj({"flags": doc.array(doc.obj({"flag": doc.STR, "words": doc.array(doc.STR), "transfer": doc.STR,
-                                                 "transfers": doc.array(doc.STR)})),
-                     "transfer": doc.array(doc.STR)}, description="扬言等风险 / risk flags and the lines to transfer to"),
-    "duplicates": doc.array(doc.ANY_OBJECT), "lead_ticket_no": doc.STR, "closure_type": doc.STR,
-    "updated_at": doc.DATETIME,
-}, description="诉求（个人信息按权限脱敏）/ an appeal, personal data masked per viewer")
+APPEAL = doc.obj(
+    {
+        "ticket_no": doc.STR,
+        "state": {"type": "string", "enum": list(STATE_LABELS)},
+        "state_label": doc.STR,
+        "channel": doc.STR,
+        "channel_label": doc.STR,
+        "kind": doc.STR,
+        "kind_label": doc.STR,
+        "text": doc.STR,
+        "address_text": doc.STR,
+        "appellant_name": doc.STR,
+        "appellant_phone": doc.STR,
+        "personal_data_masked": doc.BOOL,
+        "received_at": doc.DATETIME,
+        "source_system": doc.STR,
+        "external_id": doc.STR,
+        "position": doc.nullable(doc.LNGLAT),
+        "grid_chain": doc.nullable(doc.obj({lvl: _CHAIN_LEVEL for lvl in ("grid", "community", "street", "district")})),
+        "location": doc.obj(
+            {"method": doc.STR, "confidence": doc.nullable(doc.NUM), "match": doc.STR, "outside": doc.BOOL}
+        ),
+        "category": doc.code_name(),
+        "category_guesses": doc.array(doc.ANY_OBJECT),
+        "category_confirmed": doc.BOOL,
+        "time_limit": doc.STR,
+        "time_limit_label": doc.STR,
+        "deadline": doc.nullable(doc.DATETIME),
+        "warning_colour": {"type": "string", "enum": list(WarningColour.values)},
+        "warning_colour_label": doc.STR,
+        "department": doc.code_name(),
+        "route": doc.ANY_OBJECT,
+        "risk": doc.obj(
+            {
+                "flags": doc.array(
+                    doc.obj(
+                        {
+                            "flag": doc.STR,
+                            "words": doc.array(doc.STR),
+                            "transfer": doc.STR,
+                            "transfers": doc.array(doc.STR),
+                        }
+                    )
+                ),
+                "transfer": doc.array(doc.STR),
+            },
+            description="扬言等风险 / risk flags and the lines to transfer to",
+        ),
+        "duplicates": doc.array(doc.ANY_OBJECT),
+        "lead_ticket_no": doc.STR,
+        "closure_type": doc.STR,
+        "updated_at": doc.DATETIME,
+    },
+    description="诉求（个人信息按权限脱敏）/ an appeal, personal data masked per viewer",
+)
 
 
 class AppealDetailOutput(AppealOutput):
@@ -308,46 +372,107 @@ class AppealDetailOutput(AppealOutput):
         unmasked = self._unmasked(a)
         dt = serializers.DateTimeField()
         data["events"] = [
-            {"at": dt.to_representation(e.at), "event": e.event, "event_label": EVENT_LABELS.get(e.event, e.event),
-             "old_state": e.old_state, "new_state": e.new_state,
-             "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
-             "actor": e.actor.username if e.actor_id else "",
-             "department": e.department.code if e.department_id else "",
-             "note": e.note if unmasked else mask_text(e.note, [a.appellant_name])}
+            {
+                "at": dt.to_representation(e.at),
+                "event": e.event,
+                "event_label": EVENT_LABELS.get(e.event, e.event),
+                "old_state": e.old_state,
+                "new_state": e.new_state,
+                "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
+                "actor": e.actor.username if e.actor_id else "",
+                "department": e.department.code if e.department_id else "",
+                "note": e.note if unmasked else mask_text(e.note, [a.appellant_name]),
+            }
             for e in a.events.all()
         ]
         data["assignments"] = [
-            {"department": _code_name(s.department), "role": s.role, "role_label": s.get_role_display(),
-             "assigned_at": dt.to_representation(s.assigned_at),
-             "ended_at": dt.to_representation(s.ended_at) if s.ended_at else None, "active": s.ended_at is None}
+            {
+                "department": _code_name(s.department),
+                "role": s.role,
+                "role_label": s.get_role_display(),
+                "assigned_at": dt.to_representation(s.assigned_at),
+                "ended_at": dt.to_representation(s.ended_at) if s.ended_at else None,
+                "active": s.ended_at is None,
+            }
             for s in a.assignments.all()
         ]
         data["attachments"] = [
-            {"id": f.pk, "kind": f.kind, "content_type": f.content_type, "size": f.size,
-             "url": files.attachment_url(f), "thumbnail_url": files.thumbnail_url(f),
-             "purpose": f.purpose, "uploaded_at": dt.to_representation(f.uploaded_at)}
+            {
+                "id": f.pk,
+                "kind": f.kind,
+                "content_type": f.content_type,
+                "size": f.size,
+                "url": files.attachment_url(f),
+                "thumbnail_url": files.thumbnail_url(f),
+                "purpose": f.purpose,
+                "uploaded_at": dt.to_representation(f.uploaded_at),
+            }
             for f in a.attachments.all()
         ]
         lt = getattr(a, "long_term", None)  # select_related; absent means no ledger row
-        data["long_term"] = None if lt is None else {
-            "reason": lt.reason, "plan": lt.plan, "review_at": dt.to_representation(lt.review_at),
-            "closed_at": dt.to_representation(lt.closed_at) if lt.closed_at else None}
+        data["long_term"] = (
+            None
+            if lt is None
+            else {
+                "reason": lt.reason,
+                "plan": lt.plan,
+                "review_at": dt.to_representation(lt.review_at),
+                "closed_at": dt.to_representation(lt.closed_at) if lt.closed_at else None,
+            }
+        )
         return data
 
 
-APPEAL_DETAIL = doc.obj({
-    **APPEAL["properties"],
-    "events": doc.array(doc.obj({
-        "at": doc.DATETIME, "event": doc.STR, "event_label": doc.STR, "old_state": doc.STR, "new_state": doc.STR,
-        "new_state_label": doc.STR, "actor": doc.STR, "department": doc.STR, "note": doc.STR})),
-    "assignments": doc.array(doc.obj({
-        "department": doc.code_name(), "role": doc.STR, "role_label": doc.STR, "assigned_at": doc.DATETIME,
-        "ended_at": doc.nullable(doc.DATETIME), "active": doc.BOOL})),
-    "attachments": doc.array(doc.obj({
-        "id": doc.INT, "kind": doc.STR, "content_type": doc.STR, "size": doc.INT, "url": doc.STR, "purpose": doc.STR,
-        "uploaded_at": doc.DATETIME})),
-    "long_term": doc.nullable(doc.obj({"reason": doc.STR, "plan": doc.STR, "review_at": doc.DATETIME,
-                                       "closed_at": doc.nullable(doc.DATETIME)})),
-}, description="诉求详情 / an appeal with its history, units, files and ledger row")
+APPEAL_DETAIL = doc.obj(
+    {
+        **APPEAL["properties"],
+        "events": doc.array(
+            doc.obj(
+                {
+                    "at": doc.DATETIME,
+                    "event": doc.STR,
+                    "event_label": doc.STR,
+                    "old_state": doc.STR,
+                    "new_state": doc.STR,
+                    "new_state_label": doc.STR,
+                    "actor": doc.STR,
+                    "department": doc.STR,
+                    "note": doc.STR,
+                }
+            )
+        ),
+        "assignments": doc.array(
+            doc.obj(
+                {
+                    "department": doc.code_name(),
+                    "role": doc.STR,
+                    "role_label": doc.STR,
+                    "assigned_at": doc.DATETIME,
+                    "ended_at": doc.nullable(doc.DATETIME),
+                    "active": doc.BOOL,
+                }
+            )
+        ),
+        "attachments": doc.array(
+            doc.obj(
+                {
+                    "id": doc.INT,
+                    "kind": doc.STR,
+                    "content_type": doc.STR,
+                    "size": doc.INT,
+                    "url": doc.STR,
+                    "purpose": doc.STR,
+                    "uploaded_at": doc.DATETIME,
+                }
+            )
+        ),
+        "long_term": doc.nullable(
+            doc.obj(
+                {"reason": doc.STR, "plan": doc.STR, "review_at": doc.DATETIME, "closed_at": doc.nullable(doc.DATETIME)}
+            )
+        ),
+    },
+    description="诉求详情 / an appeal with its history, units, files and ledger row",
+)
 # What an action answers when it took the appeal out of the caller's sight.
 APPEAL_GONE = doc.obj({"ticket_no": doc.STR, "state": doc.STR})

@@ -7,14 +7,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gridgov.audit.services import audit_record
-
-from gridgov.appeals.intake import pipeline
 from gridgov.appeals import notices
-from gridgov.appeals.timelimits import long_term
-from gridgov.appeals.timelimits import supervision
+from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
+from gridgov.appeals.timelimits import long_term, supervision
 from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
+from gridgov.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -55,25 +53,47 @@ def _user(actor):
 
 
 def transition_records(appeal, event, old, new, *, actor, note="", data=None, department=None):
-    row = AppealEvent(appeal=appeal, actor=_user(actor), event=event, old_state=old, new_state=new,
-                      department=department or appeal.department, note=note, data=data or {})
-    audit = {"actor": actor, "action": f"appeal.{event}", "obj": appeal,
-             "data": {"old": old, "new": new, "note": note, **(data or {})}}
+    row = AppealEvent(
+        appeal=appeal,
+        actor=_user(actor),
+        event=event,
+        old_state=old,
+        new_state=new,
+        department=department or appeal.department,
+        note=note,
+        data=data or {},
+    )
+    audit = {
+        "actor": actor,
+        "action": f"appeal.{event}",
+        "obj": appeal,
+        "data": {"old": old, "new": new, "note": note, **(data or {})},
+    }
     return row, audit
 
 
 def register_records(appeal, *, actor):
     row = AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="", new_state=State.REGISTERED)
-    audit = {"actor": actor, "action": "appeal.register", "obj": appeal,
-             "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel}}
+    audit = {
+        "actor": actor,
+        "action": "appeal.register",
+        "obj": appeal,
+        "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel},
+    }
     return row, audit
 
 
 def colour_records(appeal, old, new):
     """A warning colour reached: recorded with its supervision or escalation, by the system."""
     data = supervision.colour_change_data(appeal, old, new)
-    row = AppealEvent(appeal=appeal, event=f"colour_{new}", old_state=appeal.state, new_state=appeal.state,
-                      department=appeal.department, data=data)
+    row = AppealEvent(
+        appeal=appeal,
+        event=f"colour_{new}",
+        old_state=appeal.state,
+        new_state=appeal.state,
+        department=appeal.department,
+        data=data,
+    )
     return row, {"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data}
 
 
@@ -83,8 +103,9 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     `changes` are extra fields set in the same save (e.g. closure_type)."""
     appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
     new = next_state(appeal.state, event)  # raises IllegalTransition
-    row, audit = transition_records(appeal, event, appeal.state, new, actor=actor, note=note, data=data,
-                                    department=department)
+    row, audit = transition_records(
+        appeal, event, appeal.state, new, actor=actor, note=note, data=data, department=department
+    )
     row.save()
     appeal.state = new
     for field, value in changes.items():
@@ -100,37 +121,55 @@ def assignments_for(appeal, decision, now):
     the assisting units."""
     rows = []
     if decision.lead is not None:
-        rows.append(AppealAssignment(
-            appeal=appeal, department=decision.lead, rule=decision.lead_rule, assigned_at=now,
-            role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
-        ))
-    rows += [AppealAssignment(appeal=appeal, department=dept, rule=rule, assigned_at=now,
-                              role=AppealAssignment.Role.ASSIST) for dept, rule, _why in decision.assists]
+        rows.append(
+            AppealAssignment(
+                appeal=appeal,
+                department=decision.lead,
+                rule=decision.lead_rule,
+                assigned_at=now,
+                role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
+            )
+        )
+    rows += [
+        AppealAssignment(appeal=appeal, department=dept, rule=rule, assigned_at=now, role=AppealAssignment.Role.ASSIST)
+        for dept, rule, _why in decision.assists
+    ]
     return rows
 
 
 def route_record(decision):
     """What the appeal keeps of its route decision (Appeal.route): a dispatcher sees why."""
-    return {**decision.explanation, "lead": decision.lead.code,
-            "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
-            "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
-            "double_dispatch": bool(decision.assists)}
+    return {
+        **decision.explanation,
+        "lead": decision.lead.code,
+        "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
+        "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
+        "double_dispatch": bool(decision.assists),
+    }
 
 
 def appeal_dispatch(appeal, *, actor, now=None, decision=None):
     """Route a located appeal and put it on the clock."""
     now = now or timezone.now()
-    decision = decision or pipeline.route_step(appeal.category, appeal.grid_code, appeal.received_at,
-                                               appeal.risk.get("flags", []))
+    decision = decision or pipeline.route_step(
+        appeal.category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", [])
+    )
     if decision.lead is None:
         raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
     AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
     due, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now)
     route = route_record(decision)
-    appeal = appeal_transition(appeal_id=appeal.pk, event="dispatch", actor=actor, department=decision.lead,
-                             data={"lead": decision.lead.code, "assists": route["assists"]},
-                             route=route, department_id=decision.lead.pk, deadline=due,
-                             next_colour_at=next_at)
+    appeal = appeal_transition(
+        appeal_id=appeal.pk,
+        event="dispatch",
+        actor=actor,
+        department=decision.lead,
+        data={"lead": decision.lead.code, "assists": route["assists"]},
+        route=route,
+        department_id=decision.lead.pk,
+        deadline=due,
+        next_colour_at=next_at,
+    )
     if colour != appeal.warning_colour:
         # Dispatched after part of its limit had gone (a late petition, a backfill): the colour it
         # already has is recorded, with its supervision or escalation, not set silently.
@@ -208,17 +247,26 @@ def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
         time_limit = "2h"  # danger to life or property
     return dict(
         source_system=data.get("source_system", ""),
-        external_id=data.get("external_id", ""), channel=data.get("channel") or "phone", kind=kind, text=text,
-        address_text=data.get("address_text", ""), appellant_name=data.get("appellant_name", ""),
-        appellant_phone=data.get("appellant_phone", ""), received_at=received_at,
-        reporter=data.get("reporter"), position=loc.position,
+        external_id=data.get("external_id", ""),
+        channel=data.get("channel") or "phone",
+        kind=kind,
+        text=text,
+        address_text=data.get("address_text", ""),
+        appellant_name=data.get("appellant_name", ""),
+        appellant_phone=data.get("appellant_phone", ""),
+        received_at=received_at,
+        reporter=data.get("reporter"),
+        position=loc.position,
         position_input=loc.detail.get("input", {}),
         grid_id=loc.chain.grid_id if loc.located else None,
         grid_code=loc.chain.grid_code if loc.located else "",
         location={"method": loc.method, "confidence": round(loc.confidence, 3), **loc.detail},
         category=category,
-        classification={"guesses": [g.as_dict() for g in guesses], "confirmed_by": confirmed_by,
-                        "kind": {"value": kind, "confidence": round(kind_conf, 3), "words": kind_words}},
+        classification={
+            "guesses": [g.as_dict() for g in guesses],
+            "confirmed_by": confirmed_by,
+            "kind": {"value": kind, "confidence": round(kind_conf, 3), "words": kind_words},
+        },
         time_limit=time_limit,
         risk={"flags": flags, "transfer": sorted({f["transfer"] for f in flags})} if flags else {},
     )
@@ -228,8 +276,13 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     geocoder = geocoder or default_geocoder()
     # Located on the boundaries in force now, at registration (an appeal received before the
     # last boundary change still lands on today's grids), and it keeps that version.
-    loc = pipeline.locate_step(lng=data.get("lng"), lat=data.get("lat"), crs=data.get("crs") or "wgs84",
-                               address_text=data.get("address_text", ""), geocoder=geocoder)
+    loc = pipeline.locate_step(
+        lng=data.get("lng"),
+        lat=data.get("lat"),
+        crs=data.get("crs") or "wgs84",
+        address_text=data.get("address_text", ""),
+        geocoder=geocoder,
+    )
     guesses = pipeline.classify_step(data["text"], model=classifier)
     fields = appeal_fields(data, loc, guesses, received_at=received_at)
     appeal = Appeal.objects.create(ticket_no=next_ticket_no(received_at), **fields)
@@ -237,10 +290,15 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     row.save()
     audit_record(**audit)
     if not loc.located:
-        return appeal_transition(appeal_id=appeal.pk, event="queue_for_location", actor=actor,
-                                 data={"method": loc.method, "confidence": round(loc.confidence, 3)})
-    appeal = appeal_transition(appeal_id=appeal.pk, event="locate", actor=actor,
-                               data={"grid": appeal.grid_code, "method": loc.method})
+        return appeal_transition(
+            appeal_id=appeal.pk,
+            event="queue_for_location",
+            actor=actor,
+            data={"method": loc.method, "confidence": round(loc.confidence, 3)},
+        )
+    appeal = appeal_transition(
+        appeal_id=appeal.pk, event="locate", actor=actor, data={"grid": appeal.grid_code, "method": loc.method}
+    )
     matches = pipeline.duplicates_step(appeal)
     if matches:
         appeal.duplicates = [m.as_dict() for m in matches[:5]]
@@ -258,8 +316,13 @@ def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
         raise AppealError("outside", "该位置不在任何网格内 / the point is outside every grid")
     with transaction.atomic():
         appeal = appeal_transition(
-            appeal_id=appeal_id, event="locate", actor=actor, data={"grid": loc.chain.grid_code, "method": "manual"},
-            position=loc.position, grid_id=loc.chain.grid_id, grid_code=loc.chain.grid_code,
+            appeal_id=appeal_id,
+            event="locate",
+            actor=actor,
+            data={"grid": loc.chain.grid_code, "method": "manual"},
+            position=loc.position,
+            grid_id=loc.chain.grid_id,
+            grid_code=loc.chain.grid_code,
             location={"method": "manual", "confidence": 1.0, **loc.detail},
         )
         if appeal.category_id:
@@ -274,8 +337,9 @@ def appeal_return(*, appeal_id, actor, reason):
     """退单: the unit disputes that the appeal is its own. A reason is required."""
     if not (reason or "").strip():
         raise AppealError("reason_required", "退单必须说明理由 / a return needs a reason")
-    return appeal_transition(appeal_id=appeal_id, event="return", actor=actor, note=reason,
-                             department=getattr(actor, "department", None))
+    return appeal_transition(
+        appeal_id=appeal_id, event="return", actor=actor, note=reason, department=getattr(actor, "department", None)
+    )
 
 
 def appeal_arbitrate(*, appeal_id, actor, uphold, department=None, note=""):
@@ -290,12 +354,22 @@ def appeal_arbitrate(*, appeal_id, actor, uphold, department=None, note=""):
     now = timezone.now()
     with transaction.atomic():
         appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
-        AppealAssignment.objects.filter(appeal=appeal, ended_at__isnull=True,
-                                        role__in=["lead", "first_receiver"]).update(ended_at=now)
-        AppealAssignment.objects.filter(appeal=appeal, department=department, ended_at__isnull=True).update(ended_at=now)
+        AppealAssignment.objects.filter(
+            appeal=appeal, ended_at__isnull=True, role__in=["lead", "first_receiver"]
+        ).update(ended_at=now)
+        AppealAssignment.objects.filter(appeal=appeal, department=department, ended_at__isnull=True).update(
+            ended_at=now
+        )
         AppealAssignment.objects.create(appeal=appeal, department=department, role="lead", assigned_at=now)
-        return appeal_transition(appeal_id=appeal_id, event="reassign", actor=actor, note=note, department=department,
-                                 data={"to": department.code}, department_id=department.pk)
+        return appeal_transition(
+            appeal_id=appeal_id,
+            event="reassign",
+            actor=actor,
+            note=note,
+            department=department,
+            data={"to": department.code},
+            department_id=department.pk,
+        )
 
 
 # --- merge, resolve, close ----------------------------------------------------------------------
@@ -307,8 +381,9 @@ def appeal_merge(*, appeal_id, lead_id, actor):
     lead = Appeal.objects.get(pk=lead_id)
     if lead.state == State.MERGED:
         raise AppealError("lead_merged", "主单本身已被并单 / the lead is itself merged")
-    return appeal_transition(appeal_id=appeal_id, event="merge", actor=actor, data={"lead": lead.ticket_no},
-                             lead_appeal_id=lead.pk)
+    return appeal_transition(
+        appeal_id=appeal_id, event="merge", actor=actor, data={"lead": lead.ticket_no}, lead_appeal_id=lead.pk
+    )
 
 
 def appeal_resolve(*, appeal_id, actor, closure_type, note):
@@ -317,8 +392,14 @@ def appeal_resolve(*, appeal_id, actor, closure_type, note):
     if not (note or "").strip():
         raise AppealError("note_required", "办结需填写办理结果 / a resolution needs a note")
     with transaction.atomic():
-        appeal = appeal_transition(appeal_id=appeal_id, event="resolve", actor=actor, note=note,
-                                   data={"closure_type": closure_type}, closure_type=closure_type)
+        appeal = appeal_transition(
+            appeal_id=appeal_id,
+            event="resolve",
+            actor=actor,
+            note=note,
+            data={"closure_type": closure_type},
+            closure_type=closure_type,
+        )
         # 挂账 ends when the appeal is solved, whether it was resolved while suspended or after.
         long_term.long_term_close(appeal=appeal, actor=actor)
     return appeal
@@ -329,8 +410,14 @@ def appeal_close(*, appeal_id, actor, note=""):
     with transaction.atomic():
         appeal = appeal_transition(appeal_id=appeal_id, event="close", actor=actor, note=note)
         for merged_id in Appeal.objects.filter(lead_appeal=appeal, state=State.MERGED).values_list("pk", flat=True):
-            appeal_transition(appeal_id=merged_id, event="close_with_lead", actor=actor,
-                              note=note, data={"lead": appeal.ticket_no}, closure_type=appeal.closure_type)
+            appeal_transition(
+                appeal_id=merged_id,
+                event="close_with_lead",
+                actor=actor,
+                note=note,
+                data={"lead": appeal.ticket_no},
+                closure_type=appeal.closure_type,
+            )
     return appeal
 
 
@@ -339,10 +426,12 @@ def appeal_suspend(*, appeal_id, actor, reason, review_at, plan=""):
     if not (reason or "").strip():
         raise AppealError("reason_required", "挂账必须说明原因 / a long-term item needs a reason")
     with transaction.atomic():
-        appeal = appeal_transition(appeal_id=appeal_id, event="suspend", actor=actor, note=reason,
-                                   data={"review_at": review_at.isoformat()})
-        LongTermItem.objects.update_or_create(appeal=appeal, defaults={"reason": reason, "plan": plan,
-                                                                       "review_at": review_at, "closed_at": None})
+        appeal = appeal_transition(
+            appeal_id=appeal_id, event="suspend", actor=actor, note=reason, data={"review_at": review_at.isoformat()}
+        )
+        LongTermItem.objects.update_or_create(
+            appeal=appeal, defaults={"reason": reason, "plan": plan, "review_at": review_at, "closed_at": None}
+        )
     return appeal
 
 
@@ -377,8 +466,11 @@ def appeal_sweep(now=None, limit=5000):
     checked = changed = failed = 0
     while True:
         # In the order the changes fell due, so the history reads in that order too.
-        due = list(Appeal.objects.filter(Q(next_colour_at__lte=now) | lost)
-                   .order_by(F("next_colour_at").asc(nulls_last=True), "pk").values_list("pk", flat=True)[:limit])
+        due = list(
+            Appeal.objects.filter(Q(next_colour_at__lte=now) | lost)
+            .order_by(F("next_colour_at").asc(nulls_last=True), "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
         bad = 0
         for pk in due:
             try:
@@ -424,8 +516,12 @@ def appeal_categorise(*, appeal_id, category_code, actor, now=None):
         changes = {
             "category": category,
             "time_limit": appeal.time_limit if appeal.risk.get("flags") else category.time_limit,
-            "classification": {**appeal.classification, "confirmed": category.code, "confirmed_by": "operator",
-                               "corrected": old != category.code},
+            "classification": {
+                **appeal.classification,
+                "confirmed": category.code,
+                "confirmed_by": "operator",
+                "corrected": old != category.code,
+            },
         }
         change = {"old": old, "new": category.code}
         if appeal.state in PRE_DISPATCH_STATES:
@@ -450,10 +546,23 @@ def appeal_categorise(*, appeal_id, category_code, actor, now=None):
         due, colour, next_at = pipeline.clock_step(appeal.received_at, changes["time_limit"], now)
         route = route_record(decision)
         appeal = appeal_transition(
-            appeal_id=appeal.pk, event="recategorise", actor=actor, department=decision.lead,
-            data={**change, "lead": decision.lead.code, "assists": route["assists"],
-                  "time_limit": changes["time_limit"], "deadline": due.isoformat() if due else None},
-            route=route, department_id=decision.lead.pk, deadline=due, next_colour_at=next_at, **changes)
+            appeal_id=appeal.pk,
+            event="recategorise",
+            actor=actor,
+            department=decision.lead,
+            data={
+                **change,
+                "lead": decision.lead.code,
+                "assists": route["assists"],
+                "time_limit": changes["time_limit"],
+                "deadline": due.isoformat() if due else None,
+            },
+            route=route,
+            department_id=decision.lead.pk,
+            deadline=due,
+            next_colour_at=next_at,
+            **changes,
+        )
         if colour != appeal.warning_colour:
             appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal

@@ -8,8 +8,9 @@ The `sweep` and `review_long_term` management commands do the same from cron or 
 from celery import shared_task
 
 from gridgov.appeals import services
-
 from gridgov.appeals.timelimits import long_term
+
+
 @shared_task(name="gridgov.appeals.tasks.sweep_warning_colours", ignore_result=True)
 def sweep_warning_colours():
     """三色预警: bring every appeal whose colour change is due up to date (SWEEP_INTERVAL_SECONDS)."""

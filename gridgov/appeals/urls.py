@@ -10,8 +10,10 @@ api = [
     path("appeals/bulk", api_views.AppealBulkCreateApi.as_view(), name="appeals-bulk"),
     path("appeals/queue/location", api_views.AppealLocationQueueApi.as_view(), name="appeals-location-queue"),
     path("appeals/<str:ticket_no>", api_views.AppealDetailApi.as_view(), name="appeal"),
-    *(path(f"appeals/<str:ticket_no>/{action}", view.as_view(), name=f"appeal-{action}")
-      for action, view in api_views.ACTIONS.items()),
+    *(
+        path(f"appeals/<str:ticket_no>/{action}", view.as_view(), name=f"appeal-{action}")
+        for action, view in api_views.ACTIONS.items()
+    ),
 ]
 
 pages = (

@@ -34,8 +34,16 @@ STATE_LABELS = {
 }
 
 OPEN_STATES = frozenset(
-    {State.REGISTERED, State.UNLOCATED, State.LOCATED, State.DISPATCHED, State.RETURNED, State.ACCEPTED,
-     State.IN_PROGRESS, State.SUSPENDED}
+    {
+        State.REGISTERED,
+        State.UNLOCATED,
+        State.LOCATED,
+        State.DISPATCHED,
+        State.RETURNED,
+        State.ACCEPTED,
+        State.IN_PROGRESS,
+        State.SUSPENDED,
+    }
 )
 # States in which the time-limit clock runs against a unit.
 ON_CLOCK_STATES = frozenset({State.DISPATCHED, State.ACCEPTED, State.IN_PROGRESS})
@@ -89,8 +97,10 @@ class ClosureType:
 class IllegalTransition(Exception):
     def __init__(self, state, event):
         self.state, self.event = state, event
-        super().__init__(f"不能在“{STATE_LABELS.get(state, state)}”状态下执行“{event}” / "
-                         f"event {event!r} is not allowed in state {state!r}")
+        super().__init__(
+            f"不能在“{STATE_LABELS.get(state, state)}”状态下执行“{event}” / "
+            f"event {event!r} is not allowed in state {state!r}"
+        )
 
 
 def next_state(state, event):

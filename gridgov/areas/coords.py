@@ -123,8 +123,16 @@ def bd09_to_wgs84(lng, lat):
     return gcj02_to_wgs84(*bd09_to_gcj02(lng, lat))
 
 
-_TO_WGS84 = {"wgs84": lambda x, y: (np.asarray(x, float), np.asarray(y, float)), "gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
-_FROM_WGS84 = {"wgs84": lambda x, y: (np.asarray(x, float), np.asarray(y, float)), "gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
+_TO_WGS84 = {
+    "wgs84": lambda x, y: (np.asarray(x, float), np.asarray(y, float)),
+    "gcj02": gcj02_to_wgs84,
+    "bd09": bd09_to_wgs84,
+}
+_FROM_WGS84 = {
+    "wgs84": lambda x, y: (np.asarray(x, float), np.asarray(y, float)),
+    "gcj02": wgs84_to_gcj02,
+    "bd09": wgs84_to_bd09,
+}
 
 
 def to_wgs84(lng, lat, crs):

@@ -31,8 +31,13 @@ class LocateQuery(serializers.Serializer):
     at = inputs.DateTimeField(required=False, default=None, help_text="boundaries in force at this time")
 
 
-@extend_schema_field({"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2,
-                                                  "maxItems": 2}, "description": "[[lng, lat], ...]"})
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "description": "[[lng, lat], ...]",
+    }
+)
 class PointListField(serializers.ListField):
     """A list taken as it is: locate_many checks it as one array and names the first bad item
     (DRF's per-item validation would cost more than locating the points). Only its numbers'
@@ -49,7 +54,8 @@ class PointListField(serializers.ListField):
         for i, point in enumerate(data):
             if not all(type(v) in (int, float) for v in point):
                 raise serializers.ValidationError(
-                    f"第 {i + 1} 个点的经纬度须为数字 / point #{i}: lng and lat must be numbers", code="invalid")
+                    f"第 {i + 1} 个点的经纬度须为数字 / point #{i}: lng and lat must be numbers", code="invalid"
+                )
         return data
 
 

@@ -31,8 +31,7 @@ def area_save_version(model, *, code, name, geom, run, when=None):
     current = model.objects.select_for_update().filter(code=code, valid_to__isnull=True).first()
     if current is None:
         last = model.objects.filter(code=code).order_by("-version").values_list("version", flat=True).first()
-        model.objects.create(code=code, name=name, geom=geom, version=(last or 0) + 1,
-                             valid_from=when, import_run=run)
+        model.objects.create(code=code, name=name, geom=geom, version=(last or 0) + 1, valid_from=when, import_run=run)
         return "created"
     if current.name == name and current.geom.equals_exact(geom, SAME_GEOMETRY_TOLERANCE):
         return "unchanged"
@@ -52,6 +51,10 @@ def areas_replace(model, features, *, source, crs, actor="", report=None, when=N
         counts[area_save_version(model, code=code, name=name, geom=geom, run=run, when=when)] += 1
     ImportRun.objects.filter(pk=run.pk).update(**counts)
     run.refresh_from_db()
-    audit_record(actor=actor or "system", action="areas.import", obj=run,
-                 data={"level": model.LEVEL, "source": source, "crs": crs, **counts})
+    audit_record(
+        actor=actor or "system",
+        action="areas.import",
+        obj=run,
+        data={"level": model.LEVEL, "source": source, "crs": crs, **counts},
+    )
     return run

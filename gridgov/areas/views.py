@@ -1,7 +1,7 @@
 """Area endpoints: locate one point, locate many, GeoJSON per level. Thin: parse, call, render."""
 
-from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.db.models import Func
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,25 +11,49 @@ from rest_framework.views import APIView
 from rest_framework_gis.filters import InBBoxFilter
 
 from gridgov import schema as doc
-from gridgov.api import BulkJSONRenderer, GeoJsonPagination
 from gridgov.accounts.access import code_checker, code_in_jurisdiction, scope_codes
+from gridgov.api import BulkJSONRenderer, GeoJsonPagination
 
 from . import serializers as s
 from .locate import BadPoint, locate, locate_many
 from .models import LEVELS
 
-
-LOCATED = doc.obj({
-    "match": {"type": "string", "enum": ["inside", "nearest", "outside"]},
-    "grid_id": doc.INT, "grid_code": doc.STR, "grid_name": doc.nullable(doc.STR), "grid_version": doc.INT,
-    "community_code": doc.STR, "community_name": doc.nullable(doc.STR),
-    "street_code": doc.STR, "street_name": doc.nullable(doc.STR),
-    "district_code": doc.STR, "district_name": doc.nullable(doc.STR),
-    "distance_m": doc.NUM, "in_jurisdiction": doc.BOOL,
-    "grid": {"nullable": True, "description": "null when outside"}, "message": doc.STR,
-}, optional=("grid_id", "grid_code", "grid_name", "grid_version", "community_code", "community_name", "street_code",
-             "street_name", "district_code", "district_name", "distance_m", "in_jurisdiction", "grid", "message"),
-    description="inside / nearest: the grid chain and in_jurisdiction; outside: grid null and a message")
+LOCATED = doc.obj(
+    {
+        "match": {"type": "string", "enum": ["inside", "nearest", "outside"]},
+        "grid_id": doc.INT,
+        "grid_code": doc.STR,
+        "grid_name": doc.nullable(doc.STR),
+        "grid_version": doc.INT,
+        "community_code": doc.STR,
+        "community_name": doc.nullable(doc.STR),
+        "street_code": doc.STR,
+        "street_name": doc.nullable(doc.STR),
+        "district_code": doc.STR,
+        "district_name": doc.nullable(doc.STR),
+        "distance_m": doc.NUM,
+        "in_jurisdiction": doc.BOOL,
+        "grid": {"nullable": True, "description": "null when outside"},
+        "message": doc.STR,
+    },
+    optional=(
+        "grid_id",
+        "grid_code",
+        "grid_name",
+        "grid_version",
+        "community_code",
+        "community_name",
+        "street_code",
+        "street_name",
+        "district_code",
+        "district_name",
+        "distance_m",
+        "in_jurisdiction",
+        "grid",
+        "message",
+    ),
+    description="inside / nearest: the grid chain and in_jurisdiction; outside: grid null and a message",
+)
 
 
 def located_answer(user, chain):
@@ -65,8 +89,11 @@ class LocateBulkApi(APIView):
 
     renderer_classes = [BulkJSONRenderer]
 
-    @extend_schema(operation_id="locate_bulk", request=s.LocateBulk,
-                   responses=doc.responses(doc.obj({"count": doc.INT, "results": doc.array(LOCATED)}), 400, 401))
+    @extend_schema(
+        operation_id="locate_bulk",
+        request=s.LocateBulk,
+        responses=doc.responses(doc.obj({"count": doc.INT, "results": doc.array(LOCATED)}), 400, 401),
+    )
     def post(self, request):
         q = s.LocateBulk(data=request.data)
         q.is_valid(raise_exception=True)
@@ -122,10 +149,23 @@ class AreaGeoJsonApi(generics.ListAPIView):
             s.AreaQuery,
             OpenApiParameter("in_bbox", str, description="minx,miny,maxx,maxy (WGS-84): areas overlapping it"),
         ],
-        responses=doc.responses(doc.paged_features(doc.obj({
-            "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
-            "valid_to": doc.nullable(doc.DATETIME), "level": doc.STR,
-        })), 400, 401, 404),
+        responses=doc.responses(
+            doc.paged_features(
+                doc.obj(
+                    {
+                        "code": doc.STR,
+                        "name": doc.STR,
+                        "version": doc.INT,
+                        "valid_from": doc.DATETIME,
+                        "valid_to": doc.nullable(doc.DATETIME),
+                        "level": doc.STR,
+                    }
+                )
+            ),
+            400,
+            401,
+            404,
+        ),
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

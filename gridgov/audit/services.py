@@ -14,21 +14,34 @@ GENESIS = "0" * 64
 def _digest(*, seq, at, actor_id, actor_name, action, object_type, object_id, data, prev_hash):
     payload = json.dumps(
         [seq, at.isoformat(), actor_id, actor_name, action, object_type, str(object_id), data, prev_hash],
-        cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+        cls=DjangoJSONEncoder,
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def event_digest(ev):
-    return _digest(seq=ev.seq, at=ev.at, actor_id=ev.actor_id, actor_name=ev.actor_name, action=ev.action,
-                   object_type=ev.object_type, object_id=ev.object_id, data=ev.data, prev_hash=ev.prev_hash)
+    return _digest(
+        seq=ev.seq,
+        at=ev.at,
+        actor_id=ev.actor_id,
+        actor_name=ev.actor_name,
+        action=ev.action,
+        object_type=ev.object_type,
+        object_id=ev.object_id,
+        data=ev.data,
+        prev_hash=ev.prev_hash,
+    )
 
 
 def audit_record(*, actor, action, obj=None, object_type="", object_id="", data=None):
     """Append one record to the chain, inside the caller's transaction (so a rolled-back
     change leaves no record and no gap)."""
-    return audit_record_many([dict(actor=actor, action=action, obj=obj, object_type=object_type,
-                                   object_id=object_id, data=data)])[0]
+    return audit_record_many(
+        [dict(actor=actor, action=action, obj=obj, object_type=object_type, object_id=object_id, data=data)]
+    )[0]
 
 
 def audit_record_many(records):
@@ -45,11 +58,16 @@ def audit_record_many(records):
         actor = r["actor"]
         # Round-trip through JSON so the stored data hashes the same when read back.
         data = json.loads(json.dumps(r.get("data") or {}, cls=DjangoJSONEncoder, ensure_ascii=False))
-        events.append(AuditEvent(
-            actor=actor if getattr(actor, "pk", None) else None,
-            actor_name=getattr(actor, "username", "") or (actor if isinstance(actor, str) else "system"),
-            action=r["action"], object_type=object_type, object_id=str(object_id), data=data,
-        ))
+        events.append(
+            AuditEvent(
+                actor=actor if getattr(actor, "pk", None) else None,
+                actor_name=getattr(actor, "username", "") or (actor if isinstance(actor, str) else "system"),
+                action=r["action"],
+                object_type=object_type,
+                object_id=str(object_id),
+                data=data,
+            )
+        )
     with transaction.atomic():
         head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
         seq, prev = head.seq, head.hash

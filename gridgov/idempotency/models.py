@@ -42,8 +42,9 @@ def idempotency_purge(days=None, batch=10_000):
     cutoff = timezone.now() - timedelta(days=days)
     total = 0
     while True:
-        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("id")
-                   .values_list("id", flat=True)[:batch])
+        ids = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch]
+        )
         if not ids:
             return total
         total += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]

@@ -29,7 +29,7 @@ def token_from_scope(scope):
     """The token offered as a `token.<token>` subprotocol; None if none."""
     for proto in scope.get("subprotocols") or []:
         if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            return proto[len(TOKEN_SUBPROTOCOL_PREFIX):]
+            return proto[len(TOKEN_SUBPROTOCOL_PREFIX) :]
     return None
 
 

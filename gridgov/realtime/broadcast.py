@@ -28,7 +28,6 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Role
-
 from gridgov.bulk import copy_insert, reserve_ids
 
 from .models import OutboxEvent
@@ -138,8 +137,9 @@ class _Batch:
         self.done = True
         events = self.events
         if self.verify:
-            alive = set(OutboxEvent.objects.using(self.using).filter(id__in=[e.id for e in events])
-                        .values_list("id", flat=True))
+            alive = set(
+                OutboxEvent.objects.using(self.using).filter(id__in=[e.id for e in events]).values_list("id", flat=True)
+            )
             events = [e for e in events if e.id in alive]
         send_messages([(e.group, {"type": MESSAGE_TYPE, "event": e.as_frame()}) for e in events])
 
@@ -270,8 +270,9 @@ async def _bulk_group_send(layer, pairs):
         # publish order even across groups (ties would be broken by random message bytes).
         score = now + i * 1e-6
         for index, keys in shard_keys.items():
-            calls[index].append((keys, [key_message[k] for k in keys] + [key_capacity[k] for k in keys]
-                                 + [score, layer.expiry]))
+            calls[index].append(
+                (keys, [key_message[k] for k in keys] + [key_capacity[k] for k in keys] + [score, layer.expiry])
+            )
             stale_keys[index].update(keys)
     over = 0
     for index, shard_calls in calls.items():

@@ -145,7 +145,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             content = None
         if not isinstance(content, dict):
-            await self.send_json({"type": "error", "code": "bad_frame", "detail": "需要 JSON 对象 / expected a JSON object"})
+            await self.send_json(
+                {"type": "error", "code": "bad_frame", "detail": "需要 JSON 对象 / expected a JSON object"}
+            )
             return
         await self.receive_json(content)
 
@@ -158,11 +160,17 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         elif kind == "resume":
             last_id = content.get("last_id")
             if not isinstance(last_id, int) or isinstance(last_id, bool) or last_id < 0:
-                await self.send_json({"type": "error", "code": "bad_last_id",
-                                      "detail": "last_id 须为非负整数 / last_id must be a non-negative integer"})
+                await self.send_json(
+                    {
+                        "type": "error",
+                        "code": "bad_last_id",
+                        "detail": "last_id 须为非负整数 / last_id must be a non-negative integer",
+                    }
+                )
             elif self.held is not None:
-                await self.send_json({"type": "error", "code": "resume_in_progress",
-                                      "detail": "正在补发 / a resume is already running"})
+                await self.send_json(
+                    {"type": "error", "code": "resume_in_progress", "detail": "正在补发 / a resume is already running"}
+                )
             else:
                 self.start_replay(last_id)
         else:
@@ -210,7 +218,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                     break
             complete = complete and await database_sync_to_async(outbox_reaches_back_to)(last_id)
             # Truncated: the client reloads over REST; the sweep must not trickle the rest in.
-            self.sweep_cursor = max(self.sweep_cursor, cursor if complete else await database_sync_to_async(outbox_last_id)())
+            self.sweep_cursor = max(
+                self.sweep_cursor, cursor if complete else await database_sync_to_async(outbox_last_id)()
+            )
             await self.send_json({"type": "resumed", "last_id": cursor, "count": count, "complete": complete})
         except asyncio.CancelledError:
             self.held = None  # the socket is gone
@@ -253,7 +263,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                     missed += await self.deliver(frame)
                     self.sweep_cursor = frame["id"]
                 if missed:
-                    logger.warning("realtime: %d event(s) for user %s missed live, sent by the sweep", missed, self.user.pk)
+                    logger.warning(
+                        "realtime: %d event(s) for user %s missed live, sent by the sweep", missed, self.user.pk
+                    )
                 if len(frames) < REPLAY_PAGE:
                     return
         except Exception:

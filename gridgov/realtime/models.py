@@ -39,8 +39,14 @@ class OutboxEvent(models.Model):
 
 def event_frame(id, group, type, payload, created_at):
     """What a client receives, live or replayed: the same dict either way."""
-    return {"type": "event", "id": id, "group": group, "event": type, "payload": payload,
-            "created_at": created_at.isoformat()}
+    return {
+        "type": "event",
+        "id": id,
+        "group": group,
+        "event": type,
+        "payload": payload,
+        "created_at": created_at.isoformat(),
+    }
 
 
 def outbox_purge(days=None, batch=10_000):
@@ -50,7 +56,9 @@ def outbox_purge(days=None, batch=10_000):
     cutoff = timezone.now() - timedelta(days=days)
     total = 0
     while True:
-        ids = list(OutboxEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch])
+        ids = list(
+            OutboxEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch]
+        )
         if not ids:
             return total
         total += OutboxEvent.objects.filter(id__in=ids).delete()[0]

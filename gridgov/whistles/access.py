@@ -43,7 +43,8 @@ def hotspots_visible_to(user, queryset=None):
         return scope_codes(qs, user, field="grid_code")
     if user.role == Role.DEPARTMENT and user.department_id:
         calls = WhistleCall.objects.filter(hotspot=OuterRef("pk")).filter(
-            Exists(Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)))
+            Exists(Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id))
+        )
         return qs.filter(Exists(calls))
     return qs.none()
 
@@ -86,14 +87,17 @@ def is_street_office_of(user, street_code):
 
 def may_decide_hotspot(user, hotspot):
     """Acknowledge or dismiss: the street office, or the hotline centre that supervises."""
-    return is_street_office_of(user, hotspot.street_code) or (
-        _active(user) and user.role == Role.HOTLINE_CENTER)
+    return is_street_office_of(user, hotspot.street_code) or (_active(user) and user.role == Role.HOTLINE_CENTER)
 
 
 def may_answer(user, muster):
     """Acknowledge, check in, report and rate the street: staff of the summoned department."""
-    return (_active(user) and user.role == Role.DEPARTMENT and user.department_id is not None
-            and muster.department_id == user.department_id)
+    return (
+        _active(user)
+        and user.role == Role.DEPARTMENT
+        and user.department_id is not None
+        and muster.department_id == user.department_id
+    )
 
 
 def muster_of(user, call):

@@ -25,25 +25,73 @@ from .workflow import IllegalTransition, allowed_events
 
 def _error(exc):
     if isinstance(exc, IllegalTransition):
-        return Response({"detail": str(exc), "code": "illegal_transition", "state": exc.state,
-                         "allowed": allowed_events(exc.kind, exc.state)}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "detail": str(exc),
+                "code": "illegal_transition",
+                "state": exc.state,
+                "allowed": allowed_events(exc.kind, exc.state),
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, services.WhistleError):
         return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=400)
     return Response({"detail": str(exc), "code": "bad_point"}, status=400)
 
 
-PROPOSAL = doc.obj({"street_code": doc.STR, "departments": doc.array(doc.obj({
-    "department": doc.STR, "department_id": doc.INT, "name": doc.STR, "role": doc.STR,
-    "categories": doc.array(doc.STR),
-    "rules": doc.array(doc.obj({"category": doc.STR, "rule_id": doc.nullable(doc.INT), "area_code": doc.STR,
-                                "role": doc.STR, "default": doc.BOOL})),
-}))}, description="建议召集的部门及依据 / the departments the catalogue proposes, and why")
-_RANK = doc.obj({"rank": doc.INT, "street_code": doc.STR, "street_name": doc.STR, "category_code": doc.STR,
-                 "category_name": doc.STR, "count": doc.INT, "previous_month": doc.INT})
-MONTHLY_TOPIC = doc.obj({"district_code": doc.STR, "district_name": doc.STR, "month": doc.STR, "level": doc.INT,
-                         "topic": doc.nullable(_RANK), "ranking": doc.array(_RANK)})
-MUSTER_REPORT = doc.obj({"text": {**doc.STR, "maxLength": 8000},
-                         "files": doc.array({"type": "string", "format": "binary"})}, optional=("files",))
+PROPOSAL = doc.obj(
+    {
+        "street_code": doc.STR,
+        "departments": doc.array(
+            doc.obj(
+                {
+                    "department": doc.STR,
+                    "department_id": doc.INT,
+                    "name": doc.STR,
+                    "role": doc.STR,
+                    "categories": doc.array(doc.STR),
+                    "rules": doc.array(
+                        doc.obj(
+                            {
+                                "category": doc.STR,
+                                "rule_id": doc.nullable(doc.INT),
+                                "area_code": doc.STR,
+                                "role": doc.STR,
+                                "default": doc.BOOL,
+                            }
+                        )
+                    ),
+                }
+            )
+        ),
+    },
+    description="建议召集的部门及依据 / the departments the catalogue proposes, and why",
+)
+_RANK = doc.obj(
+    {
+        "rank": doc.INT,
+        "street_code": doc.STR,
+        "street_name": doc.STR,
+        "category_code": doc.STR,
+        "category_name": doc.STR,
+        "count": doc.INT,
+        "previous_month": doc.INT,
+    }
+)
+MONTHLY_TOPIC = doc.obj(
+    {
+        "district_code": doc.STR,
+        "district_name": doc.STR,
+        "month": doc.STR,
+        "level": doc.INT,
+        "topic": doc.nullable(_RANK),
+        "ranking": doc.array(_RANK),
+    }
+)
+MUSTER_REPORT = doc.obj(
+    {"text": {**doc.STR, "maxLength": 8000}, "files": doc.array({"type": "string", "format": "binary"})},
+    optional=("files",),
+)
 # What an action on an object can answer besides its success.
 ACTION_ERRORS = (400, 401, 403, 404, 409)
 
@@ -67,7 +115,13 @@ def _hotspot(user, pk):
     return get_object_or_404(access.hotspots_visible_to(user).select_related("suggestion"), pk=pk)
 
 
-@extend_schema_view(get=extend_schema(operation_id="whistles_hotspots_list", parameters=[s.HotspotListQuery], responses=doc.responses(s.HotspotFeature(many=True), 400, 401)))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="whistles_hotspots_list",
+        parameters=[s.HotspotListQuery],
+        responses=doc.responses(s.HotspotFeature(many=True), 400, 401),
+    )
+)
 class HotspotListApi(APIView):
     """GET /api/v1/whistles/hotspots?window=&category=&state=&kind=&active=&street=&limit= — a
     GeoJSON FeatureCollection of the hotspots in the caller's sight, strongest first.
@@ -93,7 +147,9 @@ class HotspotListApi(APIView):
         return Response(s.HotspotFeature(rows, many=True).data)
 
 
-@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.HotspotFeature, 401, 404)))
+@extend_schema_view(
+    get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.HotspotFeature, 401, 404))
+)
 class HotspotDetailApi(APIView):
     def get(self, request, pk):
         return Response(s.HotspotFeature(_hotspot(request.user, pk)).data)
@@ -117,13 +173,21 @@ class HotspotActionApi(APIView):
         return Response(s.HotspotFeature(_hotspot(request.user, hotspot.pk)).data)
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)
+    )
+)
 class HotspotAcknowledgeApi(HotspotActionApi):
     def perform(self, hotspot, data, user):
         return services.hotspot_acknowledge(hotspot_id=hotspot.pk, actor=user, note=data["note"])
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.HotspotFeature, *ACTION_ERRORS)
+    )
+)
 class HotspotDismissApi(HotspotActionApi):
     input_serializer = s.ReasonInput
 
@@ -138,7 +202,13 @@ def _suggestions(user):
     return access.suggestions_visible_to(user).select_related("call")
 
 
-@extend_schema_view(get=extend_schema(operation_id="whistles_suggestions_list", parameters=[s.StateQuery], responses=doc.responses(s.SuggestionOutput(many=True), 400, 401)))
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="whistles_suggestions_list",
+        parameters=[s.StateQuery],
+        responses=doc.responses(s.SuggestionOutput(many=True), 400, 401),
+    )
+)
 class SuggestionListApi(APIView):
     """GET /api/v1/whistles/suggestions?state=pending — the street's whistle suggestions."""
 
@@ -150,7 +220,9 @@ class SuggestionListApi(APIView):
         return Response(s.SuggestionOutput(qs.order_by("-created_at", "-id")[:500], many=True).data)
 
 
-@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.SuggestionOutput, 401, 404)))
+@extend_schema_view(
+    get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.SuggestionOutput, 401, 404))
+)
 class SuggestionDetailApi(APIView):
     def get(self, request, pk):
         return Response(s.SuggestionOutput(get_object_or_404(_suggestions(request.user), pk=pk)).data)
@@ -165,13 +237,26 @@ class SuggestionProposalApi(APIView):
         suggestion = get_object_or_404(_suggestions(request.user), pk=pk)
         appeals = list(Appeal.objects.filter(pk__in=suggestion.appeal_ids).select_related("category"))
         own = getattr(request.user, "department_id", None)
-        return Response({"street_code": suggestion.street_code, "departments": services.whistle_proposal(
-            street_code=suggestion.street_code, appeals=appeals,
-            category_codes=[c for c in suggestion.category_key.split(",") if c],
-            exclude_department_ids={own} if own else ())})
+        return Response(
+            {
+                "street_code": suggestion.street_code,
+                "departments": services.whistle_proposal(
+                    street_code=suggestion.street_code,
+                    appeals=appeals,
+                    category_codes=[c for c in suggestion.category_key.split(",") if c],
+                    exclude_department_ids={own} if own else (),
+                ),
+            }
+        )
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CallPlanInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS, status=201)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request=s.CallPlanInput,
+        responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS, status=201),
+    )
+)
 class SuggestionConfirmApi(APIView):
     """POST /api/v1/whistles/suggestions/<id>/confirm {problem?, departments?, lng?, lat?, crs?,
     muster_deadline?, meeting_at?} — blow the whistle on it. 201 with the call."""
@@ -188,7 +273,13 @@ class SuggestionConfirmApi(APIView):
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.SuggestionOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request=s.ReasonInput,
+        responses=doc.responses(s.SuggestionOutput, *ACTION_ERRORS),
+    )
+)
 class SuggestionDismissApi(APIView):
     def post(self, request, pk):
         suggestion = get_object_or_404(_suggestions(request.user), pk=pk)
@@ -196,8 +287,9 @@ class SuggestionDismissApi(APIView):
             _forbid("只有所在街道可以处理吹哨建议 / only the street office decides on its suggestions")
         data = _parse(s.ReasonInput, request.data).validated_data
         try:
-            suggestion = services.suggestion_dismiss(suggestion_id=suggestion.pk, actor=request.user,
-                                                     reason=data["reason"])
+            suggestion = services.suggestion_dismiss(
+                suggestion_id=suggestion.pk, actor=request.user, reason=data["reason"]
+            )
         except REFUSALS as exc:
             return _error(exc)
         return Response(s.SuggestionOutput(get_object_or_404(_suggestions(request.user), pk=suggestion.pk)).data)
@@ -208,11 +300,16 @@ class SuggestionDismissApi(APIView):
 
 def _call(user, pk):
     qs = access.calls_visible_to(user).prefetch_related(
-        Prefetch("musters", queryset=Muster.objects.select_related("department").prefetch_related(
-            Prefetch("evidence", queryset=MusterEvidence.objects.order_by("uploaded_at", "pk")))
-            .order_by("department__code")),
-        Prefetch("evaluations", queryset=Evaluation.objects.select_related("department", "by")
-                 .order_by("direction", "department__code")),
+        Prefetch(
+            "musters",
+            queryset=Muster.objects.select_related("department")
+            .prefetch_related(Prefetch("evidence", queryset=MusterEvidence.objects.order_by("uploaded_at", "pk")))
+            .order_by("department__code"),
+        ),
+        Prefetch(
+            "evaluations",
+            queryset=Evaluation.objects.select_related("department", "by").order_by("direction", "department__code"),
+        ),
         Prefetch("events", queryset=WhistleEvent.objects.select_related("actor").order_by("at", "pk")),
         Prefetch("appeals", queryset=Appeal.objects.select_related("category").order_by("pk")),
     )
@@ -227,10 +324,16 @@ def _street_of(user, street_code):
 
 
 @extend_schema_view(
-    get=extend_schema(operation_id="whistles_calls_list", parameters=[s.StateQuery],
-                      responses=doc.responses(s.CallOutput(many=True), 400, 401)),
-    post=extend_schema(operation_id="whistles_calls_create", request=s.BlowInput,
-                       responses=doc.responses(s.CallDetailOutput, 400, 401, 403, 404, status=201)),
+    get=extend_schema(
+        operation_id="whistles_calls_list",
+        parameters=[s.StateQuery],
+        responses=doc.responses(s.CallOutput(many=True), 400, 401),
+    ),
+    post=extend_schema(
+        operation_id="whistles_calls_create",
+        request=s.BlowInput,
+        responses=doc.responses(s.CallDetailOutput, 400, 401, 403, 404, status=201),
+    ),
 )
 class CallListCreateApi(APIView):
     """GET /api/v1/whistles/calls?state= — calls in the caller's sight (a department: those it
@@ -241,7 +344,8 @@ class CallListCreateApi(APIView):
     def get(self, request):
         q = _parse(s.StateQuery, request.query_params).validated_data
         qs = access.calls_visible_to(request.user).prefetch_related(
-            Prefetch("musters", queryset=Muster.objects.select_related("department").order_by("department__code")))
+            Prefetch("musters", queryset=Muster.objects.select_related("department").order_by("department__code"))
+        )
         if q.get("state"):
             qs = qs.filter(state__in=q["state"])
         return Response(s.CallOutput(qs.order_by("-blown_at", "-id")[:500], many=True).data)
@@ -253,8 +357,13 @@ class CallListCreateApi(APIView):
         if hotspot_id is not None:
             _hotspot(request.user, hotspot_id)
         try:
-            call = services.whistle_blow(actor=request.user, street_code=street_code, hotspot_id=hotspot_id,
-                                         appeal_ids=data.validated_data["appeal_ids"] or None, **data.blow_kwargs())
+            call = services.whistle_blow(
+                actor=request.user,
+                street_code=street_code,
+                hotspot_id=hotspot_id,
+                appeal_ids=data.validated_data["appeal_ids"] or None,
+                **data.blow_kwargs(),
+            )
         except REFUSALS as exc:
             return _error(exc)
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
@@ -268,15 +377,26 @@ class CallProposalApi(APIView):
     def get(self, request):
         q = _parse(s.ProposalQuery, request.query_params).validated_data
         street_code = _street_of(request.user, q.get("street"))
-        appeals = list(Appeal.objects.filter(pk__in=q["appeals"], grid_code__startswith=street_code)
-                       .select_related("category"))
+        appeals = list(
+            Appeal.objects.filter(pk__in=q["appeals"], grid_code__startswith=street_code).select_related("category")
+        )
         own = getattr(request.user, "department_id", None)
-        return Response({"street_code": street_code, "departments": services.whistle_proposal(
-            street_code=street_code, appeals=appeals, category_codes=q["categories"],
-            exclude_department_ids={own} if own else ())})
+        return Response(
+            {
+                "street_code": street_code,
+                "departments": services.whistle_proposal(
+                    street_code=street_code,
+                    appeals=appeals,
+                    category_codes=q["categories"],
+                    exclude_department_ids={own} if own else (),
+                ),
+            }
+        )
 
 
-@extend_schema_view(get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.CallDetailOutput, 401, 404)))
+@extend_schema_view(
+    get=extend_schema(parameters=[doc.ID_PARAMETER], responses=doc.responses(s.CallDetailOutput, 401, 404))
+)
 class CallDetailApi(APIView):
     """GET /api/v1/whistles/calls/<id> — with musters, evidence, appeals, evaluations, history."""
 
@@ -302,7 +422,11 @@ class CallActionApi(APIView):
         return Response(s.CallDetailOutput(_call(request.user, pk)).data)
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CloseInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER], request=s.CloseInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS)
+    )
+)
 class CallCloseApi(CallActionApi):
     """POST .../calls/<id>/close {note}: solved; every linked appeal is resolved (实质办结)."""
 
@@ -312,13 +436,25 @@ class CallCloseApi(CallActionApi):
         return services.whistle_close(call_id=call.pk, actor=user, note=data["note"])
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.ReasonInput, responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request=s.ReasonInput,
+        responses=doc.responses(s.CallDetailOutput, *ACTION_ERRORS),
+    )
+)
 class CallCancelApi(CallActionApi):
     def perform(self, call, data, user):
         return services.whistle_cancel(call_id=call.pk, actor=user, reason=data["reason"])
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.RateStreetInput, responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request=s.RateStreetInput,
+        responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201),
+    )
+)
 class CallEvaluationApi(APIView):
     """POST .../calls/<id>/evaluation {justified, comment} — a summoned department rates the
     street's call once it is over."""
@@ -340,8 +476,11 @@ class CallEvaluationApi(APIView):
 
 
 def _muster(user, pk):
-    muster = Muster.objects.select_related("call", "department").filter(
-        pk=pk, call__in=access.calls_visible_to(user)).first()
+    muster = (
+        Muster.objects.select_related("call", "department")
+        .filter(pk=pk, call__in=access.calls_visible_to(user))
+        .first()
+    )
     if muster is None:
         raise NotFound("没有这个报到，或不在您的范围 / no such muster in your sight")
     return muster
@@ -368,13 +507,21 @@ class MusterActionApi(APIView):
         return Response(s.MusterOutput(muster).data)
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)
+    )
+)
 class MusterAcknowledgeApi(MusterActionApi):
     def perform(self, muster, data, request):
         return services.muster_acknowledge(muster_id=muster.pk, actor=request.user, note=data["note"])
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.CheckInInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER], request=s.CheckInInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)
+    )
+)
 class MusterCheckInApi(MusterActionApi):
     """{lng, lat, crs}: refused beyond the geofence (400, code outside_geofence, distance_m)."""
 
@@ -384,18 +531,31 @@ class MusterCheckInApi(MusterActionApi):
         return services.muster_check_in(muster_id=muster.pk, actor=request.user, **data)
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request={"multipart/form-data": MUSTER_REPORT}, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request={"multipart/form-data": MUSTER_REPORT},
+        responses=doc.responses(s.MusterOutput, *ACTION_ERRORS),
+    )
+)
 class MusterReportApi(MusterActionApi):
     """multipart {text, files...}: what was done, with photos, videos or PDFs."""
 
     input_serializer = s.ReportInput
 
     def perform(self, muster, data, request):
-        return services.muster_report(muster_id=muster.pk, actor=request.user, text=data["text"],
-                                      files=request.FILES.getlist("files"))
+        return services.muster_report(
+            muster_id=muster.pk, actor=request.user, text=data["text"], files=request.FILES.getlist("files")
+        )
 
 
-@extend_schema_view(post=extend_schema(parameters=[doc.ID_PARAMETER], request=s.RateDepartmentInput, responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201)))
+@extend_schema_view(
+    post=extend_schema(
+        parameters=[doc.ID_PARAMETER],
+        request=s.RateDepartmentInput,
+        responses=doc.responses(s.EvaluationOutput, *ACTION_ERRORS, status=201),
+    )
+)
 class MusterEvaluationApi(APIView):
     """POST .../musters/<id>/evaluation {timeliness, action, result, comment} — the street rates
     the department once the call is over."""
@@ -415,7 +575,9 @@ class MusterEvaluationApi(APIView):
 # --- monthly topic --------------------------------------------------------------------------------
 
 
-@extend_schema_view(get=extend_schema(parameters=[s.MonthlyTopicQuery], responses=doc.responses(MONTHLY_TOPIC, 400, 401, 404)))
+@extend_schema_view(
+    get=extend_schema(parameters=[s.MonthlyTopicQuery], responses=doc.responses(MONTHLY_TOPIC, 400, 401, 404))
+)
 class MonthlyTopicApi(APIView):
     """GET /api/v1/whistles/monthly-topic?district=110101&month=2026-05&level=3 — 每月一题."""
 
@@ -424,4 +586,3 @@ class MonthlyTopicApi(APIView):
         if not access.may_read_district(request.user, q["district"]):
             raise NotFound("不在您的辖区 / not in your jurisdiction")
         return Response(rules.monthly_topic(q["district"], q["month"], level=int(q["level"])))
-

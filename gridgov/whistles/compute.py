@@ -127,8 +127,13 @@ def grid_weights():
             with connection.cursor() as cur:
                 cur.execute("SELECT ST_X(ST_Centroid(ST_Extent(geom))) FROM areas_grid WHERE valid_to IS NULL")
                 (lng,) = cur.fetchone()
-            _weights = GridWeights(rev, ids, [code_of[pk] for pk in ids], stats.weights_matrix(nbrs),
-                                   _utm_srid(lng if lng is not None else 116.4))
+            _weights = GridWeights(
+                rev,
+                ids,
+                [code_of[pk] for pk in ids],
+                stats.weights_matrix(nbrs),
+                _utm_srid(lng if lng is not None else 116.4),
+            )
         return _weights
 
 
@@ -197,8 +202,10 @@ def period_counts(end, lengths, periods, codes, category_ids=None):
     lengths = tuple(sorted(set(lengths)))
     start = end - timedelta(days=max(lengths) * periods)
     # Lengths are whole days (ints), safe to write into the SQL.
-    ks = ", ".join(f"CASE WHEN age < {int(d) * periods * 86400} THEN floor(age / {int(d) * 86400})::int "
-                   f"ELSE -1 END AS k{j}" for j, d in enumerate(lengths))
+    ks = ", ".join(
+        f"CASE WHEN age < {int(d) * periods * 86400} THEN floor(age / {int(d) * 86400})::int ELSE -1 END AS k{j}"
+        for j, d in enumerate(lengths)
+    )
     kcols = ", ".join(f"k{j}" for j in range(len(lengths)))
     where, extra = "", []
     if category_ids is not None:
@@ -231,8 +238,15 @@ FROM (SELECT grid_code, cat, {ks}, count(*) AS n
         pos = order[at] if len(given) else at
         rows = np.column_stack([pos, *(np.array(col.split(","), dtype=np.int64) for col in fetched[1:])])
         rows = rows[known]  # appeals in grids that are no longer current
-    return PeriodCounts(lengths=lengths, periods=periods, grids=len(codes), pos=rows[:, 0], cat=rows[:, 1],
-                        k={d: rows[:, 2 + j] for j, d in enumerate(lengths)}, n=rows[:, -1])
+    return PeriodCounts(
+        lengths=lengths,
+        periods=periods,
+        grids=len(codes),
+        pos=rows[:, 0],
+        cat=rows[:, 1],
+        k={d: rows[:, 2 + j] for j, d in enumerate(lengths)},
+        n=rows[:, -1],
+    )
 
 
 def window_counts(end, days, periods, groups, codes, category_codes=None):
@@ -249,8 +263,11 @@ def default_groups(start, end, level=None):
     appeals in [start, end)."""
     level = level or settings.WHISTLE_CATEGORY_LEVEL
     with connection.cursor() as cur:
-        cur.execute(f"SELECT DISTINCT left(c.code, %s) FROM appeals_appeal a JOIN appeals_category c "
-                    f"ON c.id = a.category_id WHERE {_BASE_WHERE} ORDER BY 1", [2 * level, start, end])
+        cur.execute(
+            f"SELECT DISTINCT left(c.code, %s) FROM appeals_appeal a JOIN appeals_category c "
+            f"ON c.id = a.category_id WHERE {_BASE_WHERE} ORDER BY 1",
+            [2 * level, start, end],
+        )
         return [CategoryGroup((p,)) for (p,) in cur.fetchall()]
 
 
@@ -262,8 +279,11 @@ def member_ids(window, codes, category_codes=None):
     with connection.cursor() as cur:
         # grid_code = ANY(big array) is hashed (PostgreSQL 14+), so a scan of the window checks
         # each appeal once whichever way the planner goes.
-        cur.execute(f"SELECT a.grid_code, coalesce(a.category_id, 0), array_agg(a.id) FROM appeals_appeal a "
-                    f"WHERE {_BASE_WHERE} AND a.grid_code = ANY(%s) GROUP BY 1, 2", [*window, sorted(codes)])
+        cur.execute(
+            f"SELECT a.grid_code, coalesce(a.category_id, 0), array_agg(a.id) FROM appeals_appeal a "
+            f"WHERE {_BASE_WHERE} AND a.grid_code = ANY(%s) GROUP BY 1, 2",
+            [*window, sorted(codes)],
+        )
         out = {}
         for code, cat, ids in cur.fetchall():
             out.setdefault(code, {})[cat] = ids
@@ -321,8 +341,10 @@ FROM spots ORDER BY category_id, ids[1]"""
     with connection.cursor() as cur:
         cur.execute(sql, params)
         rows = cur.fetchall()
-    return [Spot(codes[cat], list(ids), list(grids), GEOSGeometry(memoryview(wkb), srid=4326), (x, y),
-                 float(radius or 0.0)) for cat, ids, grids, x, y, radius, wkb in rows]
+    return [
+        Spot(codes[cat], list(ids), list(grids), GEOSGeometry(memoryview(wkb), srid=4326), (x, y), float(radius or 0.0))
+        for cat, ids, grids, x, y, radius, wkb in rows
+    ]
 
 
 # --- storing ------------------------------------------------------------------------------------
@@ -337,13 +359,16 @@ def _reusable(kind, days, key, now):
     """Rows a recompute updates instead of adding one: open ones, and ones whistled or dismissed
     within the last window (a dismissed hotspot does not come back as new the next hour)."""
     recent = now - timedelta(days=days)
-    return list(Hotspot.objects.filter(kind=kind, window_days=days, category_key=key)
-                .filter(Q(state__in=HOTSPOT_OPEN) | Q(state_changed_at__gte=recent))
-                .order_by("state_changed_at", "id"))
+    return list(
+        Hotspot.objects.filter(kind=kind, window_days=days, category_key=key)
+        .filter(Q(state__in=HOTSPOT_OPEN) | Q(state_changed_at__gte=recent))
+        .order_by("state_changed_at", "id")
+    )
 
 
-def _store_grid_hotspots(days, group, window, result, counts_now, lags, trend, weights, category_codes, members, now,
-                         summary):
+def _store_grid_hotspots(
+    days, group, window, result, counts_now, lags, trend, weights, category_codes, members, now, summary
+):
     n_min = settings.WHISTLE_HOTSPOT_MIN_COUNT
     # Gi* calls a lone appeal in an empty city highly significant; a hot spot needs appeals.
     hot = np.flatnonzero((result.bins > 0) & (lags >= n_min))
@@ -357,20 +382,42 @@ def _store_grid_hotspots(days, group, window, result, counts_now, lags, trend, w
 
     def figures(i):
         b = int(result.bins[i])
-        return {"count": int(counts_now[i]), "neighbourhood_count": int(lags[i]), "z": _float(result.z[i]),
-                "p": _float(result.p[i]), "bin": b, "bin_name": stats.BIN_NAMES[b], "confidence": CONFIDENCE[b],
-                "trend": str(trend[i])}
+        return {
+            "count": int(counts_now[i]),
+            "neighbourhood_count": int(lags[i]),
+            "z": _float(result.z[i]),
+            "p": _float(result.p[i]),
+            "bin": b,
+            "bin_name": stats.BIN_NAMES[b],
+            "confidence": CONFIDENCE[b],
+            "trend": str(trend[i]),
+        }
 
     new, changed = [], []
     for code in hot_codes:
         i = position[code]
         h = existing.pop(code, None)
-        values = {"statistics": figures(i), "appeal_ids": group_members(members, group, code, category_codes),
-                  "window_start": window[0], "window_end": window[1], "active": True, "computed_at": now}
+        values = {
+            "statistics": figures(i),
+            "appeal_ids": group_members(members, group, code, category_codes),
+            "window_start": window[0],
+            "window_end": window[1],
+            "active": True,
+            "computed_at": now,
+        }
         if h is None:
-            new.append(Hotspot(kind=Hotspot.Kind.GRID_GI, window_days=days, category_key=group.key,
-                               category_codes=list(group.prefixes), grid_code=code, street_code=code[:9],
-                               first_seen_at=now, **values))
+            new.append(
+                Hotspot(
+                    kind=Hotspot.Kind.GRID_GI,
+                    window_days=days,
+                    category_key=group.key,
+                    category_codes=list(group.prefixes),
+                    grid_code=code,
+                    street_code=code[:9],
+                    first_seen_at=now,
+                    **values,
+                )
+            )
         else:
             for f, v in values.items():
                 setattr(h, f, v)
@@ -393,8 +440,11 @@ def _store_dbscan(days, window, eps_m, min_points, categories, now, summary):
     for s in spots:
         by_key.setdefault(s.category_code, []).append(s)
     new, changed = [], []
-    keys = set(by_key) | set(Hotspot.objects.filter(kind=Hotspot.Kind.DBSCAN, window_days=days, active=True,
-                                                    state__in=HOTSPOT_OPEN).values_list("category_key", flat=True))
+    keys = set(by_key) | set(
+        Hotspot.objects.filter(
+            kind=Hotspot.Kind.DBSCAN, window_days=days, active=True, state__in=HOTSPOT_OPEN
+        ).values_list("category_key", flat=True)
+    )
     group = category_group(categories)
     for key in sorted(keys):
         if not group.matches(key):
@@ -410,15 +460,36 @@ def _store_dbscan(days, window, eps_m, min_points, categories, now, summary):
             street_code = min(c for c, k in street if k == street[0][1])
             grids = Counter(g for g in s.grid_codes if g.startswith(street_code)).most_common()
             grid_code = min(c for c, k in grids if k == grids[0][1])
-            figures = {"count": len(s.appeal_ids), "radius_m": round(s.radius_m, 1), "eps_m": float(eps_m),
-                       "min_points": int(min_points), "centroid": [round(s.centroid[0], 7), round(s.centroid[1], 7)],
-                       "trend": "" if best is None else _count_trend(best.statistics.get("count", 0), len(ids))}
-            values = {"statistics": figures, "appeal_ids": s.appeal_ids, "geom": s.geom, "window_start": window[0],
-                      "window_end": window[1], "active": True, "computed_at": now, "grid_code": grid_code,
-                      "street_code": street_code}
+            figures = {
+                "count": len(s.appeal_ids),
+                "radius_m": round(s.radius_m, 1),
+                "eps_m": float(eps_m),
+                "min_points": int(min_points),
+                "centroid": [round(s.centroid[0], 7), round(s.centroid[1], 7)],
+                "trend": "" if best is None else _count_trend(best.statistics.get("count", 0), len(ids)),
+            }
+            values = {
+                "statistics": figures,
+                "appeal_ids": s.appeal_ids,
+                "geom": s.geom,
+                "window_start": window[0],
+                "window_end": window[1],
+                "active": True,
+                "computed_at": now,
+                "grid_code": grid_code,
+                "street_code": street_code,
+            }
             if best is None:
-                new.append(Hotspot(kind=Hotspot.Kind.DBSCAN, window_days=days, category_key=key,
-                                   category_codes=[key], first_seen_at=now, **values))
+                new.append(
+                    Hotspot(
+                        kind=Hotspot.Kind.DBSCAN,
+                        window_days=days,
+                        category_key=key,
+                        category_codes=[key],
+                        first_seen_at=now,
+                        **values,
+                    )
+                )
             else:
                 existing.remove(best)
                 for f, v in values.items():
@@ -453,14 +524,21 @@ def _bulk_save(rows, geom_changed, batch=2000):
     with connection.cursor() as cur:
         for i in range(0, len(rows), batch):
             part = rows[i : i + batch]
-            cur.execute(_UPDATE_SQL, [
-                [h.pk for h in part],
-                [json.dumps(h.statistics, cls=DjangoJSONEncoder) for h in part],
-                ["{" + ",".join(map(str, h.appeal_ids)) + "}" for h in part],
-                [h.window_start for h in part], [h.window_end for h in part], [h.active for h in part],
-                [h.computed_at for h in part], [h.grid_code for h in part], [h.street_code for h in part],
-                [h.geom.ewkt if h.pk in geom_changed else None for h in part],
-            ])
+            cur.execute(
+                _UPDATE_SQL,
+                [
+                    [h.pk for h in part],
+                    [json.dumps(h.statistics, cls=DjangoJSONEncoder) for h in part],
+                    ["{" + ",".join(map(str, h.appeal_ids)) + "}" for h in part],
+                    [h.window_start for h in part],
+                    [h.window_end for h in part],
+                    [h.active for h in part],
+                    [h.computed_at for h in part],
+                    [h.grid_code for h in part],
+                    [h.street_code for h in part],
+                    [h.geom.ewkt if h.pk in geom_changed else None for h in part],
+                ],
+            )
 
 
 def hotspots_recompute(window_days=None, categories=None, now=None, *, dbscan=True, actor="system"):
@@ -509,22 +587,46 @@ def hotspots_recompute(window_days=None, categories=None, now=None, *, dbscan=Tr
                 lags = weights.weights @ counts[g, 0]
                 found.append((current, stats.trend(current, previous), lags))
             lap("gi")
-            hot_codes = {weights.codes[i] for current, _t, lags in found
-                         for i in np.flatnonzero((current.bins > 0) & (lags >= settings.WHISTLE_HOTSPOT_MIN_COUNT))}
+            hot_codes = {
+                weights.codes[i]
+                for current, _t, lags in found
+                for i in np.flatnonzero((current.bins > 0) & (lags >= settings.WHISTLE_HOTSPOT_MIN_COUNT))
+            }
             members = member_ids(window, hot_codes)
             for g, group in enumerate(groups):
                 current, trend, lags = found[g]
-                new, changed = _store_grid_hotspots(days, group, window, current, counts[g, 0], lags, trend,
-                                                    weights, category_codes, members, now, summary)
+                new, changed = _store_grid_hotspots(
+                    days,
+                    group,
+                    window,
+                    current,
+                    counts[g, 0],
+                    lags,
+                    trend,
+                    weights,
+                    category_codes,
+                    members,
+                    now,
+                    summary,
+                )
                 summary["hot"] += int(((current.bins > 0) & (lags >= settings.WHISTLE_HOTSPOT_MIN_COUNT)).sum())
                 new_all += new
                 changed_all += changed
             lap("store")
         if dbscan:
             days = settings.WHISTLE_RULE_DAYS
-            spot_categories = None if categories is None else [p for c in categories for p in category_group(c).prefixes]
-            new, changed = _store_dbscan(days, (now - timedelta(days=days), now), settings.WHISTLE_RULE_RADIUS_M,
-                                         settings.WHISTLE_RULE_N, spot_categories or None, now, summary)
+            spot_categories = (
+                None if categories is None else [p for c in categories for p in category_group(c).prefixes]
+            )
+            new, changed = _store_dbscan(
+                days,
+                (now - timedelta(days=days), now),
+                settings.WHISTLE_RULE_RADIUS_M,
+                settings.WHISTLE_RULE_N,
+                spot_categories or None,
+                now,
+                summary,
+            )
             summary["spots"] = len(new) + sum(1 for h in changed if h.active)
             new_all += new
             changed_all += changed
@@ -532,14 +634,38 @@ def hotspots_recompute(window_days=None, categories=None, now=None, *, dbscan=Tr
         Hotspot.objects.bulk_create(new_all, batch_size=1000)
         _bulk_save(changed_all, {h.pk for h in changed_all if h.kind == Hotspot.Kind.DBSCAN})
         WhistleEvent.objects.bulk_create(
-            [WhistleEvent(object_type="hotspot", object_id=h.pk, at=now, event="detect", new_state=h.state,
-                          data={"kind": h.kind, "grid_code": h.grid_code, "category": h.category_key,
-                                "window_days": h.window_days, **h.statistics}) for h in new_all],
-            batch_size=1000)
+            [
+                WhistleEvent(
+                    object_type="hotspot",
+                    object_id=h.pk,
+                    at=now,
+                    event="detect",
+                    new_state=h.state,
+                    data={
+                        "kind": h.kind,
+                        "grid_code": h.grid_code,
+                        "category": h.category_key,
+                        "window_days": h.window_days,
+                        **h.statistics,
+                    },
+                )
+                for h in new_all
+            ],
+            batch_size=1000,
+        )
         summary["created"], summary["updated"] = len(new_all), len(changed_all) - summary["cooled"]
-        audit_record(actor=actor, action="whistles.hotspots_recompute", object_type="whistles.hotspot",
-                     data={"at": now, "windows": list(window_days), "categories": categories, **summary,
-                           "new_ids": [h.pk for h in new_all][:200]})
+        audit_record(
+            actor=actor,
+            action="whistles.hotspots_recompute",
+            object_type="whistles.hotspot",
+            data={
+                "at": now,
+                "windows": list(window_days),
+                "categories": categories,
+                **summary,
+                "new_ids": [h.pk for h in new_all][:200],
+            },
+        )
         lap("store")
     summary["seconds"] = {k: round(v, 3) for k, v in took.items()} | {"total": round(t - t_start, 3)}
     return summary

@@ -69,15 +69,18 @@ class Hotspot(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=["grid_gi", "dbscan"]), name="hotspot_kind_valid"),
             _state_check("hotspot", "hotspot_state_valid"),
-            models.CheckConstraint(condition=~Q(state="dismissed") | ~Q(dismiss_reason=""),
-                                   name="hotspot_dismiss_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(state="dismissed") | ~Q(dismiss_reason=""), name="hotspot_dismiss_has_reason"
+            ),
             models.CheckConstraint(condition=Q(grid_code__regex=r"^\d{15}$"), name="hotspot_grid_code_format"),
             models.CheckConstraint(condition=Q(street_code__regex=r"^\d{9}$"), name="hotspot_street_code_format"),
             models.CheckConstraint(condition=Q(window_end__gt=models.F("window_start")), name="hotspot_window_range"),
             # One open Gi* hotspot per grid, category and window length: recomputes update it.
-            models.UniqueConstraint(fields=["grid_code", "category_key", "window_days"],
-                                    condition=Q(kind="grid_gi", state__in=["new", "acknowledged"]),
-                                    name="hotspot_one_open_per_grid"),
+            models.UniqueConstraint(
+                fields=["grid_code", "category_key", "window_days"],
+                condition=Q(kind="grid_gi", state__in=["new", "acknowledged"]),
+                name="hotspot_one_open_per_grid",
+            ),
         ]
         indexes = [
             models.Index(fields=["kind", "window_days", "category_key", "state"], name="hotspot_key_state"),
@@ -99,14 +102,14 @@ class WhistleSuggestion(models.Model):
 
     street_code = models.CharField(_("街道编码"), max_length=9, db_index=True)
     rule = models.CharField(_("规则"), max_length=10, choices=Rule.choices)
-    hotspot = models.OneToOneField(Hotspot, verbose_name=_("热点"), null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="suggestion")
+    hotspot = models.OneToOneField(
+        Hotspot, verbose_name=_("热点"), null=True, blank=True, on_delete=models.PROTECT, related_name="suggestion"
+    )
     category_key = models.CharField(_("诉求分类"), max_length=200, blank=True, default="")
     appeal_ids = ArrayField(models.BigIntegerField(), verbose_name=_("诉求"), default=list)
     # appeal_ids, trend, bbox [w, s, e, n], count, z, p, confidence, window, rule thresholds
     evidence = models.JSONField(_("依据"), encoder=DjangoJSONEncoder, default=dict)
-    state = models.CharField(_("状态"), max_length=10, choices=_choices("suggestion"),
-                             default=SuggestionState.PENDING)
+    state = models.CharField(_("状态"), max_length=10, choices=_choices("suggestion"), default=SuggestionState.PENDING)
     reason = models.TextField(_("排除理由"), blank=True, default="")
     decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -119,8 +122,9 @@ class WhistleSuggestion(models.Model):
         constraints = [
             _state_check("suggestion", "suggestion_state_valid"),
             models.CheckConstraint(condition=Q(rule__in=["hotspot", "proximity"]), name="suggestion_rule_valid"),
-            models.CheckConstraint(condition=~Q(state="dismissed") | ~Q(reason=""),
-                                   name="suggestion_dismiss_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(state="dismissed") | ~Q(reason=""), name="suggestion_dismiss_has_reason"
+            ),
             models.CheckConstraint(condition=Q(street_code__regex=r"^\d{9}$"), name="suggestion_street_code_format"),
         ]
 
@@ -136,12 +140,20 @@ class WhistleCall(models.Model):
     place = models.PointField(_("集合地点"), srid=4326)
     area = models.MultiPolygonField(_("处置范围"), srid=4326, null=True, blank=True)
     address_text = models.CharField(_("地址"), max_length=300, blank=True, default="")
-    appeals = models.ManyToManyField("appeals.Appeal", verbose_name=_("关联诉求"), blank=True,
-                                     related_name="whistle_calls")
-    hotspot = models.ForeignKey(Hotspot, verbose_name=_("热点"), null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="calls")
-    suggestion = models.OneToOneField(WhistleSuggestion, verbose_name=_("吹哨建议"), null=True, blank=True,
-                                      on_delete=models.PROTECT, related_name="call")
+    appeals = models.ManyToManyField(
+        "appeals.Appeal", verbose_name=_("关联诉求"), blank=True, related_name="whistle_calls"
+    )
+    hotspot = models.ForeignKey(
+        Hotspot, verbose_name=_("热点"), null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    )
+    suggestion = models.OneToOneField(
+        WhistleSuggestion,
+        verbose_name=_("吹哨建议"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="call",
+    )
     # Departments must be on site (checked in) by then; the sweep escalates those that are not.
     muster_deadline = models.DateTimeField(_("报到时限"), db_index=True)
     meeting_at = models.DateTimeField(_("现场会时间"))
@@ -163,10 +175,13 @@ class WhistleCall(models.Model):
         constraints = [
             _state_check("call", "call_state_valid"),
             models.CheckConstraint(condition=Q(street_code__regex=r"^\d{9}$"), name="call_street_code_format"),
-            models.CheckConstraint(condition=~Q(state="closed") | (~Q(close_note="") & Q(closed_at__isnull=False)),
-                                   name="call_closed_has_note"),
-            models.CheckConstraint(condition=~Q(state="cancelled") | ~Q(cancel_reason=""),
-                                   name="call_cancel_has_reason"),
+            models.CheckConstraint(
+                condition=~Q(state="closed") | (~Q(close_note="") & Q(closed_at__isnull=False)),
+                name="call_closed_has_note",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="cancelled") | ~Q(cancel_reason=""), name="call_cancel_has_reason"
+            ),
         ]
 
     def __str__(self):
@@ -189,19 +204,22 @@ class Muster(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     summoned_at = models.DateTimeField(default=timezone.now)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     checked_in_at = models.DateTimeField(null=True, blank=True)
-    checked_in_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
-                                      related_name="+")
+    checked_in_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     check_in_position = models.PointField(_("报到位置"), srid=4326, null=True, blank=True)
-    check_in_input = models.JSONField(_("原始坐标"), encoder=DjangoJSONEncoder, default=dict, blank=True)  # {"lng", "lat", "crs"} as sent
+    check_in_input = models.JSONField(
+        _("原始坐标"), encoder=DjangoJSONEncoder, default=dict, blank=True
+    )  # {"lng", "lat", "crs"} as sent
     check_in_distance_m = models.FloatField(_("距集合地点（米）"), null=True, blank=True)
     outside_geofence = models.BooleanField(_("超出电子围栏"), default=False)
     report = models.TextField(_("处置情况"), blank=True, default="")
     reported_at = models.DateTimeField(null=True, blank=True)
-    reported_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    reported_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         verbose_name = _("部门报到")
@@ -234,8 +252,7 @@ class MusterEvidence(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
-    uploaded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="+")
+    uploaded_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -277,11 +294,26 @@ class Evaluation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["call", "department", "direction"], name="evaluation_once"),
             models.CheckConstraint(
-                condition=(Q(direction="street_to_department", muster__isnull=False, justified__isnull=True,
-                             timeliness__gte=1, timeliness__lte=5, action__gte=1, action__lte=5,
-                             result__gte=1, result__lte=5)
-                           | Q(direction="department_to_street", justified__isnull=False, timeliness__isnull=True,
-                               action__isnull=True, result__isnull=True)),
+                condition=(
+                    Q(
+                        direction="street_to_department",
+                        muster__isnull=False,
+                        justified__isnull=True,
+                        timeliness__gte=1,
+                        timeliness__lte=5,
+                        action__gte=1,
+                        action__lte=5,
+                        result__gte=1,
+                        result__lte=5,
+                    )
+                    | Q(
+                        direction="department_to_street",
+                        justified__isnull=False,
+                        timeliness__isnull=True,
+                        action__isnull=True,
+                        result__isnull=True,
+                    )
+                ),
                 name="evaluation_scores_valid",
             ),
         ]
@@ -316,5 +348,16 @@ class WhistleEvent(models.Model):
         return f"{self.object_type} {self.object_id}: {self.event}"
 
 
-__all__ = ["CallState", "Evaluation", "Hotspot", "HotspotState", "Muster", "MusterEvidence", "MusterState",
-           "SuggestionState", "WhistleCall", "WhistleEvent", "WhistleSuggestion"]
+__all__ = [
+    "CallState",
+    "Evaluation",
+    "Hotspot",
+    "HotspotState",
+    "Muster",
+    "MusterEvidence",
+    "MusterState",
+    "SuggestionState",
+    "WhistleCall",
+    "WhistleEvent",
+    "WhistleSuggestion",
+]

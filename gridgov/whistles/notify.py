@@ -37,66 +37,116 @@ def send(triples):
     b = _broadcast()
     if b is None or not triples:
         return []
-    helpers = {"street": b.street_group, "district": b.district_group, "department": b.department_group,
-               "city": lambda _=None: b.city_group()}
+    helpers = {
+        "street": b.street_group,
+        "district": b.district_group,
+        "department": b.department_group,
+        "city": lambda _=None: b.city_group(),
+    }
     out = [(helpers[level](code), type_, payload) for level, code, type_, payload in triples]
     b.publish_many(out)
     return out
 
 
 def call_payload(call):
-    return {"id": call.pk, "street_code": call.street_code, "state": call.state, "problem": call.problem[:200],
-            "place": [call.place.x, call.place.y], "muster_deadline": call.muster_deadline,
-            "meeting_at": call.meeting_at}
+    return {
+        "id": call.pk,
+        "street_code": call.street_code,
+        "state": call.state,
+        "problem": call.problem[:200],
+        "place": [call.place.x, call.place.y],
+        "muster_deadline": call.muster_deadline,
+        "meeting_at": call.meeting_at,
+    }
 
 
 def muster_payload(muster, department_code=None):
-    return {"id": muster.pk, "call": muster.call_id, "department": department_code or muster.department.code,
-            "state": muster.state, "late": muster.late, "escalated": muster.escalated,
-            "distance_m": muster.check_in_distance_m, "outside_geofence": muster.outside_geofence}
+    return {
+        "id": muster.pk,
+        "call": muster.call_id,
+        "department": department_code or muster.department.code,
+        "state": muster.state,
+        "late": muster.late,
+        "escalated": muster.escalated,
+        "distance_m": muster.check_in_distance_m,
+        "outside_geofence": muster.outside_geofence,
+    }
 
 
 def call_changed(call, event, department_ids):
     payload = {**call_payload(call), "event": event}
-    return send([("street", call.street_code, "whistle.call", payload),
-                 ("district", call.street_code[:6], "whistle.call", payload),
-                 *(("department", d, "whistle.call", payload) for d in department_ids)])
+    return send(
+        [
+            ("street", call.street_code, "whistle.call", payload),
+            ("district", call.street_code[:6], "whistle.call", payload),
+            *(("department", d, "whistle.call", payload) for d in department_ids),
+        ]
+    )
 
 
 def summoned(call, musters):
-    return send([("department", m.department_id, "whistle.summoned", {**call_payload(call), "muster": m.pk})
-                 for m in musters])
+    return send(
+        [("department", m.department_id, "whistle.summoned", {**call_payload(call), "muster": m.pk}) for m in musters]
+    )
 
 
 def muster_changed(call, muster, event):
     payload = {**muster_payload(muster), "event": event}
-    return send([("street", call.street_code, "whistle.muster", payload),
-                 ("department", muster.department_id, "whistle.muster", payload)])
+    return send(
+        [
+            ("street", call.street_code, "whistle.muster", payload),
+            ("department", muster.department_id, "whistle.muster", payload),
+        ]
+    )
 
 
 def escalated(call, muster):
-    payload = {**muster_payload(muster), "call_problem": call.problem[:200], "muster_deadline": call.muster_deadline,
-               "street_code": call.street_code}
-    return send([("district", call.street_code[:6], "whistle.escalation", payload),
-                 ("street", call.street_code, "whistle.escalation", payload),
-                 ("department", muster.department_id, "whistle.escalation", payload)])
+    payload = {
+        **muster_payload(muster),
+        "call_problem": call.problem[:200],
+        "muster_deadline": call.muster_deadline,
+        "street_code": call.street_code,
+    }
+    return send(
+        [
+            ("district", call.street_code[:6], "whistle.escalation", payload),
+            ("street", call.street_code, "whistle.escalation", payload),
+            ("department", muster.department_id, "whistle.escalation", payload),
+        ]
+    )
 
 
 def suggestion_made(suggestion):
-    payload = {"id": suggestion.pk, "street_code": suggestion.street_code, "rule": suggestion.rule,
-               "hotspot": suggestion.hotspot_id, "category": suggestion.category_key, **suggestion.evidence}
+    payload = {
+        "id": suggestion.pk,
+        "street_code": suggestion.street_code,
+        "rule": suggestion.rule,
+        "hotspot": suggestion.hotspot_id,
+        "category": suggestion.category_key,
+        **suggestion.evidence,
+    }
     return send([("street", suggestion.street_code, "whistle.suggestion", payload)])
 
 
 def hotspot_changed(hotspot, event):
-    payload = {"id": hotspot.pk, "kind": hotspot.kind, "grid_code": hotspot.grid_code, "state": hotspot.state,
-               "category": hotspot.category_key, "event": event}
+    payload = {
+        "id": hotspot.pk,
+        "kind": hotspot.kind,
+        "grid_code": hotspot.grid_code,
+        "state": hotspot.state,
+        "category": hotspot.category_key,
+        "event": event,
+    }
     return send([("street", hotspot.street_code, "whistle.hotspot", payload)])
 
 
 def evaluated(evaluation, call):
-    payload = {"id": evaluation.pk, "call": call.pk, "direction": evaluation.direction,
-               "department": evaluation.department_id}
+    payload = {
+        "id": evaluation.pk,
+        "call": call.pk,
+        "direction": evaluation.direction,
+        "department": evaluation.department_id,
+    }
     if evaluation.direction == "street_to_department":
         return send([("department", evaluation.department_id, "whistle.evaluation", payload)])
     return send([("street", call.street_code, "whistle.evaluation", payload)])

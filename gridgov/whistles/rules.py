@@ -34,11 +34,17 @@ def rule_for(hotspot):
     """The rule `hotspot` meets, or None."""
     s = hotspot.statistics or {}
     if hotspot.kind == Hotspot.Kind.GRID_GI:
-        if s.get("bin", 0) >= settings.WHISTLE_RULE_MIN_BIN and s.get("count", 0) >= settings.WHISTLE_RULE_MIN_GRID_APPEALS:
+        if (
+            s.get("bin", 0) >= settings.WHISTLE_RULE_MIN_BIN
+            and s.get("count", 0) >= settings.WHISTLE_RULE_MIN_GRID_APPEALS
+        ):
             return WhistleSuggestion.Rule.HOTSPOT
         return None
-    if (s.get("count", 0) >= settings.WHISTLE_RULE_N and s.get("eps_m", 1e9) <= settings.WHISTLE_RULE_RADIUS_M
-            and hotspot.window_days <= settings.WHISTLE_RULE_DAYS):
+    if (
+        s.get("count", 0) >= settings.WHISTLE_RULE_N
+        and s.get("eps_m", 1e9) <= settings.WHISTLE_RULE_RADIUS_M
+        and hotspot.window_days <= settings.WHISTLE_RULE_DAYS
+    ):
         return WhistleSuggestion.Rule.PROXIMITY
     return None
 
@@ -48,9 +54,17 @@ def hot_area(hotspot):
     same street, category group and window: one hot area is one problem for the street."""
     if hotspot.kind != Hotspot.Kind.GRID_GI:
         return [hotspot]
-    same = {h.grid_code: h for h in Hotspot.objects.filter(
-        kind=Hotspot.Kind.GRID_GI, active=True, state__in=HOTSPOT_OPEN, street_code=hotspot.street_code,
-        category_key=hotspot.category_key, window_days=hotspot.window_days)}
+    same = {
+        h.grid_code: h
+        for h in Hotspot.objects.filter(
+            kind=Hotspot.Kind.GRID_GI,
+            active=True,
+            state__in=HOTSPOT_OPEN,
+            street_code=hotspot.street_code,
+            category_key=hotspot.category_key,
+            window_days=hotspot.window_days,
+        )
+    }
     same[hotspot.grid_code] = hotspot
     weights = compute.grid_weights()
     index = {c: i for i, c in enumerate(weights.codes)}
@@ -61,7 +75,7 @@ def hot_area(hotspot):
         if code not in index:
             continue
         i = index[code]
-        for j in matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]]:
+        for j in matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]]:
             other = weights.codes[j]
             if other in same and other not in area:
                 area.add(other)
@@ -77,26 +91,50 @@ def evidence_of(hotspot, rule, area=None):
     e, n = max(x[2] for x in extents), max(x[3] for x in extents)
     appeal_ids = sorted({i for h in area for i in h.appeal_ids})
     evidence = {
-        "appeal_ids": appeal_ids, "count": len(appeal_ids) if len(area) > 1 else s.get("count", len(appeal_ids)),
-        "trend": s.get("trend", ""), "bbox": [round(w, 7), round(so, 7), round(e, 7), round(n, 7)],
-        "grid_code": hotspot.grid_code, "category": hotspot.category_key, "window_days": hotspot.window_days,
-        "window": [hotspot.window_start.isoformat(), hotspot.window_end.isoformat()], "kind": hotspot.kind,
-        "area": [{"hotspot": h.pk, "grid_code": h.grid_code, "count": h.statistics.get("count"),
-                  "confidence": h.statistics.get("confidence"), "trend": h.statistics.get("trend", "")}
-                 for h in area],
+        "appeal_ids": appeal_ids,
+        "count": len(appeal_ids) if len(area) > 1 else s.get("count", len(appeal_ids)),
+        "trend": s.get("trend", ""),
+        "bbox": [round(w, 7), round(so, 7), round(e, 7), round(n, 7)],
+        "grid_code": hotspot.grid_code,
+        "category": hotspot.category_key,
+        "window_days": hotspot.window_days,
+        "window": [hotspot.window_start.isoformat(), hotspot.window_end.isoformat()],
+        "kind": hotspot.kind,
+        "area": [
+            {
+                "hotspot": h.pk,
+                "grid_code": h.grid_code,
+                "count": h.statistics.get("count"),
+                "confidence": h.statistics.get("confidence"),
+                "trend": h.statistics.get("trend", ""),
+            }
+            for h in area
+        ],
     }
     if rule == WhistleSuggestion.Rule.HOTSPOT:
-        evidence |= {"z": s.get("z"), "p": s.get("p"), "confidence": s.get("confidence"), "bin": s.get("bin"),
-                     "thresholds": {"min_bin": settings.WHISTLE_RULE_MIN_BIN,
-                                    "min_grid_appeals": settings.WHISTLE_RULE_MIN_GRID_APPEALS},
-                     "summary": f"网格{hotspot.grid_code}近{hotspot.window_days}天诉求显著聚集"
-                                f"（{s.get('count')}件，置信度{round(100 * (s.get('confidence') or 0))}%）"}
+        evidence |= {
+            "z": s.get("z"),
+            "p": s.get("p"),
+            "confidence": s.get("confidence"),
+            "bin": s.get("bin"),
+            "thresholds": {
+                "min_bin": settings.WHISTLE_RULE_MIN_BIN,
+                "min_grid_appeals": settings.WHISTLE_RULE_MIN_GRID_APPEALS,
+            },
+            "summary": f"网格{hotspot.grid_code}近{hotspot.window_days}天诉求显著聚集"
+            f"（{s.get('count')}件，置信度{round(100 * (s.get('confidence') or 0))}%）",
+        }
     else:
-        evidence |= {"radius_m": s.get("radius_m"), "centroid": s.get("centroid"),
-                     "thresholds": {"n": settings.WHISTLE_RULE_N, "radius_m": settings.WHISTLE_RULE_RADIUS_M,
-                                    "days": settings.WHISTLE_RULE_DAYS},
-                     "summary": f"{settings.WHISTLE_RULE_RADIUS_M:.0f}米内{hotspot.window_days}天同类诉求"
-                                f"{s.get('count')}件"}
+        evidence |= {
+            "radius_m": s.get("radius_m"),
+            "centroid": s.get("centroid"),
+            "thresholds": {
+                "n": settings.WHISTLE_RULE_N,
+                "radius_m": settings.WHISTLE_RULE_RADIUS_M,
+                "days": settings.WHISTLE_RULE_DAYS,
+            },
+            "summary": f"{settings.WHISTLE_RULE_RADIUS_M:.0f}米内{hotspot.window_days}天同类诉求{s.get('count')}件",
+        }
     return evidence
 
 
@@ -104,7 +142,8 @@ def _already_pending(street_code, appeal_ids):
     """A pending suggestion of the street already holds some of these appeals: the same
     problem seen through another window, category group, neighbouring grid or rule."""
     return WhistleSuggestion.objects.filter(
-        street_code=street_code, state=SuggestionState.PENDING, appeal_ids__overlap=list(appeal_ids) or [-1]).exists()
+        street_code=street_code, state=SuggestionState.PENDING, appeal_ids__overlap=list(appeal_ids) or [-1]
+    ).exists()
 
 
 def suggestion_for(hotspot, now=None):
@@ -122,13 +161,34 @@ def suggestion_for(hotspot, now=None):
     try:
         with transaction.atomic():
             suggestion = WhistleSuggestion.objects.create(
-                street_code=hotspot.street_code, rule=rule, hotspot=hotspot, category_key=hotspot.category_key,
-                appeal_ids=appeal_ids, evidence=evidence_of(hotspot, rule, area), created_at=now)
-            WhistleEvent.objects.create(object_type="suggestion", object_id=suggestion.pk, at=now, event="suggest",
-                                        new_state=suggestion.state, data={"rule": rule, "hotspot": hotspot.pk})
-            audit_record(actor="system", action="whistles.suggestion.suggest", obj=suggestion,
-                         data={"rule": rule, "hotspot": hotspot.pk, "street_code": hotspot.street_code,
-                               "appeals": len(appeal_ids), "area": [h.pk for h in area]})
+                street_code=hotspot.street_code,
+                rule=rule,
+                hotspot=hotspot,
+                category_key=hotspot.category_key,
+                appeal_ids=appeal_ids,
+                evidence=evidence_of(hotspot, rule, area),
+                created_at=now,
+            )
+            WhistleEvent.objects.create(
+                object_type="suggestion",
+                object_id=suggestion.pk,
+                at=now,
+                event="suggest",
+                new_state=suggestion.state,
+                data={"rule": rule, "hotspot": hotspot.pk},
+            )
+            audit_record(
+                actor="system",
+                action="whistles.suggestion.suggest",
+                obj=suggestion,
+                data={
+                    "rule": rule,
+                    "hotspot": hotspot.pk,
+                    "street_code": hotspot.street_code,
+                    "appeals": len(appeal_ids),
+                    "area": [h.pk for h in area],
+                },
+            )
             notify.suggestion_made(suggestion)
     except IntegrityError:  # another run made it first (one per hotspot)
         return None
@@ -141,8 +201,15 @@ def suggestions_make(now=None):
     candidates = list(Hotspot.objects.filter(active=True, state__in=HOTSPOT_OPEN, suggestion__isnull=True))
     # Grid hotspots before DBSCAN spots, longer windows first, the strongest first: the broadest
     # evidence, centred on the hottest grid, wins when one problem meets several rules.
-    candidates.sort(key=lambda h: (h.kind != Hotspot.Kind.GRID_GI, -h.window_days,
-                                   -(h.statistics.get("z") or 0), -(h.statistics.get("count") or 0), h.pk))
+    candidates.sort(
+        key=lambda h: (
+            h.kind != Hotspot.Kind.GRID_GI,
+            -h.window_days,
+            -(h.statistics.get("z") or 0),
+            -(h.statistics.get("count") or 0),
+            h.pk,
+        )
+    )
     made = []
     for hotspot in candidates:
         s = suggestion_for(hotspot, now)
@@ -192,8 +259,23 @@ LIMIT %s"""
     streets = dict(Street.objects.current().filter(code__in=[r[0] for r in rows]).values_list("code", "name"))
     cats = dict(Category.objects.filter(code__in=[r[1] for r in rows]).values_list("code", "name"))
     district = District.objects.current().filter(code=district_code).values_list("name", flat=True).first()
-    ranking = [{"rank": i + 1, "street_code": s, "street_name": streets.get(s, ""), "category_code": c,
-                "category_name": cats.get(c, ""), "count": n, "previous_month": prev}
-               for i, (s, c, n, prev) in enumerate(rows)]
-    return {"district_code": district_code, "district_name": district or "", "month": first.strftime("%Y-%m"),
-            "level": level, "topic": ranking[0] if ranking else None, "ranking": ranking}
+    ranking = [
+        {
+            "rank": i + 1,
+            "street_code": s,
+            "street_name": streets.get(s, ""),
+            "category_code": c,
+            "category_name": cats.get(c, ""),
+            "count": n,
+            "previous_month": prev,
+        }
+        for i, (s, c, n, prev) in enumerate(rows)
+    ]
+    return {
+        "district_code": district_code,
+        "district_name": district or "",
+        "month": first.strftime("%Y-%m"),
+        "level": level,
+        "topic": ranking[0] if ranking else None,
+        "ranking": ranking,
+    }

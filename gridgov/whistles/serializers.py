@@ -18,7 +18,8 @@ from .workflow import LABELS, states
 
 # Four models have a `state`: named enums for the schema (SPECTACULAR_SETTINGS, ENUM_NAME_OVERRIDES).
 HOTSPOT_STATES, SUGGESTION_STATES, CALL_STATES, MUSTER_STATES = (
-    list(LABELS[kind].items()) for kind in ("hotspot", "suggestion", "call", "muster"))
+    list(LABELS[kind].items()) for kind in ("hotspot", "suggestion", "call", "muster")
+)
 
 # --- inputs ---------------------------------------------------------------------------------------
 
@@ -76,8 +77,7 @@ class CallPlanInput(serializers.Serializer):
     crs = inputs.CharField(max_length=20, required=False, default="wgs84")
     area = AreaField(required=False, allow_null=True)
     address_text = inputs.CharField(max_length=300, required=False, allow_blank=True, default="")
-    departments = serializers.ListField(child=inputs.CharField(max_length=40), required=False,
-                                        allow_empty=False)
+    departments = serializers.ListField(child=inputs.CharField(max_length=40), required=False, allow_empty=False)
     muster_deadline = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
     meeting_at = inputs.DateTimeField(required=False, ahead=inputs.PLANNING_HORIZON)
 
@@ -105,15 +105,26 @@ class CallPlanInput(serializers.Serializer):
         within 1 %, refused otherwise."""
         fixed, reason, _change = polygon_repair(shapely.from_wkb(bytes(area.wkb)))
         if fixed is None:
-            raise serializers.ValidationError({"area": f"区域多边形无效（如边线自相交），无法修复 / the polygon is "
-                                                       f"invalid and cannot be repaired: {reason}"})
+            raise serializers.ValidationError(
+                {
+                    "area": f"区域多边形无效（如边线自相交），无法修复 / the polygon is "
+                    f"invalid and cannot be repaired: {reason}"
+                }
+            )
         return GEOSGeometry(memoryview(fixed.wkb), srid=4326)
 
     def blow_kwargs(self):
         d = self.validated_data
-        out = {"problem": d["problem"], "crs": d["crs"], "address_text": d["address_text"],
-               "area": d.get("area"), "lng": d.get("lng"), "lat": d.get("lat"),
-               "muster_deadline": d.get("muster_deadline"), "meeting_at": d.get("meeting_at")}
+        out = {
+            "problem": d["problem"],
+            "crs": d["crs"],
+            "address_text": d["address_text"],
+            "area": d.get("area"),
+            "lng": d.get("lng"),
+            "lat": d.get("lat"),
+            "muster_deadline": d.get("muster_deadline"),
+            "meeting_at": d.get("meeting_at"),
+        }
         if "departments" in d:
             out["department_codes"] = d["departments"]
         return out
@@ -182,9 +193,27 @@ class HotspotFeature(GeoFeatureModelSerializer):
     class Meta:
         model = Hotspot
         geo_field = "geom"
-        fields = ["id", "kind", "window_days", "window_start", "window_end", "category_key", "category_codes",
-                  "grid_code", "street_code", "statistics", "appeal_ids", "appeal_count", "active", "state",
-                  "state_label", "dismiss_reason", "first_seen_at", "computed_at", "suggestion"]
+        fields = [
+            "id",
+            "kind",
+            "window_days",
+            "window_start",
+            "window_end",
+            "category_key",
+            "category_codes",
+            "grid_code",
+            "street_code",
+            "statistics",
+            "appeal_ids",
+            "appeal_count",
+            "active",
+            "state",
+            "state_label",
+            "dismiss_reason",
+            "first_seen_at",
+            "computed_at",
+            "suggestion",
+        ]
 
     def get_state_label(self, obj) -> str:
         return _label("hotspot", obj.state)
@@ -205,8 +234,21 @@ class SuggestionOutput(serializers.ModelSerializer):
 
     class Meta:
         model = WhistleSuggestion
-        fields = ["id", "street_code", "rule", "hotspot", "category_key", "appeal_ids", "evidence", "state",
-                  "state_label", "reason", "decided_at", "created_at", "call"]
+        fields = [
+            "id",
+            "street_code",
+            "rule",
+            "hotspot",
+            "category_key",
+            "appeal_ids",
+            "evidence",
+            "state",
+            "state_label",
+            "reason",
+            "decided_at",
+            "created_at",
+            "call",
+        ]
 
     def get_state_label(self, obj) -> str:
         return _label("suggestion", obj.state)
@@ -251,9 +293,20 @@ class MusterOutput(MusterSummary):
     evidence = EvidenceOutput(many=True, read_only=True)
 
     class Meta(MusterSummary.Meta):
-        fields = [*MusterSummary.Meta.fields, "escalated_at", "summoned_at", "acknowledged_at", "checked_in_at",
-                  "check_in_position", "check_in_input", "check_in_distance_m", "outside_geofence", "report",
-                  "reported_at", "evidence"]
+        fields = [
+            *MusterSummary.Meta.fields,
+            "escalated_at",
+            "summoned_at",
+            "acknowledged_at",
+            "checked_in_at",
+            "check_in_position",
+            "check_in_input",
+            "check_in_distance_m",
+            "outside_geofence",
+            "report",
+            "reported_at",
+            "evidence",
+        ]
 
     def get_check_in_position(self, obj) -> list[float] | None:
         return _lnglat(obj.check_in_position)
@@ -265,8 +318,19 @@ class EvaluationOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Evaluation
-        fields = ["id", "direction", "department", "muster", "timeliness", "action", "result", "justified",
-                  "comment", "by", "at"]
+        fields = [
+            "id",
+            "direction",
+            "department",
+            "muster",
+            "timeliness",
+            "action",
+            "result",
+            "justified",
+            "comment",
+            "by",
+            "at",
+        ]
 
 
 class EventOutput(serializers.ModelSerializer):
@@ -287,8 +351,22 @@ class CallOutput(serializers.ModelSerializer):
 
     class Meta:
         model = WhistleCall
-        fields = ["id", "street_code", "problem", "place", "address_text", "state", "state_label",
-                  "muster_deadline", "meeting_at", "blown_at", "closed_at", "hotspot", "suggestion", "musters"]
+        fields = [
+            "id",
+            "street_code",
+            "problem",
+            "place",
+            "address_text",
+            "state",
+            "state_label",
+            "muster_deadline",
+            "meeting_at",
+            "blown_at",
+            "closed_at",
+            "hotspot",
+            "suggestion",
+            "musters",
+        ]
 
     def get_place(self, obj) -> list[float] | None:
         return _lnglat(obj.place)
@@ -305,8 +383,17 @@ class CallDetailOutput(CallOutput):
     events = EventOutput(many=True, read_only=True)
 
     class Meta(CallOutput.Meta):
-        fields = [*CallOutput.Meta.fields, "area", "appeals", "proposal", "close_note", "close_result",
-                  "cancel_reason", "evaluations", "events"]
+        fields = [
+            *CallOutput.Meta.fields,
+            "area",
+            "appeals",
+            "proposal",
+            "close_note",
+            "close_result",
+            "cancel_reason",
+            "evaluations",
+            "events",
+        ]
 
     def get_area(self, obj) -> dict | None:
         return None if obj.area is None else json.loads(obj.area.geojson)
@@ -314,6 +401,14 @@ class CallDetailOutput(CallOutput):
     def get_appeals(self, obj) -> list[dict]:
         # Ticket, state and place only: the appeal itself (text, appellant) is read, masked as
         # the reader's role requires, through the appeals API.
-        return [{"id": a.pk, "ticket_no": a.ticket_no, "state": a.state, "grid_code": a.grid_code,
-                 "category": a.category.code if a.category_id else "", "closure_type": a.closure_type}
-                for a in obj.appeals.all()]
+        return [
+            {
+                "id": a.pk,
+                "ticket_no": a.ticket_no,
+                "state": a.state,
+                "grid_code": a.grid_code,
+                "category": a.category.code if a.category_id else "",
+                "closure_type": a.closure_type,
+            }
+            for a in obj.appeals.all()
+        ]

@@ -75,14 +75,28 @@ def _apply(kind, pk, event, actor, note="", data=None, now=None, **changes):
     if kind == "hotspot":
         changes.setdefault("state_changed_at", now)
     call_id = obj.pk if kind == "call" else obj.call_id if kind == "muster" else None
-    WhistleEvent.objects.create(object_type=kind, object_id=obj.pk, call_id=call_id, at=now, actor=_user(actor),
-                                event=event, old_state=old, new_state=new, note=note, data=data or {})
+    WhistleEvent.objects.create(
+        object_type=kind,
+        object_id=obj.pk,
+        call_id=call_id,
+        at=now,
+        actor=_user(actor),
+        event=event,
+        old_state=old,
+        new_state=new,
+        note=note,
+        data=data or {},
+    )
     obj.state = new
     for field, value in changes.items():
         setattr(obj, field, value)
     obj.save(update_fields=["state", *changes])
-    audit_record(actor=actor, action=f"whistles.{kind}.{event}", obj=obj,
-                 data={"old": old, "new": new, "note": note, **(data or {})})
+    audit_record(
+        actor=actor,
+        action=f"whistles.{kind}.{event}",
+        obj=obj,
+        data={"old": old, "new": new, "note": note, **(data or {})},
+    )
     return obj
 
 
@@ -109,9 +123,18 @@ def muster_transition(*, muster_id, event, actor, note="", data=None, now=None, 
 def _record(kind, obj, event, actor, note="", data=None, now=None):
     """History and audit for a change that is not a transition (flags, evidence)."""
     call_id = obj.pk if kind == "call" else getattr(obj, "call_id", None)
-    WhistleEvent.objects.create(object_type=kind, object_id=obj.pk, call_id=call_id, at=now or timezone.now(),
-                                actor=_user(actor), event=event, old_state=obj.state, new_state=obj.state,
-                                note=note, data=data or {})
+    WhistleEvent.objects.create(
+        object_type=kind,
+        object_id=obj.pk,
+        call_id=call_id,
+        at=now or timezone.now(),
+        actor=_user(actor),
+        event=event,
+        old_state=obj.state,
+        new_state=obj.state,
+        note=note,
+        data=data or {},
+    )
     audit_record(actor=actor, action=f"whistles.{kind}.{event}", obj=obj, data={"note": note, **(data or {})})
 
 
@@ -134,8 +157,9 @@ def hotspot_acknowledge(*, hotspot_id, actor, note=""):
 def hotspot_dismiss(*, hotspot_id, actor, reason):
     reason = _reason(reason, "排除热点")
     with transaction.atomic():
-        hotspot = hotspot_transition(hotspot_id=hotspot_id, event="dismiss", actor=actor, note=reason,
-                                     dismiss_reason=reason)
+        hotspot = hotspot_transition(
+            hotspot_id=hotspot_id, event="dismiss", actor=actor, note=reason, dismiss_reason=reason
+        )
         notify.hotspot_changed(hotspot, "dismiss")
     return hotspot
 
@@ -144,8 +168,15 @@ def suggestion_dismiss(*, suggestion_id, actor, reason, now=None):
     reason = _reason(reason, "不采纳吹哨建议")
     now = now or timezone.now()
     with transaction.atomic():
-        return suggestion_transition(suggestion_id=suggestion_id, event="dismiss", actor=actor, note=reason,
-                                     reason=reason, decided_by=_user(actor), decided_at=now)
+        return suggestion_transition(
+            suggestion_id=suggestion_id,
+            event="dismiss",
+            actor=actor,
+            note=reason,
+            reason=reason,
+            decided_by=_user(actor),
+            decided_at=now,
+        )
 
 
 # --- blowing the whistle ---------------------------------------------------------------------------
@@ -157,8 +188,9 @@ def _category_leaves(category_codes):
     """Leaf categories for codes or prefixes (a hotspot's group when no appeal names one)."""
     out = []
     for code in category_codes:
-        out += list(Category.objects.filter(level=3, code__startswith=code, is_active=True)
-                    .select_related("default_department"))
+        out += list(
+            Category.objects.filter(level=3, code__startswith=code, is_active=True).select_related("default_department")
+        )
     return out
 
 
@@ -177,14 +209,29 @@ def whistle_proposal(*, street_code, appeals=(), category_codes=(), exclude_depa
         for cand in route_candidates(category, grid_code, at):
             if cand.department.pk in exclude_department_ids:
                 continue
-            entry = proposed.setdefault(cand.department.pk, {
-                "department": cand.department.code, "department_id": cand.department.pk,
-                "name": cand.department.name, "role": cand.role, "categories": [], "rules": []})
+            entry = proposed.setdefault(
+                cand.department.pk,
+                {
+                    "department": cand.department.code,
+                    "department_id": cand.department.pk,
+                    "name": cand.department.name,
+                    "role": cand.role,
+                    "categories": [],
+                    "rules": [],
+                },
+            )
             if cand.role == "lead":
                 entry["role"] = "lead"
             entry["categories"].append(category.code)
-            entry["rules"].append({"category": category.code, "rule_id": cand.rule.pk if cand.rule else None,
-                                   "area_code": cand.area_code, "role": cand.role, "default": cand.is_default})
+            entry["rules"].append(
+                {
+                    "category": category.code,
+                    "rule_id": cand.rule.pk if cand.rule else None,
+                    "area_code": cand.area_code,
+                    "role": cand.role,
+                    "default": cand.is_default,
+                }
+            )
     return sorted(proposed.values(), key=lambda e: (e["role"] != "lead", e["department"]))
 
 
@@ -205,9 +252,24 @@ def _place(lng, lat, crs, hotspot, appeals):
     raise WhistleError("place_required", "请指定集合地点 / give the place (lng, lat)")
 
 
-def whistle_blow(*, actor, problem, street_code=None, lng=None, lat=None, crs="wgs84", area=None, address_text="",
-                 appeal_ids=None, department_codes=None, muster_deadline=None, meeting_at=None,
-                 suggestion_id=None, hotspot_id=None, now=None):
+def whistle_blow(
+    *,
+    actor,
+    problem,
+    street_code=None,
+    lng=None,
+    lat=None,
+    crs="wgs84",
+    area=None,
+    address_text="",
+    appeal_ids=None,
+    department_codes=None,
+    muster_deadline=None,
+    meeting_at=None,
+    suggestion_id=None,
+    hotspot_id=None,
+    now=None,
+):
     """吹哨: the street summons departments to one place. From a suggestion (confirming it, with
     its hotspot and appeals) or by hand. Departments: `department_codes` as the street chose
     them, or, when None, the proposal from the responsibility catalogue."""
@@ -245,9 +307,13 @@ def whistle_blow(*, actor, problem, street_code=None, lng=None, lat=None, crs="w
         if muster_deadline <= now:
             raise WhistleError("deadline_past", "报到时限须晚于现在 / the muster deadline must be in the future")
         own = getattr(actor, "department_id", None)
-        proposal = whistle_proposal(street_code=street_code, appeals=appeals,
-                                    category_codes=hotspot.category_codes if hotspot else (),
-                                    exclude_department_ids={own} if own else (), at=now)
+        proposal = whistle_proposal(
+            street_code=street_code,
+            appeals=appeals,
+            category_codes=hotspot.category_codes if hotspot else (),
+            exclude_department_ids={own} if own else (),
+            at=now,
+        )
         if department_codes is None:
             departments = list(Department.objects.filter(pk__in=[p["department_id"] for p in proposal]))
         else:
@@ -261,28 +327,75 @@ def whistle_blow(*, actor, problem, street_code=None, lng=None, lat=None, crs="w
         proposed_codes = [p["department"] for p in proposal]
         chosen = sorted(d.code for d in departments)
         call = WhistleCall.objects.create(
-            street_code=street_code, problem=problem, place=place, area=area, address_text=address_text,
-            hotspot=hotspot, suggestion=suggestion, muster_deadline=muster_deadline, meeting_at=meeting_at,
-            blown_by=_user(actor), blown_at=now,
-            proposal={"proposed": proposal, "chosen": chosen,
-                      "added": sorted(set(chosen) - set(proposed_codes)),
-                      "removed": sorted(set(proposed_codes) - set(chosen))})
+            street_code=street_code,
+            problem=problem,
+            place=place,
+            area=area,
+            address_text=address_text,
+            hotspot=hotspot,
+            suggestion=suggestion,
+            muster_deadline=muster_deadline,
+            meeting_at=meeting_at,
+            blown_by=_user(actor),
+            blown_at=now,
+            proposal={
+                "proposed": proposal,
+                "chosen": chosen,
+                "added": sorted(set(chosen) - set(proposed_codes)),
+                "removed": sorted(set(proposed_codes) - set(chosen)),
+            },
+        )
         call.appeals.set(appeals)
         musters = Muster.objects.bulk_create(
-            [Muster(call=call, department=d, summoned_at=now) for d in sorted(departments, key=lambda d: d.code)])
-        data = {"street_code": street_code, "departments": chosen, "appeals": [a.pk for a in appeals],
-                "hotspot": hotspot.pk if hotspot else None, "suggestion": suggestion.pk if suggestion else None,
-                "muster_deadline": muster_deadline, "place": [place.x, place.y]}
+            [Muster(call=call, department=d, summoned_at=now) for d in sorted(departments, key=lambda d: d.code)]
+        )
+        data = {
+            "street_code": street_code,
+            "departments": chosen,
+            "appeals": [a.pk for a in appeals],
+            "hotspot": hotspot.pk if hotspot else None,
+            "suggestion": suggestion.pk if suggestion else None,
+            "muster_deadline": muster_deadline,
+            "place": [place.x, place.y],
+        }
         WhistleEvent.objects.bulk_create(
-            [WhistleEvent(object_type="call", object_id=call.pk, call=call, at=now, actor=_user(actor), event="blow",
-                          new_state=call.state, note=problem, data=data)]
-            + [WhistleEvent(object_type="muster", object_id=m.pk, call=call, at=now, actor=_user(actor),
-                            event="summon", new_state=m.state, data={"department": m.department.code})
-               for m in musters])
+            [
+                WhistleEvent(
+                    object_type="call",
+                    object_id=call.pk,
+                    call=call,
+                    at=now,
+                    actor=_user(actor),
+                    event="blow",
+                    new_state=call.state,
+                    note=problem,
+                    data=data,
+                )
+            ]
+            + [
+                WhistleEvent(
+                    object_type="muster",
+                    object_id=m.pk,
+                    call=call,
+                    at=now,
+                    actor=_user(actor),
+                    event="summon",
+                    new_state=m.state,
+                    data={"department": m.department.code},
+                )
+                for m in musters
+            ]
+        )
         audit_record(actor=actor, action="whistles.call.blow", obj=call, data=data)
         if suggestion is not None:
-            suggestion_transition(suggestion_id=suggestion.pk, event="confirm", actor=actor,
-                                  data={"call": call.pk}, decided_by=_user(actor), decided_at=now)
+            suggestion_transition(
+                suggestion_id=suggestion.pk,
+                event="confirm",
+                actor=actor,
+                data={"call": call.pk},
+                decided_by=_user(actor),
+                decided_at=now,
+            )
         if hotspot is not None and hotspot.state in HOTSPOT_OPEN:
             hotspot = hotspot_transition(hotspot_id=hotspot.pk, event="whistle", actor=actor, data={"call": call.pk})
         notify.summoned(call, musters)
@@ -325,9 +438,17 @@ def muster_acknowledge(*, muster_id, actor, note="", now=None):
     with transaction.atomic():
         call = _open_call(muster_id)
         late = now > call.muster_deadline
-        muster = muster_transition(muster_id=muster_id, event="acknowledge", actor=actor, note=note, now=now,
-                                   data={"late": late}, acknowledged_at=now, acknowledged_by=_user(actor),
-                                   **({"late": True} if late else {}))
+        muster = muster_transition(
+            muster_id=muster_id,
+            event="acknowledge",
+            actor=actor,
+            note=note,
+            now=now,
+            data={"late": late},
+            acknowledged_at=now,
+            acknowledged_by=_user(actor),
+            **({"late": True} if late else {}),
+        )
         call, moved = _advance_call(call, "muster", actor, now, {"muster": muster.pk})
         notify.muster_changed(call, muster, "acknowledge")
         if moved:
@@ -343,7 +464,8 @@ def _distances(call, lng, lat):
             "SELECT ST_Distance(p::geography, c.place::geography), "
             "CASE WHEN c.area IS NULL THEN NULL ELSE ST_Distance(p::geography, c.area::geography) END "
             "FROM whistles_whistlecall c, ST_SetSRID(ST_MakePoint(%s, %s), 4326) p WHERE c.id = %s",
-            [lng, lat, call.pk])
+            [lng, lat, call.pk],
+        )
         to_place, to_area = cur.fetchone()
     return float(to_place), (None if to_area is None else float(to_area))
 
@@ -363,8 +485,14 @@ def muster_check_in(*, muster_id, actor, lng, lat, crs="wgs84", now=None):
         to_place, to_area = _distances(call, wlng, wlat)
         distance = to_place if to_area is None else min(to_place, to_area)
         outside = distance > fence
-        data = {"lng": lng, "lat": lat, "crs": crs, "distance_m": round(distance, 1), "geofence_m": fence,
-                "outside_geofence": outside}
+        data = {
+            "lng": lng,
+            "lat": lat,
+            "crs": crs,
+            "distance_m": round(distance, 1),
+            "geofence_m": fence,
+            "outside_geofence": outside,
+        }
         if outside and mode == "refuse":
             muster = Muster.objects.select_for_update().get(pk=muster_id)
             workflow.next_state("muster", muster.state, "check_in")  # an illegal step says so first
@@ -373,16 +501,21 @@ def muster_check_in(*, muster_id, actor, lng, lat, crs="wgs84", now=None):
             refused = False
             muster = Muster.objects.get(pk=muster_id)
             late = now > call.muster_deadline
-            changes = {"checked_in_at": now, "checked_in_by": _user(actor),
-                       "check_in_position": Point(wlng, wlat, srid=4326),
-                       "check_in_input": {"lng": lng, "lat": lat, "crs": crs},
-                       "check_in_distance_m": round(to_place, 1), "outside_geofence": outside}
+            changes = {
+                "checked_in_at": now,
+                "checked_in_by": _user(actor),
+                "check_in_position": Point(wlng, wlat, srid=4326),
+                "check_in_input": {"lng": lng, "lat": lat, "crs": crs},
+                "check_in_distance_m": round(to_place, 1),
+                "outside_geofence": outside,
+            }
             if muster.acknowledged_at is None:
                 changes.update(acknowledged_at=now, acknowledged_by=_user(actor))
             if late:
                 changes["late"] = True
-            muster = muster_transition(muster_id=muster_id, event="check_in", actor=actor, now=now,
-                                       data={**data, "late": late}, **changes)
+            muster = muster_transition(
+                muster_id=muster_id, event="check_in", actor=actor, now=now, data={**data, "late": late}, **changes
+            )
             call, moved = _advance_call(call, "arrive", actor, now, {"muster": muster.pk})
             notify.muster_changed(call, muster, "check_in")
             if moved:
@@ -395,14 +528,20 @@ def muster_check_in(*, muster_id, actor, lng, lat, crs="wgs84", now=None):
             "outside_geofence",
             f"距集合地点{distance:.0f}米，超出{fence:.0f}米报到范围 / {distance:.0f} m from the place, "
             f"beyond the {fence:.0f} m geofence",
-            distance_m=round(distance, 1), geofence_m=fence)
+            distance_m=round(distance, 1),
+            geofence_m=fence,
+        )
     return muster
 
 
 def _sniff(head):
     """Content type from the first bytes, never from the name or the declared type."""
-    signatures = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF8", "image/gif"),
-                  (b"%PDF", "application/pdf"))
+    signatures = (
+        (b"\xff\xd8\xff", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n", "image/png"),
+        (b"GIF8", "image/gif"),
+        (b"%PDF", "application/pdf"),
+    )
     for magic, kind in signatures:
         if head.startswith(magic):
             return kind
@@ -427,7 +566,9 @@ def muster_report(*, muster_id, actor, text, files=(), now=None):
         saved = []
         for f in files:
             if f.size > limit:
-                raise WhistleError("file_too_large", f"文件超过{limit // 1048576}MB / {f.name} is larger than {limit} bytes")
+                raise WhistleError(
+                    "file_too_large", f"文件超过{limit // 1048576}MB / {f.name} is larger than {limit} bytes"
+                )
             digest, head = hashlib.sha256(), b""
             for chunk in f.chunks():
                 head = head or chunk[:16]
@@ -439,13 +580,28 @@ def muster_report(*, muster_id, actor, text, files=(), now=None):
             if MusterEvidence.objects.filter(muster=muster, sha256=sha).exists() or sha in {e.sha256 for e in saved}:
                 continue
             f.seek(0)
-            saved.append(MusterEvidence.objects.create(muster=muster, file=f, name=f.name[:200], content_type=kind,
-                                                       size=f.size, sha256=sha, uploaded_by=_user(actor),
-                                                       uploaded_at=now))
-        muster = muster_transition(muster_id=muster_id, event="report", actor=actor, now=now,
-                                   data={"evidence": [{"sha256": e.sha256, "size": e.size, "type": e.content_type}
-                                                      for e in saved]},
-                                   report=text, reported_at=now, reported_by=_user(actor))
+            saved.append(
+                MusterEvidence.objects.create(
+                    muster=muster,
+                    file=f,
+                    name=f.name[:200],
+                    content_type=kind,
+                    size=f.size,
+                    sha256=sha,
+                    uploaded_by=_user(actor),
+                    uploaded_at=now,
+                )
+            )
+        muster = muster_transition(
+            muster_id=muster_id,
+            event="report",
+            actor=actor,
+            now=now,
+            data={"evidence": [{"sha256": e.sha256, "size": e.size, "type": e.content_type} for e in saved]},
+            report=text,
+            reported_at=now,
+            reported_by=_user(actor),
+        )
         notify.muster_changed(call, muster, "report")
     return muster
 
@@ -460,15 +616,29 @@ def muster_escalate(*, muster_id, now=None):
     with transaction.atomic():
         muster = Muster.objects.select_for_update().select_related("call", "department").get(pk=muster_id)
         call = muster.call
-        if (muster.escalated or muster.state not in MUSTER_NOT_ARRIVED or call.state not in CALL_OPEN
-                or call.muster_deadline > now):
+        if (
+            muster.escalated
+            or muster.state not in MUSTER_NOT_ARRIVED
+            or call.state not in CALL_OPEN
+            or call.muster_deadline > now
+        ):
             return None
         muster.late, muster.escalated, muster.escalated_at = True, True, now
         muster.save(update_fields=["late", "escalated", "escalated_at"])
-        _record("muster", muster, "escalate", "system", now=now,
-                note="未在报到时限内到场，已提级至区 / not on site by the muster deadline: escalated to the district",
-                data={"department": muster.department.code, "muster_deadline": call.muster_deadline,
-                      "district_code": call.street_code[:6], "state": muster.state})
+        _record(
+            "muster",
+            muster,
+            "escalate",
+            "system",
+            now=now,
+            note="未在报到时限内到场，已提级至区 / not on site by the muster deadline: escalated to the district",
+            data={
+                "department": muster.department.code,
+                "muster_deadline": call.muster_deadline,
+                "district_code": call.street_code[:6],
+                "state": muster.state,
+            },
+        )
         notify.escalated(call, muster)
     return muster
 
@@ -477,9 +647,13 @@ def muster_sweep(now=None, limit=1000):
     """Escalate every muster not on site by its call's deadline. Reads its work from the
     database, so a sweeper that was down catches up; running it twice changes nothing."""
     now = now or timezone.now()
-    due = list(Muster.objects.filter(state__in=MUSTER_NOT_ARRIVED, escalated=False, call__state__in=CALL_OPEN,
-                                     call__muster_deadline__lte=now)
-               .order_by("call__muster_deadline", "pk").values_list("pk", flat=True)[:limit])
+    due = list(
+        Muster.objects.filter(
+            state__in=MUSTER_NOT_ARRIVED, escalated=False, call__state__in=CALL_OPEN, call__muster_deadline__lte=now
+        )
+        .order_by("call__muster_deadline", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
     escalated = sum(muster_escalate(muster_id=pk, now=now) is not None for pk in due)
     return {"checked": len(due), "escalated": escalated}
 
@@ -516,10 +690,12 @@ def _resolve_appeal(appeal_id, actor, call, note):
     text = f"吹哨报到（第{call.pk}号）现场处置：{note}"
     data = {"whistle_call": call.pk}
     for event in path[:-1]:
-        appeal_services.appeal_transition(appeal_id=appeal_id, event=event, actor=actor, note=text,
-                                          data={**data, "by": "whistle_close"})
-    appeal_services.appeal_resolve(appeal_id=appeal_id, actor=actor, note=text,
-                                   closure_type=appeal_workflow.ClosureType.SUBSTANTIVE)
+        appeal_services.appeal_transition(
+            appeal_id=appeal_id, event=event, actor=actor, note=text, data={**data, "by": "whistle_close"}
+        )
+    appeal_services.appeal_resolve(
+        appeal_id=appeal_id, actor=actor, note=text, closure_type=appeal_workflow.ClosureType.SUBSTANTIVE
+    )
     return "resolved", state, path
 
 
@@ -538,8 +714,17 @@ def whistle_close(*, call_id, actor, note, now=None):
         for appeal_id in sorted(call.appeals.values_list("pk", flat=True)):
             outcome, state, path = _resolve_appeal(appeal_id, actor, call, note)
             result[outcome].append({"appeal": appeal_id, "from": state, "events": path})
-        call = call_transition(call_id=call.pk, event="close", actor=actor, note=note, now=now,
-                               data={"appeals": result}, closed_at=now, close_note=note, close_result=result)
+        call = call_transition(
+            call_id=call.pk,
+            event="close",
+            actor=actor,
+            note=note,
+            now=now,
+            data={"appeals": result},
+            closed_at=now,
+            close_note=note,
+            close_result=result,
+        )
         notify.call_changed(call, "close", list(call.musters.values_list("department_id", flat=True)))
     return call
 
@@ -548,8 +733,9 @@ def whistle_cancel(*, call_id, actor, reason, now=None):
     reason = _reason(reason, "撤销吹哨")
     now = now or timezone.now()
     with transaction.atomic():
-        call = call_transition(call_id=call_id, event="cancel", actor=actor, note=reason, now=now,
-                               cancel_reason=reason, closed_at=now)
+        call = call_transition(
+            call_id=call_id, event="cancel", actor=actor, note=reason, now=now, cancel_reason=reason, closed_at=now
+        )
         notify.call_changed(call, "cancel", list(call.musters.values_list("department_id", flat=True)))
     return call
 
@@ -585,10 +771,17 @@ def evaluation_rate_department(*, muster_id, actor, timeliness, action, result, 
         muster = Muster.objects.select_related("call").get(pk=muster_id)
         if muster.call.state not in CALL_DONE:
             raise WhistleError("call_open", "吹哨结束后才能评价 / evaluate once the call is closed")
-        return _evaluate(muster.call, actor, department_id=muster.department_id, muster=muster,
-                         direction=Evaluation.Direction.STREET_TO_DEPARTMENT,
-                         timeliness=_score(timeliness, "响应及时"), action=_score(action, "处置得力"),
-                         result=_score(result, "解决效果"), comment=comment or "")
+        return _evaluate(
+            muster.call,
+            actor,
+            department_id=muster.department_id,
+            muster=muster,
+            direction=Evaluation.Direction.STREET_TO_DEPARTMENT,
+            timeliness=_score(timeliness, "响应及时"),
+            action=_score(action, "处置得力"),
+            result=_score(result, "解决效果"),
+            comment=comment or "",
+        )
 
 
 def evaluation_rate_street(*, call_id, actor, justified, comment=""):
@@ -602,9 +795,15 @@ def evaluation_rate_street(*, call_id, actor, justified, comment=""):
             raise WhistleError("not_summoned", "本部门未被召集 / your department was not summoned")
         if justified is None:
             raise WhistleError("justified_required", "请评价吹哨是否必要 / say whether the call was justified")
-        return _evaluate(call, actor, department_id=department_id, muster=None,
-                         direction=Evaluation.Direction.DEPARTMENT_TO_STREET, justified=bool(justified),
-                         comment=comment or "")
+        return _evaluate(
+            call,
+            actor,
+            department_id=department_id,
+            muster=None,
+            direction=Evaluation.Direction.DEPARTMENT_TO_STREET,
+            justified=bool(justified),
+            comment=comment or "",
+        )
 
 
 __all__ = ["CallState", "MusterState", "WhistleError"]

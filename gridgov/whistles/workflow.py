@@ -11,8 +11,10 @@ from django.utils.translation import gettext_lazy as _
 class IllegalTransition(Exception):
     def __init__(self, kind, state, event):
         self.kind, self.state, self.event = kind, state, event
-        super().__init__(f"{KIND_LABELS.get(kind, kind)}当前为“{LABELS[kind].get(state, state)}”，不能执行“{event}” / "
-                         f"event {event!r} is not allowed on a {kind} in state {state!r}")
+        super().__init__(
+            f"{KIND_LABELS.get(kind, kind)}当前为“{LABELS[kind].get(state, state)}”，不能执行“{event}” / "
+            f"event {event!r} is not allowed on a {kind} in state {state!r}"
+        )
 
 
 class HotspotState:
@@ -86,9 +88,19 @@ KIND_LABELS = {"hotspot": "热点", "suggestion": "吹哨建议", "call": "吹�
 LABELS = {
     "hotspot": {H.NEW: _("新发现"), H.ACKNOWLEDGED: _("已关注"), H.WHISTLED: _("已吹哨"), H.DISMISSED: _("已排除")},
     "suggestion": {SG.PENDING: _("待处理"), SG.CONFIRMED: _("已吹哨"), SG.DISMISSED: _("已排除")},
-    "call": {C.BLOWN: _("已吹哨"), C.MUSTERING: _("报到中"), C.ON_SITE: _("现场处置"), C.CLOSED: _("已办结"),
-             C.CANCELLED: _("已撤销")},
-    "muster": {M.SUMMONED: _("已召集"), M.ACKNOWLEDGED: _("已响应"), M.CHECKED_IN: _("已到场"), M.REPORTED: _("已反馈")},
+    "call": {
+        C.BLOWN: _("已吹哨"),
+        C.MUSTERING: _("报到中"),
+        C.ON_SITE: _("现场处置"),
+        C.CLOSED: _("已办结"),
+        C.CANCELLED: _("已撤销"),
+    },
+    "muster": {
+        M.SUMMONED: _("已召集"),
+        M.ACKNOWLEDGED: _("已响应"),
+        M.CHECKED_IN: _("已到场"),
+        M.REPORTED: _("已反馈"),
+    },
 }
 
 HOTSPOT_OPEN = frozenset({H.NEW, H.ACKNOWLEDGED})

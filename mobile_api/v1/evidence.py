@@ -29,9 +29,32 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b
 _HEIF_GENERIC = {b"mif1", b"msf1"}  # HEIF; HEIC only when a compatible brand says HEVC
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _MOV_BRANDS = {b"qt  "}
-_MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"mp71", b"avc1", b"M4V ",
-               b"M4VH", b"M4VP", b"dash", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"3g2b", b"MSNV", b"XAVC", b"f4v ",
-               b"mmp4", b"NDAS"}
+_MP4_BRANDS = {
+    b"isom",
+    b"iso2",
+    b"iso3",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"mp71",
+    b"avc1",
+    b"M4V ",
+    b"M4VH",
+    b"M4VP",
+    b"dash",
+    b"3gp4",
+    b"3gp5",
+    b"3gp6",
+    b"3g2a",
+    b"3g2b",
+    b"MSNV",
+    b"XAVC",
+    b"f4v ",
+    b"mmp4",
+    b"NDAS",
+}
 # QuickTime files written before the ftyp box was standard start with one of these atoms.
 _MOV_ATOMS = {b"moov", b"mdat", b"wide"}
 
@@ -51,7 +74,7 @@ def sniff(head):
     if head[4:8] == b"ftyp":
         size = int.from_bytes(head[:4], "big")
         major = head[8:12]
-        compatible = {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+        compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
         if major in _HEIC_BRANDS or (major in _HEIF_GENERIC and compatible & _HEIC_BRANDS):
             return PHOTO, "image/heic", ".heic"
         if major in _AUDIO_BRANDS:
@@ -78,8 +101,11 @@ def sniff(head):
 
 
 def max_bytes(kind):
-    return {PHOTO: settings.EVIDENCE_MAX_PHOTO_BYTES, VIDEO: settings.EVIDENCE_MAX_VIDEO_BYTES,
-            AUDIO: settings.EVIDENCE_MAX_AUDIO_BYTES}[kind]
+    return {
+        PHOTO: settings.EVIDENCE_MAX_PHOTO_BYTES,
+        VIDEO: settings.EVIDENCE_MAX_VIDEO_BYTES,
+        AUDIO: settings.EVIDENCE_MAX_AUDIO_BYTES,
+    }[kind]
 
 
 def file_sha256(upload):
@@ -126,18 +152,32 @@ def inspect(upload):
     found = sniff(head)
     if found is None:
         raise EvidenceRefused(
-            "file_type", f"不支持的文件类型：{name} / {name}: not a supported photo (JPEG, PNG, HEIC), video (MP4, MOV) "
-                         "or audio (AAC, M4A, MP3, AMR) file", name=name)
+            "file_type",
+            f"不支持的文件类型：{name} / {name}: not a supported photo (JPEG, PNG, HEIC), video (MP4, MOV) "
+            "or audio (AAC, M4A, MP3, AMR) file",
+            name=name,
+        )
     kind, content_type, ext = found
     limit = max_bytes(kind)
     if upload.size > limit:
-        raise EvidenceRefused("file_too_large", f"文件过大：{name} 超过 {limit // 1048576} MB / {name} is larger than "
-                                                f"{limit} bytes", name=name, max_bytes=limit, size=upload.size)
+        raise EvidenceRefused(
+            "file_too_large",
+            f"文件过大：{name} 超过 {limit // 1048576} MB / {name} is larger than {limit} bytes",
+            name=name,
+            max_bytes=limit,
+            size=upload.size,
+        )
     if upload.size == 0:
         raise EvidenceRefused("file_empty", f"空文件：{name} / {name} is empty", name=name)
-    ev = EvidenceFile(upload=upload, kind=kind, content_type=content_type, ext=ext, size=upload.size,
-                      sha256=file_sha256(upload), meta={"name": name[:200], "declared_type":
-                                                        (getattr(upload, "content_type", "") or "")[:100]})
+    ev = EvidenceFile(
+        upload=upload,
+        kind=kind,
+        content_type=content_type,
+        ext=ext,
+        size=upload.size,
+        sha256=file_sha256(upload),
+        meta={"name": name[:200], "declared_type": (getattr(upload, "content_type", "") or "")[:100]},
+    )
     if kind == PHOTO:
         _read_photo(ev)
     return ev
@@ -174,8 +214,11 @@ def _read_photo(ev):
             thumb.thumbnail((px, px))
             ev.thumbnail = _jpeg(thumb)
     except _IMAGE_ERRORS as exc:
-        raise EvidenceRefused("file_corrupt", f"照片无法读取：{ev.meta['name']} / {ev.meta['name']}: not a readable "
-                                              f"image ({exc.__class__.__name__})", name=ev.meta["name"]) from None
+        raise EvidenceRefused(
+            "file_corrupt",
+            f"照片无法读取：{ev.meta['name']} / {ev.meta['name']}: not a readable image ({exc.__class__.__name__})",
+            name=ev.meta["name"],
+        ) from None
     finally:
         ev.upload.seek(0)
     ev.taken_at, source = exif_time(exif)

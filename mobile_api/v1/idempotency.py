@@ -25,12 +25,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from gridgov.idempotency.models import IdempotencyRecord
-
 from mobile_api.v1.evidence import file_sha256
 
 HEADER = "Idempotency-Key"
 CLIENT_ID_FIELD = "client_id"
 REPLAYED_HEADER = "Idempotent-Replayed"
+
 
 class BadKey(ValueError):
     pass
@@ -106,14 +106,26 @@ def idempotent(method):
         with transaction.atomic():
             try:
                 with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(user=request.user, key=key, method=request.method,
-                                                              path=request.path[:500], request_hash=fingerprint)
+                    record = IdempotencyRecord.objects.create(
+                        user=request.user,
+                        key=key,
+                        method=request.method,
+                        path=request.path[:500],
+                        request_hash=fingerprint,
+                    )
             except IntegrityError:
                 stored = IdempotencyRecord.objects.get(user=request.user, key=key)
                 if stored.request_hash != fingerprint:
-                    return Response({"detail": "该幂等键已用于另一个请求 / this idempotency key was used for a different "
-                                               "request", "code": "idempotency_key_reused",
-                                     "method": stored.method, "path": stored.path}, status=422)
+                    return Response(
+                        {
+                            "detail": "该幂等键已用于另一个请求 / this idempotency key was used for a different "
+                            "request",
+                            "code": "idempotency_key_reused",
+                            "method": stored.method,
+                            "path": stored.path,
+                        },
+                        status=422,
+                    )
                 return _replay(stored)
             response = method(self, request, *args, **kwargs)
             if 200 <= response.status_code < 300:

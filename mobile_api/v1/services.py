@@ -18,8 +18,13 @@ def token_login(*, user, request=None):
     the string is shown once and only its digest is stored."""
     ttl = timedelta(hours=settings.MOBILE_TOKEN_TTL_HOURS)
     instance, token = get_token_model().objects.create(user=user, expiry=ttl)
-    audit_record(actor=user, action="auth.login", object_type="knox.authtoken", object_id=instance.token_key,
-                 data={"client": "mobile", "expiry": instance.expiry, "ip": _ip(request)})
+    audit_record(
+        actor=user,
+        action="auth.login",
+        object_type="knox.authtoken",
+        object_id=instance.token_key,
+        data={"client": "mobile", "expiry": instance.expiry, "ip": _ip(request)},
+    )
     user_logged_in.send(sender=user.__class__, request=request, user=user)  # updates last_login
     return instance, token
 
@@ -28,8 +33,13 @@ def token_login(*, user, request=None):
 def token_logout(*, user, auth_token, request=None):
     key = auth_token.token_key
     auth_token.delete()
-    audit_record(actor=user, action="auth.logout", object_type="knox.authtoken", object_id=key,
-                 data={"client": "mobile", "ip": _ip(request)})
+    audit_record(
+        actor=user,
+        action="auth.logout",
+        object_type="knox.authtoken",
+        object_id=key,
+        data={"client": "mobile", "ip": _ip(request)},
+    )
     broadcast.session_revoke(user.pk, [key])
     user_logged_out.send(sender=user.__class__, request=request, user=user)
 
@@ -38,8 +48,12 @@ def token_logout(*, user, auth_token, request=None):
 def token_logout_all(*, user, request=None):
     keys = list(user.auth_token_set.values_list("token_key", flat=True))
     user.auth_token_set.all().delete()
-    audit_record(actor=user, action="auth.logout_all", obj=user,
-                 data={"client": "mobile", "revoked": len(keys), "ip": _ip(request)})
+    audit_record(
+        actor=user,
+        action="auth.logout_all",
+        obj=user,
+        data={"client": "mobile", "revoked": len(keys), "ip": _ip(request)},
+    )
     broadcast.session_revoke(user.pk, None)
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return len(keys)

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gridgov import files, inputs
+from gridgov import schema as doc
 from gridgov.appeals import field_tasks
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
@@ -15,10 +16,14 @@ from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 from gridgov.areas import coords
 from gridgov.areas.serializers import CRSField
-from gridgov import schema as doc
 
-FIELD_EVENT_LABELS = {**EVENT_LABELS, "check_in": "现场签到", "check_in_refused": "签到被拒（超出范围）",
-                      "evidence": "上传证据", "ledger_close": "挂账销账"}
+FIELD_EVENT_LABELS = {
+    **EVENT_LABELS,
+    "check_in": "现场签到",
+    "check_in_refused": "签到被拒（超出范围）",
+    "evidence": "上传证据",
+    "ledger_close": "挂账销账",
+}
 CLIENT_ID_HELP = "客户端生成的UUID，作用同 Idempotency-Key / a client-made UUID, same effect as Idempotency-Key"
 
 
@@ -31,11 +36,15 @@ class UploadField(serializers.FileField):
 
 
 class TaskListQuery(serializers.Serializer):
-    state = CSVChoiceField(choices=STATE_LABELS, required=False,
-                           help_text="comma-separated; default: dispatched,accepted,in_progress,suspended")
+    state = CSVChoiceField(
+        choices=STATE_LABELS,
+        required=False,
+        help_text="comma-separated; default: dispatched,accepted,in_progress,suspended",
+    )
     in_bbox = BBoxField(required=False, help_text="minx,miny,maxx,maxy, in `crs`")
-    crs = CRSField(required=False, default="wgs84", help_text="wgs84 / gcj02 / bd09: of in_bbox, and positions "
-                                                               "are given in it too")
+    crs = CRSField(
+        required=False, default="wgs84", help_text="wgs84 / gcj02 / bd09: of in_bbox, and positions are given in it too"
+    )
 
 
 class TaskDetailQuery(serializers.Serializer):
@@ -59,23 +68,39 @@ class CheckInInput(_Idempotent):
     lng = inputs.FloatField(min_value=-180, max_value=180)
     lat = inputs.FloatField(min_value=-90, max_value=90)
     crs = CRSField(required=False, default="wgs84", help_text="wgs84 (GPS) / gcj02 (AMap, Tencent) / bd09 (Baidu)")
-    accuracy_m = inputs.FloatField(required=False, allow_null=True, default=None, min_value=0,
-                                        help_text="the phone's reported accuracy, kept on the record")
-    client_at = inputs.DateTimeField(required=False, allow_null=True, default=None,
-                                          help_text="when the check-in happened (a queued offline check-in)")
+    accuracy_m = inputs.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        help_text="the phone's reported accuracy, kept on the record",
+    )
+    client_at = inputs.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="when the check-in happened (a queued offline check-in)",
+    )
 
 
 class EvidenceInput(_Idempotent):
-    file = UploadField(help_text="photo JPEG/PNG/HEIC, video MP4/MOV, audio AAC/M4A/MP3/AMR; the type is "
-                                           "read from the bytes")
+    file = UploadField(
+        help_text="photo JPEG/PNG/HEIC, video MP4/MOV, audio AAC/M4A/MP3/AMR; the type is read from the bytes"
+    )
     purpose = serializers.ChoiceField(choices=[(p, field_tasks.PURPOSE_LABELS[p]) for p in settings.EVIDENCE_PURPOSES])
 
 
 class CompleteInput(_Idempotent):
-    note = inputs.CharField(max_length=5000, help_text="办理结果 / what was done",
-                                 error_messages={"blank": "请填写办理结果 / describe what was done"})
-    closure_type = serializers.ChoiceField(choices=[c for c in ClosureType.CHOICES if c[0] in field_tasks.FIELD_CLOSURES],
-                                           required=False, default=ClosureType.SUBSTANTIVE)
+    note = inputs.CharField(
+        max_length=5000,
+        help_text="办理结果 / what was done",
+        error_messages={"blank": "请填写办理结果 / describe what was done"},
+    )
+    closure_type = serializers.ChoiceField(
+        choices=[c for c in ClosureType.CHOICES if c[0] in field_tasks.FIELD_CLOSURES],
+        required=False,
+        default=ClosureType.SUBSTANTIVE,
+    )
 
 
 class GridReportInput(_Idempotent):
@@ -87,12 +112,23 @@ class GridReportInput(_Idempotent):
     category_code = inputs.CharField(max_length=6, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=Kind.choices, required=False, allow_blank=True, default="")
     fixed_on_site = inputs.BooleanField(required=False, default=False, help_text="自处置: fixed on the spot")
-    note = inputs.CharField(max_length=5000, required=False, allow_blank=True, default="",
-                                 help_text="what was done, when fixed_on_site (default: the text)")
-    photos = serializers.ListField(child=UploadField(), required=False, default=list, max_length=9,
-                                   help_text="the problem as found (purpose before)")
-    after_photos = serializers.ListField(child=UploadField(), required=False, default=list, max_length=9,
-                                         help_text="after fixing it (purpose after)")
+    note = inputs.CharField(
+        max_length=5000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="what was done, when fixed_on_site (default: the text)",
+    )
+    photos = serializers.ListField(
+        child=UploadField(),
+        required=False,
+        default=list,
+        max_length=9,
+        help_text="the problem as found (purpose before)",
+    )
+    after_photos = serializers.ListField(
+        child=UploadField(), required=False, default=list, max_length=9, help_text="after fixing it (purpose after)"
+    )
 
     def validate_category_code(self, value):
         if value and not Category.objects.filter(code=value, level=3, is_active=True).exists():
@@ -134,25 +170,47 @@ def evidence_item(att):
     meta = att.meta or {}
     compare = meta.get("compare") or {}
     return {
-        "id": att.pk, "kind": att.kind, "content_type": att.content_type, "size": att.size, "sha256": att.sha256,
-        "purpose": att.purpose, "purpose_label": field_tasks.PURPOSE_LABELS.get(att.purpose, att.purpose),
-        "url": files.attachment_url(att), "thumbnail_url": files.thumbnail_url(att),
+        "id": att.pk,
+        "kind": att.kind,
+        "content_type": att.content_type,
+        "size": att.size,
+        "sha256": att.sha256,
+        "purpose": att.purpose,
+        "purpose_label": field_tasks.PURPOSE_LABELS.get(att.purpose, att.purpose),
+        "url": files.attachment_url(att),
+        "thumbnail_url": files.thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
         "uploaded_by": att.uploaded_by.username if att.uploaded_by_id and att.uploaded_by else None,
-        "width": meta.get("width"), "height": meta.get("height"),
+        "width": meta.get("width"),
+        "height": meta.get("height"),
         "exif": meta.get("exif"),
-        "compare": {k: compare.get(k) for k in ("reference", "time_diff_s", "distance_to_reference_m",
-                                                "distance_to_appeal_m", "flags")},
+        "compare": {
+            k: compare.get(k)
+            for k in ("reference", "time_diff_s", "distance_to_reference_m", "distance_to_appeal_m", "flags")
+        },
     }
 
 
-_CHECK_IN_KEYS = ("crs", "wgs84", "accuracy_m", "client_at", "reference", "distance_m", "geofence_m", "inside",
-                  "flagged")
+_CHECK_IN_KEYS = (
+    "crs",
+    "wgs84",
+    "accuracy_m",
+    "client_at",
+    "reference",
+    "distance_m",
+    "geofence_m",
+    "inside",
+    "flagged",
+)
 
 
 def check_in_item(ev):
-    return {"id": ev.pk, "at": _time(ev.at), "actor": ev.actor.username if ev.actor_id and ev.actor else None,
-            **{k: ev.data.get(k) for k in _CHECK_IN_KEYS}}
+    return {
+        "id": ev.pk,
+        "at": _time(ev.at),
+        "actor": ev.actor.username if ev.actor_id and ev.actor else None,
+        **{k: ev.data.get(k) for k in _CHECK_IN_KEYS},
+    }
 
 
 class TaskOutput(serializers.BaseSerializer):
@@ -186,37 +244,104 @@ class TaskOutput(serializers.BaseSerializer):
         }
 
 
-POSITION = doc.nullable(doc.obj({"wgs84": doc.LNGLAT, "gcj02": doc.LNGLAT, "bd09": doc.LNGLAT},
-                                 optional=("gcj02", "bd09"),
-                                 description="WGS-84, and the same point in the query's crs when it is not wgs84"))
-TASK = doc.obj({
-    "ticket_no": doc.STR, "state": {"type": "string", "enum": list(STATE_LABELS)}, "state_label": doc.STR,
-    "channel": doc.STR, "channel_label": doc.STR, "kind": doc.STR, "kind_label": doc.STR, "text": doc.STR,
-    "address_text": doc.STR, "appellant_name": doc.STR, "appellant_phone": doc.STR, "personal_data_masked": doc.BOOL,
-    "position": POSITION, "grid": doc.code_name(), "category": doc.code_name(), "department": doc.code_name(),
-    "time_limit": doc.STR, "deadline": doc.nullable(doc.DATETIME), "warning_colour": doc.STR,
-    "warning_colour_label": doc.STR, "received_at": doc.nullable(doc.DATETIME), "updated_at": doc.nullable(doc.DATETIME),
-}, description="任务（个人信息按权限脱敏）/ a task, personal data masked unless the caller's unit leads it")
-EVIDENCE = doc.obj({
-    "id": doc.INT, "kind": doc.STR, "content_type": doc.STR, "size": doc.INT, "sha256": doc.STR, "purpose": doc.STR,
-    "purpose_label": doc.STR, "url": doc.STR, "thumbnail_url": doc.nullable(doc.STR),
-    "uploaded_at": doc.nullable(doc.DATETIME), "uploaded_by": doc.nullable(doc.STR),
-    "width": doc.nullable(doc.INT), "height": doc.nullable(doc.INT), "exif": doc.nullable(doc.ANY_OBJECT),
-    "compare": doc.ANY_OBJECT,
-})
-CHECK_IN = doc.obj({"id": doc.INT, "at": doc.nullable(doc.DATETIME), "actor": doc.nullable(doc.STR),
-                    **{k: {"nullable": True} for k in _CHECK_IN_KEYS}})
-TASK_DETAIL = doc.obj({
-    **TASK["properties"],
-    "location": doc.obj({"position": POSITION, "address_text": doc.STR, "method": doc.STR, "grid": doc.code_name()}),
-    "history": doc.array(doc.obj({
-        "at": doc.nullable(doc.DATETIME), "event": doc.STR, "event_label": doc.STR, "old_state": doc.STR,
-        "new_state": doc.STR, "new_state_label": doc.STR, "actor": doc.STR, "department": doc.STR, "note": doc.STR})),
-    "check_ins": doc.array(CHECK_IN), "evidence": doc.array(EVIDENCE), "geofence_m": doc.NUM,
-    "progress": doc.obj({"checked_in": doc.BOOL, "last_check_in": doc.nullable(CHECK_IN),
-                         "required_evidence": doc.array(doc.STR), "missing_evidence": doc.array(doc.STR)}),
-    "closure_type": doc.STR, "actions": doc.array(doc.STR),
-}, description="任务详情 / a task with its history, check-ins, evidence, progress and the actions allowed now")
+POSITION = doc.nullable(
+    doc.obj(
+        {"wgs84": doc.LNGLAT, "gcj02": doc.LNGLAT, "bd09": doc.LNGLAT},
+        optional=("gcj02", "bd09"),
+        description="WGS-84, and the same point in the query's crs when it is not wgs84",
+    )
+)
+TASK = doc.obj(
+    {
+        "ticket_no": doc.STR,
+        "state": {"type": "string", "enum": list(STATE_LABELS)},
+        "state_label": doc.STR,
+        "channel": doc.STR,
+        "channel_label": doc.STR,
+        "kind": doc.STR,
+        "kind_label": doc.STR,
+        "text": doc.STR,
+        "address_text": doc.STR,
+        "appellant_name": doc.STR,
+        "appellant_phone": doc.STR,
+        "personal_data_masked": doc.BOOL,
+        "position": POSITION,
+        "grid": doc.code_name(),
+        "category": doc.code_name(),
+        "department": doc.code_name(),
+        "time_limit": doc.STR,
+        "deadline": doc.nullable(doc.DATETIME),
+        "warning_colour": doc.STR,
+        "warning_colour_label": doc.STR,
+        "received_at": doc.nullable(doc.DATETIME),
+        "updated_at": doc.nullable(doc.DATETIME),
+    },
+    description="任务（个人信息按权限脱敏）/ a task, personal data masked unless the caller's unit leads it",
+)
+EVIDENCE = doc.obj(
+    {
+        "id": doc.INT,
+        "kind": doc.STR,
+        "content_type": doc.STR,
+        "size": doc.INT,
+        "sha256": doc.STR,
+        "purpose": doc.STR,
+        "purpose_label": doc.STR,
+        "url": doc.STR,
+        "thumbnail_url": doc.nullable(doc.STR),
+        "uploaded_at": doc.nullable(doc.DATETIME),
+        "uploaded_by": doc.nullable(doc.STR),
+        "width": doc.nullable(doc.INT),
+        "height": doc.nullable(doc.INT),
+        "exif": doc.nullable(doc.ANY_OBJECT),
+        "compare": doc.ANY_OBJECT,
+    }
+)
+CHECK_IN = doc.obj(
+    {
+        "id": doc.INT,
+        "at": doc.nullable(doc.DATETIME),
+        "actor": doc.nullable(doc.STR),
+        **{k: {"nullable": True} for k in _CHECK_IN_KEYS},
+    }
+)
+TASK_DETAIL = doc.obj(
+    {
+        **TASK["properties"],
+        "location": doc.obj(
+            {"position": POSITION, "address_text": doc.STR, "method": doc.STR, "grid": doc.code_name()}
+        ),
+        "history": doc.array(
+            doc.obj(
+                {
+                    "at": doc.nullable(doc.DATETIME),
+                    "event": doc.STR,
+                    "event_label": doc.STR,
+                    "old_state": doc.STR,
+                    "new_state": doc.STR,
+                    "new_state_label": doc.STR,
+                    "actor": doc.STR,
+                    "department": doc.STR,
+                    "note": doc.STR,
+                }
+            )
+        ),
+        "check_ins": doc.array(CHECK_IN),
+        "evidence": doc.array(EVIDENCE),
+        "geofence_m": doc.NUM,
+        "progress": doc.obj(
+            {
+                "checked_in": doc.BOOL,
+                "last_check_in": doc.nullable(CHECK_IN),
+                "required_evidence": doc.array(doc.STR),
+                "missing_evidence": doc.array(doc.STR),
+            }
+        ),
+        "closure_type": doc.STR,
+        "actions": doc.array(doc.STR),
+    },
+    description="任务详情 / a task with its history, check-ins, evidence, progress and the actions allowed now",
+)
 # What an action answers when it took the task out of the caller's sight.
 TASK_GONE = doc.obj({"ticket_no": doc.STR, "state": doc.STR})
 
@@ -233,16 +358,27 @@ class TaskDetailOutput(TaskOutput):
         attachments = list(a.attachments.all())
         started, check_in = field_tasks.round_progress(events)
         required = field_tasks.required_evidence(a)
-        missing = field_tasks.missing_evidence(required, [(f.kind, f.purpose, f.uploaded_at) for f in attachments], started)
-        data["location"] = {"position": data["position"], "address_text": a.address_text,
-                            "method": (a.location or {}).get("method", ""), "grid": data["grid"]}
+        missing = field_tasks.missing_evidence(
+            required, [(f.kind, f.purpose, f.uploaded_at) for f in attachments], started
+        )
+        data["location"] = {
+            "position": data["position"],
+            "address_text": a.address_text,
+            "method": (a.location or {}).get("method", ""),
+            "grid": data["grid"],
+        }
         data["history"] = [
-            {"at": _time(e.at), "event": e.event, "event_label": FIELD_EVENT_LABELS.get(e.event, e.event),
-             "old_state": e.old_state, "new_state": e.new_state,
-             "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
-             "actor": e.actor.username if e.actor_id else "",
-             "department": e.department.code if e.department_id else "",
-             "note": e.note if unmasked else mask_text(e.note, [a.appellant_name])}
+            {
+                "at": _time(e.at),
+                "event": e.event,
+                "event_label": FIELD_EVENT_LABELS.get(e.event, e.event),
+                "old_state": e.old_state,
+                "new_state": e.new_state,
+                "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
+                "actor": e.actor.username if e.actor_id else "",
+                "department": e.department.code if e.department_id else "",
+                "note": e.note if unmasked else mask_text(e.note, [a.appellant_name]),
+            }
             for e in events
         ]
         data["check_ins"] = [check_in_item(e) for e in events if e.event == "check_in"]

@@ -20,7 +20,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
-from gridgov.parsers import StrictJSONParser
 from gridgov.appeals import field_tasks
 from gridgov.appeals.access import may_see_personal_data
 from gridgov.appeals.models import Appeal
@@ -29,20 +28,26 @@ from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import STATE_LABELS, IllegalTransition, allowed_events
 from gridgov.areas import coords
 from gridgov.areas.locate import BadPoint
-
+from gridgov.parsers import StrictJSONParser
 from mobile_api.v1 import task_serializers as s
 from mobile_api.v1.evidence import EvidenceRefused, inspect
 from mobile_api.v1.idempotency import idempotency_key, idempotent
 
-
 # An action answers with the task, or with ticket_no and state when it left the caller's sight.
 ACTED = {"anyOf": [s.TASK_DETAIL, s.TASK_GONE]}
 ACTION_ERRORS = (400, 401, 403, 404, 409, 422)
-EVIDENCE_ADDED = doc.obj({"ticket_no": doc.STR, "created": doc.BOOL, "duplicate": doc.BOOL, "evidence": s.EVIDENCE},
-                         description="201 stored now; 200 the same file again (duplicate: true)")
-REPORTED = doc.obj({**s.TASK_DETAIL["properties"], "created": doc.BOOL,
-                    "self_handled": {"nullable": True, "description": "fixed_on_site: how it was closed"}},
-                   description="201 registered now; 200 the same report again")
+EVIDENCE_ADDED = doc.obj(
+    {"ticket_no": doc.STR, "created": doc.BOOL, "duplicate": doc.BOOL, "evidence": s.EVIDENCE},
+    description="201 stored now; 200 the same file again (duplicate: true)",
+)
+REPORTED = doc.obj(
+    {
+        **s.TASK_DETAIL["properties"],
+        "created": doc.BOOL,
+        "self_handled": {"nullable": True, "description": "fixed_on_site: how it was closed"},
+    },
+    description="201 registered now; 200 the same report again",
+)
 
 
 class TaskPagination(PageNumberPagination):
@@ -52,8 +57,10 @@ class TaskPagination(PageNumberPagination):
 
 
 def not_found():
-    return Response({"detail": "没有这个任务，或不是您的任务 / no such task of yours", "code": "not_found"},
-                    status=status.HTTP_404_NOT_FOUND)
+    return Response(
+        {"detail": "没有这个任务，或不是您的任务 / no such task of yours", "code": "not_found"},
+        status=status.HTTP_404_NOT_FOUND,
+    )
 
 
 def _context(user, appeals, crs="wgs84"):
@@ -71,10 +78,16 @@ def refusal(exc):
     if isinstance(exc, IllegalTransition):
         label = STATE_LABELS.get(exc.state, exc.state)
         event = s.FIELD_EVENT_LABELS.get(exc.event, EVENT_LABELS.get(exc.event, exc.event))
-        return Response({"detail": f"任务当前状态为“{label}”，不能执行“{event}” / {exc.event!r} is not allowed while the "
-                                   f"task is {exc.state!r}",
-                         "code": "illegal_transition", "state": exc.state, "allowed": allowed_events(exc.state)},
-                        status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "detail": f"任务当前状态为“{label}”，不能执行“{event}” / {exc.event!r} is not allowed while the "
+                f"task is {exc.state!r}",
+                "code": "illegal_transition",
+                "state": exc.state,
+                "allowed": allowed_events(exc.state),
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, field_tasks.OutOfOrder):
         return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (AppealError, EvidenceRefused)):
@@ -111,8 +124,12 @@ class TaskListApi(GenericAPIView):
 
     pagination_class = TaskPagination
 
-    @extend_schema(operation_id="mobile_tasks_list", parameters=[s.TaskListQuery, *doc.PAGE_PARAMETERS],
-                   responses=doc.responses(doc.paged(s.TASK), 400, 401, 403, 404), tags=["mobile-tasks"])
+    @extend_schema(
+        operation_id="mobile_tasks_list",
+        parameters=[s.TaskListQuery, *doc.PAGE_PARAMETERS],
+        responses=doc.responses(doc.paged(s.TASK), 400, 401, 403, 404),
+        tags=["mobile-tasks"],
+    )
     def get(self, request):
         _forbid_non_field_staff(request.user)
         q = _parse(s.TaskListQuery, request.query_params)
@@ -131,8 +148,12 @@ class TaskDetailApi(APIView):
     appellant data, history, check-ins, evidence with thumbnails, what completion still needs,
     and the actions allowed now."""
 
-    @extend_schema(operation_id="mobile_tasks_retrieve", parameters=[doc.TICKET_PARAMETER, s.TaskDetailQuery],
-                   responses=doc.responses(s.TASK_DETAIL, 400, 401, 404), tags=["mobile-tasks"])
+    @extend_schema(
+        operation_id="mobile_tasks_retrieve",
+        parameters=[doc.TICKET_PARAMETER, s.TaskDetailQuery],
+        responses=doc.responses(s.TASK_DETAIL, 400, 401, 404),
+        tags=["mobile-tasks"],
+    )
     def get(self, request, ticket_no):
         q = _parse(s.TaskDetailQuery, request.query_params)
         try:
@@ -162,8 +183,11 @@ class TaskActionApi(APIView):
     def respond(self, request, appeal, result):
         return task_response(request.user, result)
 
-    @extend_schema(responses=doc.responses(ACTED, *ACTION_ERRORS),
-                   parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
+    @extend_schema(
+        responses=doc.responses(ACTED, *ACTION_ERRORS),
+        parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER],
+        tags=["mobile-tasks"],
+    )
     @idempotent
     def post(self, request, ticket_no):
         try:
@@ -209,17 +233,28 @@ class TaskCheckInApi(TaskActionApi):
     input_serializer = s.CheckInInput
 
     def perform(self, appeal, data, request):
-        return field_tasks.task_check_in(appeal_id=appeal.pk, actor=request.user, lng=data["lng"], lat=data["lat"],
-                                   crs=data["crs"], accuracy_m=data["accuracy_m"], client_at=data["client_at"])
+        return field_tasks.task_check_in(
+            appeal_id=appeal.pk,
+            actor=request.user,
+            lng=data["lng"],
+            lat=data["lat"],
+            crs=data["crs"],
+            accuracy_m=data["accuracy_m"],
+            client_at=data["client_at"],
+        )
 
     def respond(self, request, appeal, result):
         appeal, event = result
         return task_response(request.user, appeal, check_in=s.check_in_item(event))
 
 
-@extend_schema_view(post=extend_schema(
-    responses=doc.responses({201: EVIDENCE_ADDED, 200: EVIDENCE_ADDED}, *ACTION_ERRORS),
-    parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"]))
+@extend_schema_view(
+    post=extend_schema(
+        responses=doc.responses({201: EVIDENCE_ADDED, 200: EVIDENCE_ADDED}, *ACTION_ERRORS),
+        parameters=[doc.TICKET_PARAMETER, doc.IDEMPOTENCY_PARAMETER],
+        tags=["mobile-tasks"],
+    )
+)
 class TaskEvidenceApi(TaskActionApi):
     """multipart {file, purpose (before/during/after)} → 201 with the evidence; the same file again
     → 200 with the original (duplicate: true). The type is read from the bytes: anything but a
@@ -235,9 +270,15 @@ class TaskEvidenceApi(TaskActionApi):
 
     def respond(self, request, appeal, result):
         att, created = result
-        return Response({"ticket_no": appeal.ticket_no, "created": created, "duplicate": not created,
-                         "evidence": s.evidence_item(att)},
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            {
+                "ticket_no": appeal.ticket_no,
+                "created": created,
+                "duplicate": not created,
+                "evidence": s.evidence_item(att),
+            },
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class TaskCompleteApi(TaskActionApi):
@@ -248,12 +289,18 @@ class TaskCompleteApi(TaskActionApi):
     input_serializer = s.CompleteInput
 
     def perform(self, appeal, data, request):
-        return field_tasks.task_complete(appeal_id=appeal.pk, actor=request.user, note=data["note"],
-                                   closure_type=data["closure_type"])
+        return field_tasks.task_complete(
+            appeal_id=appeal.pk, actor=request.user, note=data["note"], closure_type=data["closure_type"]
+        )
 
 
-ACTIONS = {"accept": TaskAcceptApi, "return": TaskReturnApi, "check-in": TaskCheckInApi,
-           "evidence": TaskEvidenceApi, "complete": TaskCompleteApi}
+ACTIONS = {
+    "accept": TaskAcceptApi,
+    "return": TaskReturnApi,
+    "check-in": TaskCheckInApi,
+    "evidence": TaskEvidenceApi,
+    "complete": TaskCompleteApi,
+}
 
 
 # --- grid reports -----------------------------------------------------------------------------
@@ -268,9 +315,13 @@ class GridReportApi(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(operation_id="mobile_reports_create", request=s.GridReportInput,
-                   responses=doc.responses({201: REPORTED, 200: REPORTED}, 400, 401, 403, 409, 422),
-                   parameters=[doc.IDEMPOTENCY_PARAMETER], tags=["mobile-tasks"])
+    @extend_schema(
+        operation_id="mobile_reports_create",
+        request=s.GridReportInput,
+        responses=doc.responses({201: REPORTED, 200: REPORTED}, 400, 401, 403, 409, 422),
+        parameters=[doc.IDEMPOTENCY_PARAMETER],
+        tags=["mobile-tasks"],
+    )
     @idempotent
     def post(self, request):
         if not field_tasks.may_report(request.user):
@@ -280,15 +331,27 @@ class GridReportApi(APIView):
             photos = [inspect(f) for f in data["photos"]]
             after = [inspect(f) for f in data["after_photos"]]
             if any(f.kind != field_tasks.PHOTO for f in [*photos, *after]):
-                return Response({"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
-                                status=400)
+                return Response(
+                    {"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
+                    status=400,
+                )
             appeal, created, outcome = field_tasks.grid_report(
-                actor=request.user, text=data["text"], lng=data["lng"], lat=data["lat"], crs=data["crs"],
-                photos=photos, after_photos=after, category_code=data["category_code"], kind=data["kind"],
-                address_text=data["address_text"], fixed_on_site=data["fixed_on_site"], note=data["note"],
-                client_key=idempotency_key(request) or "")
+                actor=request.user,
+                text=data["text"],
+                lng=data["lng"],
+                lat=data["lat"],
+                crs=data["crs"],
+                photos=photos,
+                after_photos=after,
+                category_code=data["category_code"],
+                kind=data["kind"],
+                address_text=data["address_text"],
+                fixed_on_site=data["fixed_on_site"],
+                note=data["note"],
+                client_key=idempotency_key(request) or "",
+            )
         except REFUSALS as exc:
             return refusal(exc)
-        return task_response(request.user, appeal, status_code=201 if created else 200, created=created,
-                             self_handled=outcome)
-
+        return task_response(
+            request.user, appeal, status_code=201 if created else 200, created=created, self_handled=outcome
+        )

@@ -1,8 +1,7 @@
 from django.urls import path
 
-from mobile_api.v1 import views
+from mobile_api.v1 import task_views, views
 
-from mobile_api.v1 import task_views
 app_name = "mobile-v1"
 
 urlpatterns = [
@@ -13,7 +12,9 @@ urlpatterns = [
     path("me/grids", views.GridListApi.as_view(), name="me-grids"),
     path("tasks", task_views.TaskListApi.as_view(), name="tasks"),
     path("tasks/<str:ticket_no>", task_views.TaskDetailApi.as_view(), name="task"),
-    *(path(f"tasks/<str:ticket_no>/{action}", view.as_view(), name=f"task-{action}")
-      for action, view in task_views.ACTIONS.items()),
+    *(
+        path(f"tasks/<str:ticket_no>/{action}", view.as_view(), name=f"task-{action}")
+        for action, view in task_views.ACTIONS.items()
+    ),
     path("reports", task_views.GridReportApi.as_view(), name="reports"),
 ]

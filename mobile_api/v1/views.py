@@ -20,7 +20,6 @@ from gridgov.accounts.access import scope_codes
 from gridgov.accounts.client_ip import client_ip
 from gridgov.api import GeoJsonPagination
 from gridgov.areas.models import Grid
-
 from mobile_api.v1 import serializers as s
 from mobile_api.v1.services import token_login, token_logout, token_logout_all
 
@@ -59,19 +58,26 @@ class UserLoginApi(APIView):
     throttle_classes = [LoginThrottle]
     throttle_scope = "login"
 
-    @extend_schema(operation_id="mobile_login", request=s.LoginInput, responses=doc.responses(s.LoginOutput, 400, 429),
-                   tags=["mobile-auth"])
+    @extend_schema(
+        operation_id="mobile_login",
+        request=s.LoginInput,
+        responses=doc.responses(s.LoginOutput, 400, 429),
+        tags=["mobile-auth"],
+    )
     def post(self, request):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         # With the request, axes counts this try and refuses a locked account or address; its
         # middleware then answers 429 (gridgov.accounts.lockout.lockout_response).
-        user = authenticate(request._request, username=data.validated_data["username"],
-                            password=data.validated_data["password"])
+        user = authenticate(
+            request._request, username=data.validated_data["username"], password=data.validated_data["password"]
+        )
         if user is None:  # wrong password, unknown user and inactive user look the same
             logger.warning("mobile login failed for %r from %s", data.validated_data["username"], client_ip(request))
-            return Response({"detail": "用户名或密码错误 / wrong username or password", "code": "invalid_credentials"},
-                            status=status.HTTP_400_BAD_REQUEST)
+            return Response(
+                {"detail": "用户名或密码错误 / wrong username or password", "code": "invalid_credentials"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         instance, token = token_login(user=user, request=request._request)
         return Response(s.LoginOutput({"token": token, "expiry": instance.expiry, "user": user}).data)
 
@@ -81,9 +87,14 @@ class UserLogoutApi(APIView):
 
     authentication_classes = [TokenAuthentication]
 
-    @extend_schema(operation_id="mobile_logout", request=None, tags=["mobile-auth"],
-                   responses=doc.responses(OpenApiResponse(None, description="the token of this request stops working"), 401,
-                                           status=204))
+    @extend_schema(
+        operation_id="mobile_logout",
+        request=None,
+        tags=["mobile-auth"],
+        responses=doc.responses(
+            OpenApiResponse(None, description="the token of this request stops working"), 401, status=204
+        ),
+    )
     def post(self, request):
         token_logout(user=request.user, auth_token=request.auth, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -94,9 +105,14 @@ class UserLogoutAllApi(APIView):
 
     authentication_classes = [TokenAuthentication]
 
-    @extend_schema(operation_id="mobile_logout_all", request=None, tags=["mobile-auth"],
-                   responses=doc.responses(OpenApiResponse(None, description="every token of this user stops working"), 401,
-                                           status=204))
+    @extend_schema(
+        operation_id="mobile_logout_all",
+        request=None,
+        tags=["mobile-auth"],
+        responses=doc.responses(
+            OpenApiResponse(None, description="every token of this user stops working"), 401, status=204
+        ),
+    )
     def post(self, request):
         token_logout_all(user=request.user, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,10 +140,25 @@ class GridListApi(generics.ListAPIView):
     pagination_class = GridPagination
 
     @extend_schema(
-        operation_id="mobile_me_grids", tags=["mobile-auth"],
-        responses=doc.responses(doc.paged_features(doc.obj({
-            "code": doc.STR, "name": doc.STR, "version": doc.INT, "valid_from": doc.DATETIME,
-            "community_code": doc.STR, "street_code": doc.STR}), id_=False), 401, 404),
+        operation_id="mobile_me_grids",
+        tags=["mobile-auth"],
+        responses=doc.responses(
+            doc.paged_features(
+                doc.obj(
+                    {
+                        "code": doc.STR,
+                        "name": doc.STR,
+                        "version": doc.INT,
+                        "valid_from": doc.DATETIME,
+                        "community_code": doc.STR,
+                        "street_code": doc.STR,
+                    }
+                ),
+                id_=False,
+            ),
+            401,
+            404,
+        ),
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -52,19 +52,28 @@ def people(city, catalogue, make_user):
     }
 
 
-
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     # These tests create a dozen users each; the production hasher costs ~1.5 s per user here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+
 # --- intake ----------------------------------------------------------------------------------
 
 
 def test_register_one_and_again(people, api):
-    body = {"channel": "phone", "text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "crs": "wgs84",
-            "appellant_name": "张三", "appellant_phone": "13812345678", "source_system": "12345",
-            "external_id": "BJ-0001", "address_text": "甲街道某小区北门"}
+    body = {
+        "channel": "phone",
+        "text": GARBAGE,
+        "lng": STREET1[0],
+        "lat": STREET1[1],
+        "crs": "wgs84",
+        "appellant_name": "张三",
+        "appellant_phone": "13812345678",
+        "source_system": "12345",
+        "external_id": "BJ-0001",
+        "address_text": "甲街道某小区北门",
+    }
     res = api(people["operator"]).post("/api/v1/appeals", body, format="json")
     assert res.status_code == 201, res.json()
     data = res.json()
@@ -89,8 +98,11 @@ def test_register_one_and_again(people, api):
 def test_register_reports_risk_and_duplicates(people, api):
     c = api(people["hotline"])
     first = c.post("/api/v1/appeals", {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1]}, format="json").json()
-    second = c.post("/api/v1/appeals", {"text": "小区门口的垃圾桶满了没人来清运，臭味很大", "lng": 116.4051,
-                                        "lat": 39.9101}, format="json").json()
+    second = c.post(
+        "/api/v1/appeals",
+        {"text": "小区门口的垃圾桶满了没人来清运，臭味很大", "lng": 116.4051, "lat": 39.9101},
+        format="json",
+    ).json()
     assert second["duplicates"][0]["ticket_no"] == first["ticket_no"]
     gas = c.post("/api/v1/appeals", {"text": GAS, "lng": STREET1[0], "lat": STREET1[1]}, format="json").json()
     assert gas["risk"]["transfer"] == ["119"] and gas["time_limit"] == "2h" and gas["route"]["double_dispatch"]
@@ -108,27 +120,30 @@ def test_anonymous_is_refused(people, api):
     assert api().get("/api/v1/appeals").status_code in (401, 403)
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "text"),
-    ({"text": "  "}, "text"),
-    ({"text": GARBAGE, "lng": 116.4}, "lng"),
-    ({"text": GARBAGE, "lng": 500, "lat": 39.9}, "lng"),
-    ({"text": GARBAGE, "lng": 116.4, "lat": 39.9, "crs": "utm"}, "crs"),
-    ({"text": GARBAGE, "category_code": "999999"}, "category_code"),
-    ({"text": GARBAGE, "appellant_phone": "call me maybe"}, "appellant_phone"),
-    ({"text": GARBAGE, "channel": "pigeon"}, "channel"),
-    ({"text": GARBAGE, "received_at": "2999-01-01T00:00:00+08:00"}, "received_at"),
-    # A sane window only: year 0001 made a 13-digit ticket number (#11).
-    ({"text": GARBAGE, "received_at": "0001-01-01T00:00:00+08:00"}, "received_at"),
-    ({"text": GARBAGE, "received_at": "1999-12-31T23:59:00+08:00"}, "received_at"),
-    ({"text": GARBAGE, "received_at": 1700000000}, "received_at"),
-    # JSON's types as they are: no coercion of numbers to text, booleans or text to numbers.
-    ({"text": 123}, "text"),
-    ({"text": GARBAGE, "lng": True, "lat": 39.91}, "lng"),
-    ({"text": GARBAGE, "lng": "116.405", "lat": "39.91"}, "lng"),
-    ({"text": GARBAGE, "appellant_phone": 13812345678}, "appellant_phone"),
-    ({"text": GARBAGE, "external_id": 42, "source_system": "12345"}, "external_id"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "text"),
+        ({"text": "  "}, "text"),
+        ({"text": GARBAGE, "lng": 116.4}, "lng"),
+        ({"text": GARBAGE, "lng": 500, "lat": 39.9}, "lng"),
+        ({"text": GARBAGE, "lng": 116.4, "lat": 39.9, "crs": "utm"}, "crs"),
+        ({"text": GARBAGE, "category_code": "999999"}, "category_code"),
+        ({"text": GARBAGE, "appellant_phone": "call me maybe"}, "appellant_phone"),
+        ({"text": GARBAGE, "channel": "pigeon"}, "channel"),
+        ({"text": GARBAGE, "received_at": "2999-01-01T00:00:00+08:00"}, "received_at"),
+        # A sane window only: year 0001 made a 13-digit ticket number (#11).
+        ({"text": GARBAGE, "received_at": "0001-01-01T00:00:00+08:00"}, "received_at"),
+        ({"text": GARBAGE, "received_at": "1999-12-31T23:59:00+08:00"}, "received_at"),
+        ({"text": GARBAGE, "received_at": 1700000000}, "received_at"),
+        # JSON's types as they are: no coercion of numbers to text, booleans or text to numbers.
+        ({"text": 123}, "text"),
+        ({"text": GARBAGE, "lng": True, "lat": 39.91}, "lng"),
+        ({"text": GARBAGE, "lng": "116.405", "lat": "39.91"}, "lng"),
+        ({"text": GARBAGE, "appellant_phone": 13812345678}, "appellant_phone"),
+        ({"text": GARBAGE, "external_id": 42, "source_system": "12345"}, "external_id"),
+    ],
+)
 def test_register_validation(people, api, body, field):
     res = api(people["operator"]).post("/api/v1/appeals", body, format="json")
     assert res.status_code == 400 and field in res.json(), res.json()
@@ -202,10 +217,18 @@ def test_lists_are_scoped(spread, people, api):
     assert tickets(api(people["gongan"]).get("/api/v1/appeals")) == {t["s1g2"]}  # assisting
 
 
-@pytest.mark.parametrize("outsider,key", [
-    ("street2", "s1g1"), ("worker2", "s1g1"), ("ranqi", "s1g1"), ("chengguan", "s2"), ("other_leader", "s1g1"),
-    ("street1", "unlocated"), ("worker1", "unlocated"),
-])
+@pytest.mark.parametrize(
+    "outsider,key",
+    [
+        ("street2", "s1g1"),
+        ("worker2", "s1g1"),
+        ("ranqi", "s1g1"),
+        ("chengguan", "s2"),
+        ("other_leader", "s1g1"),
+        ("street1", "unlocated"),
+        ("worker1", "unlocated"),
+    ],
+)
 def test_detail_outside_the_jurisdiction_is_404(spread, people, api, outsider, key):
     res = api(people[outsider]).get(url(spread[key]))
     assert res.status_code == 404 and res.json()["code"] == "not_found"
@@ -275,8 +298,12 @@ def test_location_queue(spread, people, api):
 
 
 def test_bulk_reports_wrong_types_by_index_and_keeps_the_rest(people, api):
-    items = [{"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1]}, {"text": 123},
-             {"text": GARBAGE, "lng": False, "lat": 39.91}, {"text": GARBAGE, "received_at": "0001-01-01T00:00:00Z"}]
+    items = [
+        {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1]},
+        {"text": 123},
+        {"text": GARBAGE, "lng": False, "lat": 39.91},
+        {"text": GARBAGE, "received_at": "0001-01-01T00:00:00Z"},
+    ]
     res = api(people["operator"]).post("/api/v1/appeals/bulk", items, format="json")
     body = res.json()
     assert res.status_code == 200 and (body["created"], body["failed"]) == (1, 3)
@@ -302,12 +329,21 @@ def test_the_main_path_through_the_api(people, api):
     assert events == ["register", "locate", "dispatch", "accept", "start", "resolve", "close"]
 
 
-@pytest.mark.parametrize("action,body", [
-    ("accept", {}), ("start", {}), ("resolve", {"closure_type": "substantive", "note": "x"}),
-    ("return", {"reason": "x"}), ("suspend", {"reason": "x", "review_at": REVIEW_AT}),
-    ("arbitrate", {"uphold": True, "department": "ranqi"}), ("merge", {"lead": "x"}), ("close", {}),
-    ("locate", {"lng": 116.405, "lat": 39.91}), ("categorise", {"category_code": "010101"}),
-])
+@pytest.mark.parametrize(
+    "action,body",
+    [
+        ("accept", {}),
+        ("start", {}),
+        ("resolve", {"closure_type": "substantive", "note": "x"}),
+        ("return", {"reason": "x"}),
+        ("suspend", {"reason": "x", "review_at": REVIEW_AT}),
+        ("arbitrate", {"uphold": True, "department": "ranqi"}),
+        ("merge", {"lead": "x"}),
+        ("close", {}),
+        ("locate", {"lng": 116.405, "lat": 39.91}),
+        ("categorise", {"category_code": "010101"}),
+    ],
+)
 def test_outsiders_get_404_and_others_without_the_right_403(people, api, action, body):
     appeal = reg(people["operator"], STREET1, text=GAS)  # lead ranqi, assisting gongan and 甲街道
     for outsider in ("street2", "worker2", "chengguan", "other_leader"):
@@ -351,8 +387,9 @@ def test_service_refusals_are_400_with_their_code(people, api):
     assert res.status_code == 400 and "review_at" in res.json()
     res = post(unit, appeal, "suspend", {"reason": "需要立项改造", "review_at": "2999-01-01T00:00:00+08:00"})
     assert res.status_code == 400 and "review_at" in res.json()
-    res = post(unit, appeal, "suspend", {"reason": "需要立项改造管网", "plan": "明年汛期前完成",
-                                         "review_at": REVIEW_AT})
+    res = post(
+        unit, appeal, "suspend", {"reason": "需要立项改造管网", "plan": "明年汛期前完成", "review_at": REVIEW_AT}
+    )
     assert res.status_code == 200 and res.json()["state"] == "suspended"
     assert res.json()["long_term"]["plan"] == "明年汛期前完成"
 
@@ -362,7 +399,9 @@ def test_return_then_uphold_reassigns(people, api):
     res = post(api(people["chengguan"]), appeal, "return", {"reason": "燃气问题不归城管"})
     assert res.status_code == 200 and res.json()["state"] == "returned"
     centre = api(people["hotline"])
-    assert post(api(people["operator"]), appeal, "arbitrate", {"uphold": True, "department": "ranqi"}).status_code == 403
+    assert (
+        post(api(people["operator"]), appeal, "arbitrate", {"uphold": True, "department": "ranqi"}).status_code == 403
+    )
     res = post(centre, appeal, "arbitrate", {"uphold": True, "department": "nobody"})
     assert res.status_code == 400 and res.json()["code"] == "unknown_department"
     res = post(centre, appeal, "arbitrate", {"uphold": True})
@@ -460,8 +499,11 @@ def test_after_dispatch_only_the_centre_recategorises_and_that_reroutes(people, 
     assert post(api(people["ranqi"]), appeal, "accept").json()["state"] == "accepted"
     # The category it has is confirmed, and nothing moves.
     res = post(api(people["hotline"]), appeal, "categorise", {"category_code": "010102"})
-    assert res.status_code == 200 and res.json()["state"] == "accepted" and res.json()["events"][-1]["event"] == \
-        "categorise"
+    assert (
+        res.status_code == 200
+        and res.json()["state"] == "accepted"
+        and res.json()["events"][-1]["event"] == "categorise"
+    )
     assert res.json()["deadline"] == body["deadline"] and res.json()["department"]["code"] == "ranqi"
 
 

@@ -40,9 +40,18 @@ def setup(city, catalogue, make_user):
     # The catalogue's rules take effect as the fixture makes them; the items are received earlier.
     ResponsibilityRule.objects.update(valid_from=now - timedelta(days=30))
     # History: an open appeal that the batch's items may duplicate, and a ticket already in.
-    history, _ = appeal_register(data={"text": GARBAGE, "lng": STREET1_GRID2[0], "lat": STREET1_GRID2[1],
-                                       "source_system": "12345", "external_id": "H-1",
-                                       "received_at": now - timedelta(hours=3)}, actor=op, now=now)
+    history, _ = appeal_register(
+        data={
+            "text": GARBAGE,
+            "lng": STREET1_GRID2[0],
+            "lat": STREET1_GRID2[1],
+            "source_system": "12345",
+            "external_id": "H-1",
+            "received_at": now - timedelta(hours=3),
+        },
+        actor=op,
+        now=now,
+    )
     return op, now, history
 
 
@@ -52,14 +61,24 @@ def items(now):
     rows = [
         {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1]},
         {"text": GARBAGE_AGAIN, "lng": 116.4051, "lat": 39.9101},  # a duplicate of the one before
-        {"text": GAS, "lng": STREET1[0], "lat": STREET1[1], "appellant_name": "张三",
-         "appellant_phone": "13812345678"},  # risk: 2 h, police and the locality assist
+        {
+            "text": GAS,
+            "lng": STREET1[0],
+            "lat": STREET1[1],
+            "appellant_name": "张三",
+            "appellant_phone": "13812345678",
+        },  # risk: 2 h, police and the locality assist
         {"text": GARBAGE, "lng": glng, "lat": glat, "crs": "gcj02"},  # the street's own rule
         {"text": HALLWAY, "lng": STREET1[0], "lat": STREET1[1]},  # no rule: the first receiver
         {"text": GARBAGE, "lng": 100.0, "lat": 30.0},  # in China, on no grid: the location queue
         {"text": GARBAGE, "address_text": "某某小区"},  # an address nothing knows
-        {"text": "有个事情想问一下", "lng": STREET1[0], "lat": STREET1[1], "category_code": "010101",
-         "kind": "consultation"},  # the operator's category and kind
+        {
+            "text": "有个事情想问一下",
+            "lng": STREET1[0],
+            "lat": STREET1[1],
+            "category_code": "010101",
+            "kind": "consultation",
+        },  # the operator's category and kind
         {"text": "小区门口垃圾桶满了，好几天没有清运", "lng": 116.4151, "lat": 39.9101},  # duplicates history
         {"text": "你好", "lng": STREET1[0], "lat": STREET1[1]},  # no category: located, waits
         {"text": GARBAGE, "lng": STREET1_GRID2[0], "lat": STREET1_GRID2[1], "received_at": now - timedelta(days=30)},
@@ -71,8 +90,9 @@ def items(now):
         row.setdefault("received_at", t + timedelta(minutes=i))
         out.append({**row, "source_system": "12345", "external_id": f"B-{i}"})
     out.append({**out[0]})  # the same ticket again in the batch
-    out.append({"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345",
-                "external_id": "H-1"})  # a ticket already registered
+    out.append(
+        {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345", "external_id": "H-1"}
+    )  # a ticket already registered
     return out
 
 
@@ -82,22 +102,43 @@ def outcome(result, ext_of):
         return type(result).__name__
     appeal, created = result
     a = Appeal.objects.select_related("category", "department").get(pk=appeal.pk)
-    events = list(AppealEvent.objects.filter(appeal=a).order_by("id").values_list(
-        "event", "old_state", "new_state", "department__code", "data", "actor_id"))
-    audits = [(action, {k: v for k, v in data.items() if k != "ticket_no"}) for action, data in
-              AuditEvent.objects.filter(object_type="appeals.appeal", object_id=str(a.pk)).order_by("seq")
-              .values_list("action", "data")]
+    events = list(
+        AppealEvent.objects.filter(appeal=a)
+        .order_by("id")
+        .values_list("event", "old_state", "new_state", "department__code", "data", "actor_id")
+    )
+    audits = [
+        (action, {k: v for k, v in data.items() if k != "ticket_no"})
+        for action, data in AuditEvent.objects.filter(object_type="appeals.appeal", object_id=str(a.pk))
+        .order_by("seq")
+        .values_list("action", "data")
+    ]
     assignments = sorted(AppealAssignment.objects.filter(appeal=a).values_list("department__code", "role", "rule_id"))
     return {
-        "ext": a.external_id, "created": created, "state": a.state, "grid": a.grid_code,
+        "ext": a.external_id,
+        "created": created,
+        "state": a.state,
+        "grid": a.grid_code,
         "position": a.position and (round(a.position.x, 7), round(a.position.y, 7)),
-        "location": a.location, "position_input": a.position_input,
-        "category": a.category and a.category.code, "classification": a.classification, "kind": a.kind,
-        "time_limit": a.time_limit, "risk": a.risk, "route": a.route, "deadline": a.deadline,
-        "next_colour_at": a.next_colour_at, "colour": a.warning_colour, "department": a.department and a.department.code,
+        "location": a.location,
+        "position_input": a.position_input,
+        "category": a.category and a.category.code,
+        "classification": a.classification,
+        "kind": a.kind,
+        "time_limit": a.time_limit,
+        "risk": a.risk,
+        "route": a.route,
+        "deadline": a.deadline,
+        "next_colour_at": a.next_colour_at,
+        "colour": a.warning_colour,
+        "department": a.department and a.department.code,
         "duplicates": [{**d, "candidate_id": ext_of(d["candidate_id"])} for d in a.duplicates],
-        "assignments": assignments, "events": events, "audit": audits,
-        "name": a.appellant_name, "phone": a.appellant_phone, "channel": a.channel,
+        "assignments": assignments,
+        "events": events,
+        "audit": audits,
+        "name": a.appellant_name,
+        "phone": a.appellant_phone,
+        "channel": a.channel,
     }
 
 
@@ -127,9 +168,23 @@ def test_a_batch_keeps_what_one_by_one_keeps(setup):
         assert g == e
     # The cases the batch had to meet, so that the comparison above means something.
     states = [g["state"] if isinstance(g, dict) else g for g in got]
-    assert states == ["dispatched", "dispatched", "dispatched", "dispatched", "dispatched", "unlocated",
-                      "unlocated", "dispatched", "dispatched", "located", "dispatched", "BadPoint",
-                      "DoesNotExist", "dispatched", "dispatched"]
+    assert states == [
+        "dispatched",
+        "dispatched",
+        "dispatched",
+        "dispatched",
+        "dispatched",
+        "unlocated",
+        "unlocated",
+        "dispatched",
+        "dispatched",
+        "located",
+        "dispatched",
+        "BadPoint",
+        "DoesNotExist",
+        "dispatched",
+        "dispatched",
+    ]
     assert got[1]["duplicates"][0]["candidate_id"] == "B-0"
     assert got[8]["duplicates"][0]["candidate_id"] == "H-1"
     assert got[2]["route"]["double_dispatch"] and got[4]["assignments"][0][1] == "first_receiver"
@@ -147,10 +202,17 @@ def test_a_batch_announces_each_appeal_once_in_its_final_state(setup):
     rows = list(OutboxEvent.objects.filter(id__gt=start).order_by("id"))
     for appeal, _created in results:
         mine = [r for r in rows if r.payload["id"] == appeal.pk]
-        assert {r.payload["event"] for r in mine} == {"dispatch"} and {r.payload["state"] for r in mine} == {"dispatched"}
+        assert {r.payload["event"] for r in mine} == {"dispatch"} and {r.payload["state"] for r in mine} == {
+            "dispatched"
+        }
         groups = {r.group for r in mine}
-        assert {"city", f"district.{appeal.grid_code[:6]}", f"street.{appeal.grid_code[:9]}",
-                f"grid.{appeal.grid_code}", f"department.{appeal.department_id}"} <= groups
+        assert {
+            "city",
+            f"district.{appeal.grid_code[:6]}",
+            f"street.{appeal.grid_code[:9]}",
+            f"grid.{appeal.grid_code}",
+            f"department.{appeal.department_id}",
+        } <= groups
     gas = results[2][0]
     police = gas.assignments.get(role="assist", department__code="gongan")
     assert f"department.{police.department_id}" in {r.group for r in rows if r.payload["id"] == gas.pk}
@@ -163,8 +225,17 @@ def test_statements_do_not_grow_with_the_batch(setup, django_assert_max_num_quer
     op, now, _ = setup
 
     def batch_of(n, tag):
-        data = [{"text": GARBAGE, "lng": STREET1[0] + 0.0001 * (i % 50), "lat": STREET1[1], "source_system": "12345",
-                 "external_id": f"{tag}-{i}", "received_at": now - timedelta(minutes=i)} for i in range(n)]
+        data = [
+            {
+                "text": GARBAGE,
+                "lng": STREET1[0] + 0.0001 * (i % 50),
+                "lat": STREET1[1],
+                "source_system": "12345",
+                "external_id": f"{tag}-{i}",
+                "received_at": now - timedelta(minutes=i),
+            }
+            for i in range(n)
+        ]
         with CaptureQueriesContext(connection) as ctx:
             results = batch.appeal_register_many(data, actor=op, now=now)
         assert all(r[0].state == "dispatched" for r in results)
@@ -180,8 +251,10 @@ def test_a_failed_batch_write_loses_nothing(setup, monkeypatch):
     batch's INSERT fails on the unique ticket, and every item goes through one by one."""
     op, now, history = setup
     monkeypatch.setattr(batch, "_existing", lambda keys: {})  # the look-up missed the other delivery
-    data = [{"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345", "external_id": "H-1"},
-            {"text": GAS, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345", "external_id": "N-1"}]
+    data = [
+        {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345", "external_id": "H-1"},
+        {"text": GAS, "lng": STREET1[0], "lat": STREET1[1], "source_system": "12345", "external_id": "N-1"},
+    ]
     results = batch.appeal_register_many(data, actor=op, now=now)
     assert results[0] == (history, False)
     assert results[1][1] is True and results[1][0].state == "dispatched"
@@ -197,7 +270,7 @@ def test_a_failing_step_for_the_batch_falls_back_to_one_by_one(setup, monkeypatc
 
     monkeypatch.setattr(batch.pipeline, "locate_steps", broken)
     data = [{"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "external_id": "F-1", "source_system": "x"}]
-    (appeal, created), = batch.appeal_register_many(data, actor=op, now=now)
+    ((appeal, created),) = batch.appeal_register_many(data, actor=op, now=now)
     assert created and appeal.state == "dispatched" and audit_verify() == []
 
 
@@ -222,7 +295,11 @@ def test_a_backfilled_appeal_arrives_red_and_escalated(setup):
     ((appeal, created),) = batch.appeal_register_many([late], actor=op, now=now)
     assert created and appeal.warning_colour == "red" and appeal.state == "dispatched"
     assert list(appeal.events.order_by("id").values_list("event", flat=True)) == [
-        "register", "locate", "dispatch", "colour_red"]
+        "register",
+        "locate",
+        "dispatch",
+        "colour_red",
+    ]
     assert AuditEvent.objects.filter(object_id=str(appeal.pk), action="appeal.colour").get().data["escalated"]
     notices = OutboxEvent.objects.filter(id__gt=start, type="appeal.escalation").values_list("group", flat=True)
     assert f"district.{appeal.grid_code[:6]}" in set(notices)
@@ -243,8 +320,17 @@ def test_two_batches_racing_on_the_same_tickets_make_each_appeal_once(city, cata
     now = timezone.now()
 
     def body(ids):
-        return [{"text": GARBAGE, "lng": STREET1[0] + 0.0002 * i, "lat": STREET1[1], "source_system": "12345",
-                 "external_id": f"R-{i}", "received_at": now - timedelta(minutes=i)} for i in ids]
+        return [
+            {
+                "text": GARBAGE,
+                "lng": STREET1[0] + 0.0002 * i,
+                "lat": STREET1[1],
+                "source_system": "12345",
+                "external_id": f"R-{i}",
+                "received_at": now - timedelta(minutes=i),
+            }
+            for i in ids
+        ]
 
     start = threading.Barrier(2)
     out = {}
@@ -256,8 +342,10 @@ def test_two_batches_racing_on_the_same_tickets_make_each_appeal_once(city, cata
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=deliver, args=("a", range(0, 30))),
-               threading.Thread(target=deliver, args=("b", range(15, 45)))]
+    threads = [
+        threading.Thread(target=deliver, args=("a", range(0, 30))),
+        threading.Thread(target=deliver, args=("b", range(15, 45))),
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -7,8 +7,12 @@ from django.utils import timezone
 
 from fixtures.democity import STREET_LEADS, load_city, parse_taxonomy, plan_city
 from gridgov.accounts.models import Department
-from gridgov.appeals.routing.catalogue import responsibility_rule_add, responsibility_rule_end, responsibility_rule_replace
 from gridgov.appeals.models import TIME_LIMIT_DURATIONS, Category, ResponsibilityRule, TimeLimit
+from gridgov.appeals.routing.catalogue import (
+    responsibility_rule_add,
+    responsibility_rule_end,
+    responsibility_rule_replace,
+)
 from gridgov.appeals.routing.selectors import route_candidates
 
 pytestmark = pytest.mark.django_db

@@ -73,19 +73,47 @@ def test_a_real_worker_sweeps_the_colours(city, tiers, make_user, settings, tmp_
     tag = f"gridgov-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     broker_url = urlparse(django_settings.REDIS_URL)._replace(path=f"/{BROKER_DB}").geturl()
     database_url = urlparse(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": broker_url, "CHANNEL_PREFIX": tag,
-           "DJANGO_DEBUG": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker_url,
+        "CHANNEL_PREFIX": tag,
+        "DJANGO_DEBUG": "1",
+    }
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen(
-            [str(CELERY), "-A", "gridgov", "worker", "--pool", "solo", "-l", "warning", "-Q", tag,
-             "-n", f"{tag}@%h", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(CELERY),
+                "-A",
+                "gridgov",
+                "worker",
+                "--pool",
+                "solo",
+                "-l",
+                "warning",
+                "-Q",
+                tag,
+                "-n",
+                f"{tag}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         with broker(broker_url, tag):
-            _wait(lambda: worker.poll() is not None or app.control.ping(destination=[f"{tag}@{socket.gethostname()}"],
-                                                                        timeout=0.5),
-                  60, "the worker to start")
+            _wait(
+                lambda: (
+                    worker.poll() is not None
+                    or app.control.ping(destination=[f"{tag}@{socket.gethostname()}"], timeout=0.5)
+                ),
+                60,
+                "the worker to start",
+            )
             assert worker.poll() is None, log.read_text()
             sweep_warning_colours.delay()
             _wait(lambda: Appeal.objects.get(pk=appeal.pk).warning_colour != "none", 60, "the sweep")

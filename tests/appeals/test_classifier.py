@@ -7,9 +7,7 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from gridgov.appeals.intake import classifier
-
-from gridgov.appeals.intake import pipeline
+from gridgov.appeals.intake import classifier, pipeline
 from gridgov.appeals.models import Appeal, Kind
 from gridgov.appeals.services import appeal_categorise, appeal_register
 from gridgov.audit.models import AuditEvent
@@ -17,23 +15,56 @@ from gridgov.audit.services import audit_verify
 
 pytestmark = pytest.mark.django_db
 
-PLACES = ["幸福里小区3号楼", "朝阳路12号院", "光明家园", "东风小区", "和平里北街8号", "建设路口", "花园小区5号楼",
-          "新华街道西里", "长安花园", "青年公寓", "红旗小区", "向阳里", "团结湖北区", "育新小区2号楼",
-          "锦绣家园", "翠微路9号", "南湖东园", "北苑小区", "枫林绿洲", "金台里"]
+PLACES = [
+    "幸福里小区3号楼",
+    "朝阳路12号院",
+    "光明家园",
+    "东风小区",
+    "和平里北街8号",
+    "建设路口",
+    "花园小区5号楼",
+    "新华街道西里",
+    "长安花园",
+    "青年公寓",
+    "红旗小区",
+    "向阳里",
+    "团结湖北区",
+    "育新小区2号楼",
+    "锦绣家园",
+    "翠微路9号",
+    "南湖东园",
+    "北苑小区",
+    "枫林绿洲",
+    "金台里",
+]
 TEMPLATES = {
-    "010101": ["{p}的垃圾桶满了好几天没人清运", "{p}门口垃圾堆成了山，臭气熏天", "{p}的垃圾站很久没人来收了",
-               "{p}生活垃圾堆积，苍蝇乱飞"],
-    "010103": ["{p}楼道里堆满了旧家具和纸箱", "{p}有住户在楼梯间堆放杂物", "{p}的过道被自行车和杂物堵住了",
-               "{p}楼梯口堆着很多废品没人清理"],
-    "010104": ["{p}楼上半夜装修，电钻声吵得睡不着", "{p}的广场舞音响声音太大，天天吵到很晚",
-               "{p}楼下酒吧音乐声很大一直到凌晨", "{p}旁边工地夜里施工机器轰鸣"],
+    "010101": [
+        "{p}的垃圾桶满了好几天没人清运",
+        "{p}门口垃圾堆成了山，臭气熏天",
+        "{p}的垃圾站很久没人来收了",
+        "{p}生活垃圾堆积，苍蝇乱飞",
+    ],
+    "010103": [
+        "{p}楼道里堆满了旧家具和纸箱",
+        "{p}有住户在楼梯间堆放杂物",
+        "{p}的过道被自行车和杂物堵住了",
+        "{p}楼梯口堆着很多废品没人清理",
+    ],
+    "010104": [
+        "{p}楼上半夜装修，电钻声吵得睡不着",
+        "{p}的广场舞音响声音太大，天天吵到很晚",
+        "{p}楼下酒吧音乐声很大一直到凌晨",
+        "{p}旁边工地夜里施工机器轰鸣",
+    ],
 }
 _ticket = itertools.count(1)
 
 
 def confirmed(code, text, catalogue, **classification):
     return Appeal.objects.create(
-        ticket_no=f"T{next(_ticket):010d}", text=text, category=catalogue["categories"][code],
+        ticket_no=f"T{next(_ticket):010d}",
+        text=text,
+        category=catalogue["categories"][code],
         time_limit=catalogue["categories"][code].time_limit,
         classification={"guesses": [], "confirmed_by": "operator", **classification},
     )
@@ -68,8 +99,12 @@ def retrain(capsys=None, *args):
 def test_retrain_writes_the_model_and_reports_held_out_accuracy(catalogue, model_path, capsys):
     history(catalogue)
     # The classifier's own unconfirmed guesses never train it.
-    Appeal.objects.create(ticket_no="T-unconfirmed", text="楼上噪音", category=catalogue["categories"]["010101"],
-                          classification={"guesses": [], "confirmed_by": ""})
+    Appeal.objects.create(
+        ticket_no="T-unconfirmed",
+        text="楼上噪音",
+        category=catalogue["categories"]["010101"],
+        classification={"guesses": [], "confirmed_by": ""},
+    )
     out = retrain(capsys)
     print(out)
     assert "3 classes, 60 appeals (48 train, 12 held out)" in out
@@ -216,14 +251,17 @@ def test_risk_step_keeps_its_shape():
     assert flags[0]["transfer"] == "110" and flags[0]["transfers"] == ["110", "120"]
 
 
-@pytest.mark.parametrize("text", [
-    "咨询一下燃气费在哪里缴纳",
-    "小区电动车乱停，存在火灾隐患，希望物业管一管",
-    "楼下商场挂着跳楼价甩卖的横幅，喇叭很吵",
-    "学校组织消防演练，想问一下需要准备什么",
-    "燃气公司上门检查收费是否合理",
-    "家里没有着火，只是邻居烧烤的烟飘进来了",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "咨询一下燃气费在哪里缴纳",
+        "小区电动车乱停，存在火灾隐患，希望物业管一管",
+        "楼下商场挂着跳楼价甩卖的横幅，喇叭很吵",
+        "学校组织消防演练，想问一下需要准备什么",
+        "燃气公司上门检查收费是否合理",
+        "家里没有着火，只是邻居烧烤的烟飘进来了",
+    ],
+)
 def test_look_alikes_raise_no_alert_at_intake(city, catalogue, make_user, text):
     appeal, _ = appeal_register(data={"text": text, "lng": 116.405, "lat": 39.91}, actor=make_user("operator"))
     assert appeal.risk == {}
@@ -234,7 +272,8 @@ def test_look_alikes_raise_no_alert_at_intake(city, catalogue, make_user, text):
 
 
 def test_a_real_gas_leak_still_alerts_at_intake(city, catalogue, make_user):
-    appeal, _ = appeal_register(data={"text": "楼下闻到很浓的煤气味，怀疑燃气泄漏", "lng": 116.405, "lat": 39.91},
-                                actor=make_user("operator"))
+    appeal, _ = appeal_register(
+        data={"text": "楼下闻到很浓的煤气味，怀疑燃气泄漏", "lng": 116.405, "lat": 39.91}, actor=make_user("operator")
+    )
     assert appeal.risk["flags"][0]["flag"] == "gas_leak" and appeal.risk["transfer"] == ["119"]
     assert appeal.time_limit == "2h"

@@ -51,7 +51,8 @@ def test_dispute_counts_in_a_window(disputes):
     AppealEvent.objects.filter(appeal=x).update(at=timezone.now() - timedelta(days=30))
     since = timezone.now() - timedelta(days=7)
     assert dispute_counts(since=since) == [
-        {"department": "chengguan", "name": "城管委", "made": 2, "upheld": 0, "refused": 1}]
+        {"department": "chengguan", "name": "城管委", "made": 2, "upheld": 0, "refused": 1}
+    ]
     assert dispute_counts(until=since) == [
         {"department": "chengguan", "name": "城管委", "made": 1, "upheld": 1, "refused": 0},
         {"department": "jiedao-110101001", "name": "甲街道办事处", "made": 1, "upheld": 0, "refused": 1},

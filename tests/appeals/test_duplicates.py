@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from gridgov.appeals.timelimits.clock import SHANGHAI, NaiveDatetimeError
+from fixtures.duplicates_eval import evaluate, evaluate_detail, make_duplicate_benchmark
 from gridgov.appeals.intake.duplicates import (
     AppealSketch,
     DuplicateParams,
@@ -14,7 +14,7 @@ from gridgov.appeals.intake.duplicates import (
     group_duplicates,
     normalise,
 )
-from fixtures.duplicates_eval import evaluate, evaluate_detail, make_duplicate_benchmark
+from gridgov.appeals.timelimits.clock import SHANGHAI, NaiveDatetimeError
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI)
 LNG, LAT = 116.4700, 39.9900

@@ -14,8 +14,20 @@ from gridgov.areas import coords
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["工单编号", "来电时间", "诉求内容", "地址", "经度", "纬度", "坐标系", "来电人", "联系电话", "渠道", "诉求类型",
-          "分类编码"]
+HEADER = [
+    "工单编号",
+    "来电时间",
+    "诉求内容",
+    "地址",
+    "经度",
+    "纬度",
+    "坐标系",
+    "来电人",
+    "联系电话",
+    "渠道",
+    "诉求类型",
+    "分类编码",
+]
 
 
 def when(days_ago=2, hours=9):
@@ -26,15 +38,77 @@ def export_rows():
     glng, glat = coords.wgs84_to_gcj02(116.415, 39.91)
     t = when()
     return [
-        ["BJ-001", f"{t:%Y-%m-%d %H:%M:%S}", "小区门口垃圾桶满了好几天没人清运，味道很大", "甲街道某小区", "116.405", "39.91",
-         "WGS84", "张三", "13812345678", "12345热线", "投诉", ""],
-        ["BJ-002", f"{t:%Y-%m-%d %H:%M:%S}", "", "甲街道某小区", "116.405", "39.91", "", "李四", "", "12345热线", "", ""],
-        ["BJ-003", f"{t:%Y-%m-%d %H:%M:%S}", "楼道堆物很多，影响通行", "", "东经116度", "39.91", "", "", "", "", "", ""],
+        [
+            "BJ-001",
+            f"{t:%Y-%m-%d %H:%M:%S}",
+            "小区门口垃圾桶满了好几天没人清运，味道很大",
+            "甲街道某小区",
+            "116.405",
+            "39.91",
+            "WGS84",
+            "张三",
+            "13812345678",
+            "12345热线",
+            "投诉",
+            "",
+        ],
+        [
+            "BJ-002",
+            f"{t:%Y-%m-%d %H:%M:%S}",
+            "",
+            "甲街道某小区",
+            "116.405",
+            "39.91",
+            "",
+            "李四",
+            "",
+            "12345热线",
+            "",
+            "",
+        ],
+        [
+            "BJ-003",
+            f"{t:%Y-%m-%d %H:%M:%S}",
+            "楼道堆物很多，影响通行",
+            "",
+            "东经116度",
+            "39.91",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
         ["BJ-004", "昨天下午", "晚上施工噪音扰民", "", "", "", "", "", "", "", "", ""],
-        ["BJ-001", f"{t:%Y-%m-%d %H:%M:%S}", "小区门口垃圾桶满了好几天没人清运，味道很大", "", "116.405", "39.91", "", "张三",
-         "", "", "", ""],
-        ["BJ-006", f"{t:%Y年%m月%d日} 10:30", "晚上施工很吵，请求帮忙", "甲一第2网格", f"{glng:.7f}", f"{glat:.7f}",
-         "GCJ-02", "欧阳娜娜", "13912345678，010-68123456", "网格上报", "求助", "010104"],
+        [
+            "BJ-001",
+            f"{t:%Y-%m-%d %H:%M:%S}",
+            "小区门口垃圾桶满了好几天没人清运，味道很大",
+            "",
+            "116.405",
+            "39.91",
+            "",
+            "张三",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "BJ-006",
+            f"{t:%Y年%m月%d日} 10:30",
+            "晚上施工很吵，请求帮忙",
+            "甲一第2网格",
+            f"{glng:.7f}",
+            f"{glat:.7f}",
+            "GCJ-02",
+            "欧阳娜娜",
+            "13912345678，010-68123456",
+            "网格上报",
+            "求助",
+            "010104",
+        ],
     ]
 
 
@@ -102,7 +176,9 @@ def test_xlsx_with_excel_types(city, catalogue, tmp_path):
     wb = Workbook()
     ws = wb.active
     ws.append(["受理时间", "工单号", "问题描述", "经度", "纬度", "联系人", "诉求类型"])
-    ws.append([when().replace(tzinfo=None), 2026112000123.0, "小区门口垃圾桶满了没人清运", 116.405, 39.91, "王五", "投诉"])
+    ws.append(
+        [when().replace(tzinfo=None), 2026112000123.0, "小区门口垃圾桶满了没人清运", 116.405, 39.91, "王五", "投诉"]
+    )
     ws.append([when().replace(tzinfo=None), 2026112000124.0, None, 116.405, 39.91, "赵六", "咨询"])
     ws.append([None] * 7)  # blank rows are skipped
     ws.append(["2026-13-45 25:00", 2026112000125.0, "楼道堆物", 116.405, 39.91, "", "建议"])
@@ -137,15 +213,18 @@ def test_map_option_dry_run_and_bad_files(city, catalogue, tmp_path):
         run(tmp_path / "bad.txt")
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("2026-11-20 09:05:00", (2026, 11, 20, 9, 5)),
-    ("2026/11/20 9:05", (2026, 11, 20, 9, 5)),
-    ("2026年11月20日 09:05", (2026, 11, 20, 9, 5)),
-    ("2026年11月20日9时5分", (2026, 11, 20, 9, 5)),
-    ("20261120090500", (2026, 11, 20, 9, 5)),
-    ("2026-11-20", (2026, 11, 20, 0, 0)),
-    (datetime(2026, 11, 20, 9, 5), (2026, 11, 20, 9, 5)),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("2026-11-20 09:05:00", (2026, 11, 20, 9, 5)),
+        ("2026/11/20 9:05", (2026, 11, 20, 9, 5)),
+        ("2026年11月20日 09:05", (2026, 11, 20, 9, 5)),
+        ("2026年11月20日9时5分", (2026, 11, 20, 9, 5)),
+        ("20261120090500", (2026, 11, 20, 9, 5)),
+        ("2026-11-20", (2026, 11, 20, 0, 0)),
+        (datetime(2026, 11, 20, 9, 5), (2026, 11, 20, 9, 5)),
+    ],
+)
 def test_parse_datetime_is_beijing_time(raw, expected):
     dt = importer.parse_datetime(raw)
     assert (dt.year, dt.month, dt.day, dt.hour, dt.minute) == expected and dt.utcoffset() == timedelta(hours=8)
@@ -153,8 +232,12 @@ def test_parse_datetime_is_beijing_time(raw, expected):
 
 def test_value_mappings():
     assert importer.parse_channel("市民热线电话") == "phone" and importer.parse_channel("12345热线") == "phone"
-    assert importer.parse_channel("微信小程序") == "app" and importer.parse_channel("12315消费者热线") == "merged_hotline"
-    assert importer.parse_channel("市长信箱") == "leader_mailbox" and importer.parse_channel("网格员上报") == "grid_report"
+    assert (
+        importer.parse_channel("微信小程序") == "app" and importer.parse_channel("12315消费者热线") == "merged_hotline"
+    )
+    assert (
+        importer.parse_channel("市长信箱") == "leader_mailbox" and importer.parse_channel("网格员上报") == "grid_report"
+    )
     assert importer.parse_kind("投诉") == "complaint" and importer.parse_kind("举报类") == "report"
     assert importer.parse_crs("高德") == "gcj02" and importer.parse_crs("百度坐标") == "bd09"
     with pytest.raises(importer.RowError):
@@ -162,7 +245,9 @@ def test_value_mappings():
     with pytest.raises(importer.RowError):
         importer.parse_kind("表扬")
     with pytest.raises(importer.RowError, match="external id"):
-        importer.row_to_input({"诉求内容": "x", "工单编号": ""}, {"text": "诉求内容", "external_id": "工单编号"}, "12345")
+        importer.row_to_input(
+            {"诉求内容": "x", "工单编号": ""}, {"text": "诉求内容", "external_id": "工单编号"}, "12345"
+        )
     assert importer.decode("工单".encode("gbk")) == ("工单", "gbk")
     assert importer.decode("\ufeff工单".encode()) == ("工单", "utf-8")
 
@@ -197,8 +282,9 @@ def test_the_command_exits_non_zero_without_a_traceback(tmp_path):
     from tests.realtime.daphne import ROOT
 
     path = write_csv(tmp_path / "big.csv", [["BJ-1", "", "x" * 200_000] + [""] * 9])
-    r = subprocess.run([sys.executable, "manage.py", "import_appeals", str(path)], cwd=ROOT,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "manage.py", "import_appeals", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode != 0 and "Traceback" not in r.stderr and "单元格超过" in r.stderr, r.stderr[-1000:]
 
 

@@ -80,8 +80,13 @@ def test_repeat_is_proposed_as_duplicate(city, catalogue, make_user):
     op = make_user("operator")
     t0 = datetime(2026, 11, 20, 9, 0, tzinfo=TZ)
     first, _ = reg(op, lng=116.405, lat=39.91, received_at=t0)
-    second, _ = reg(op, text="小区门口的垃圾桶满了没人来清运，臭味很大", lng=116.4051, lat=39.9101,
-                    received_at=t0 + timedelta(hours=2))
+    second, _ = reg(
+        op,
+        text="小区门口的垃圾桶满了没人来清运，臭味很大",
+        lng=116.4051,
+        lat=39.9101,
+        received_at=t0 + timedelta(hours=2),
+    )
     assert second.duplicates and second.duplicates[0]["candidate_id"] == first.pk
     far, _ = reg(op, lng=116.415, lat=39.915, received_at=t0 + timedelta(hours=3))  # ~1 km away
     assert all(d["candidate_id"] != first.pk for d in far.duplicates)
@@ -99,8 +104,10 @@ def test_duplicate_search_can_use_the_open_appeals_index(city, catalogue, make_u
 
     appeal, _ = reg(make_user("operator"), lng=116.405, lat=39.91)
     with connection.cursor() as cur:
-        cur.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'appeals_appeal'::regclass"
-                    " AND NOT indisunique AND indexrelid::regclass::text <> 'appeal_open_position'")
+        cur.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'appeals_appeal'::regclass"
+            " AND NOT indisunique AND indexrelid::regclass::text <> 'appeal_open_position'"
+        )
         for (name,) in cur.fetchall():
             cur.execute(f'DROP INDEX "{name}"')
         cur.execute("SET LOCAL enable_seqscan = off")

@@ -7,9 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from gridgov.appeals.timelimits.long_term import long_term_due, long_term_items, long_term_remind, long_term_review
 from gridgov.appeals.models import AppealEvent, LongTermItem
 from gridgov.appeals.services import appeal_resolve, appeal_suspend, appeal_sweep, appeal_transition
+from gridgov.appeals.timelimits.long_term import long_term_due, long_term_items, long_term_remind, long_term_review
 from gridgov.audit.models import AuditEvent
 from gridgov.audit.services import audit_verify
 from gridgov.realtime.models import OutboxEvent
@@ -27,8 +27,9 @@ def suspended(city, tiers, make_user):  # noqa: F811
     unit = make_user("department", department=appeal.department)
     for event in ("accept", "start"):
         appeal_transition(appeal_id=appeal.pk, event=event, actor=unit)
-    appeal_suspend(appeal_id=appeal.pk, actor=unit, reason="需协调产权单位改造管线", plan="年底前完成改造",
-                   review_at=REVIEW)
+    appeal_suspend(
+        appeal_id=appeal.pk, actor=unit, reason="需协调产权单位改造管线", plan="年底前完成改造", review_at=REVIEW
+    )
     appeal.refresh_from_db()
     return appeal, unit
 
@@ -45,8 +46,9 @@ def test_a_review_reminder_once_per_review_date(suspended):
     assert reminder.data["review_at"] == "2026-11-10T01:00:00.000000+00:00"
     assert reminder.department_id == appeal.department_id and reminder.new_state == "suspended"
     assert AuditEvent.objects.filter(action="appeal.ledger_review_due", object_id=str(appeal.pk)).count() == 1
-    notice = set(OutboxEvent.objects.filter(type="appeal.ledger_review", payload__id=appeal.pk)
-                 .values_list("group", flat=True))
+    notice = set(
+        OutboxEvent.objects.filter(type="appeal.ledger_review", payload__id=appeal.pk).values_list("group", flat=True)
+    )
     assert notice == {"city", f"department.{appeal.department_id}"}
     # Idempotent: later runs for the same date record nothing.
     assert long_term_remind(now=REVIEW + timedelta(days=2)) == {"due": 0, "reminded": 0}
@@ -54,8 +56,14 @@ def test_a_review_reminder_once_per_review_date(suspended):
 
     # The unit reviews and sets the next date: one more reminder when it comes.
     nxt = REVIEW + timedelta(days=14)
-    long_term_review(appeal_id=appeal.pk, actor=unit, review_at=nxt, note="已完成设计", plan="12月施工",
-                     now=REVIEW + timedelta(days=2))
+    long_term_review(
+        appeal_id=appeal.pk,
+        actor=unit,
+        review_at=nxt,
+        note="已完成设计",
+        plan="12月施工",
+        now=REVIEW + timedelta(days=2),
+    )
     item = LongTermItem.objects.get(appeal=appeal)
     assert item.review_at == nxt and item.plan == "12月施工"
     assert appeal.events.filter(event="ledger_review").get().data["previous"] == "2026-11-10T01:00:00.000000+00:00"

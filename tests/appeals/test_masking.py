@@ -13,36 +13,43 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.mark.parametrize("raw,masked", [
-    ("13812345678", "138****5678"),
-    ("+86 138 1234 5678", "+86 138 **** 5678"),
-    ("010-68123456", "010-6****456"),
-    ("0571-87654321", "0571-8****321"),
-    ("68123456", "6****456"),
-    ("12345", "***45"),
-    ("13812345678，010-68123456", "138****5678，010-6****456"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw,masked",
+    [
+        ("13812345678", "138****5678"),
+        ("+86 138 1234 5678", "+86 138 **** 5678"),
+        ("010-68123456", "010-6****456"),
+        ("0571-87654321", "0571-8****321"),
+        ("68123456", "6****456"),
+        ("12345", "***45"),
+        ("13812345678，010-68123456", "138****5678，010-6****456"),
+        ("", ""),
+    ],
+)
 def test_mask_phone(raw, masked):
     assert mask_phone(raw) == masked
 
 
-@pytest.mark.parametrize("raw,masked", [
-    ("张三", "张*"),
-    ("李小明", "李**"),
-    ("欧阳娜娜", "欧阳**"),
-    ("阿依古丽·买买提", "阿依**·***"),
-    ("王", "*"),
-    ("John Smith", "J*** S****"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw,masked",
+    [
+        ("张三", "张*"),
+        ("李小明", "李**"),
+        ("欧阳娜娜", "欧阳**"),
+        ("阿依古丽·买买提", "阿依**·***"),
+        ("王", "*"),
+        ("John Smith", "J*** S****"),
+        ("", ""),
+    ],
+)
 def test_mask_name_keeps_the_surname(raw, masked):
     assert mask_name(raw) == masked
 
 
 def test_mask_text_hides_numbers_and_the_appellants_name():
-    text = ("我是张三，电话13812345678，座机010-68123456，身份证号110101199003074512，"
-            "小区3号楼垃圾10天没清运，罚款2000元")
+    text = (
+        "我是张三，电话13812345678，座机010-68123456，身份证号110101199003074512，小区3号楼垃圾10天没清运，罚款2000元"
+    )
     masked = mask_text(text, names=["张三"])
     assert "13812345678" not in masked and "138****5678" in masked
     assert "010-6****456" in masked
@@ -64,8 +71,10 @@ TEXT = "楼下闻到很浓的煤气味，怀疑燃气泄漏，我是张三，请
 @pytest.fixture
 def gas_appeal(city, catalogue, make_user):
     """Lead: ranqi; assisting: gongan and the street office of 110101001 (risk double dispatch)."""
-    appeal, _ = appeal_register(data={"text": TEXT, "lng": 116.405, "lat": 39.91, "appellant_name": "张三",
-                                      "appellant_phone": "13912345678"}, actor=make_user("operator"))
+    appeal, _ = appeal_register(
+        data={"text": TEXT, "lng": 116.405, "lat": 39.91, "appellant_name": "张三", "appellant_phone": "13912345678"},
+        actor=make_user("operator"),
+    )
     assert appeal.department.code == "ranqi"
     return appeal
 
@@ -107,8 +116,11 @@ def test_personal_data_per_role(gas_appeal, make_user, catalogue, api):
 
 def test_masked_viewers_get_masked_event_notes(gas_appeal, make_user, catalogue, api):
     lead = make_user("department", department=catalogue["departments"]["ranqi"])
-    api(lead).post(f"/api/v1/appeals/{gas_appeal.ticket_no}/return",
-                   {"reason": "已电话联系13912345678，应由属地处理"}, format="json")
+    api(lead).post(
+        f"/api/v1/appeals/{gas_appeal.ticket_no}/return",
+        {"reason": "已电话联系13912345678，应由属地处理"},
+        format="json",
+    )
     street = make_user("street_office", area_code="110101001")
     notes = [e["note"] for e in api(street).get(f"/api/v1/appeals/{gas_appeal.ticket_no}").json()["events"]]
     assert any("139****5678" in n for n in notes) and not any("13912345678" in n for n in notes)

@@ -42,21 +42,36 @@ def test_one_sweep_catches_up_in_order_and_a_second_changes_nothing(backlog):
     assert c.deadline == at(2026, 11, 25, 17, 30) and d.deadline == at(2026, 12, 7, 17, 30)
     saturday = at(2026, 11, 21, 9, 0)
     assert appeal_sweep(now=saturday) == {"checked": 4, "changed": 4, "failed": 0}  # d is not due yet
-    assert colours() == {a.ticket_no: "red", e.ticket_no: "red", b.ticket_no: "red", c.ticket_no: "yellow",
-                         d.ticket_no: "none"}
+    assert colours() == {
+        a.ticket_no: "red",
+        e.ticket_no: "red",
+        b.ticket_no: "red",
+        c.ticket_no: "yellow",
+        d.ticket_no: "none",
+    }
     changes = list(AppealEvent.objects.filter(event__startswith="colour_").order_by("id"))
     # Written in the order the first of their changes fell due.
     assert [(ev.appeal_id, ev.event) for ev in changes] == [
-        (a.pk, "colour_red"), (e.pk, "colour_red"), (b.pk, "colour_red"), (c.pk, "colour_yellow")]
+        (a.pk, "colour_red"),
+        (e.pk, "colour_red"),
+        (b.pk, "colour_red"),
+        (c.pk, "colour_yellow"),
+    ]
     assert [ev.data["due_at"] for ev in changes] == [
-        "2026-11-16T11:00:00+08:00", "2026-11-16T11:30:00+08:00", "2026-11-17T09:00:00+08:00",
-        "2026-11-21T01:15:00+08:00"]
+        "2026-11-16T11:00:00+08:00",
+        "2026-11-16T11:30:00+08:00",
+        "2026-11-17T09:00:00+08:00",
+        "2026-11-21T01:15:00+08:00",
+    ]
     assert changes[0].data["skipped"] == ["yellow", "orange"] and "skipped" not in changes[3].data
 
     events, audits, outbox = AppealEvent.objects.count(), AuditEvent.objects.count(), OutboxEvent.objects.count()
     assert appeal_sweep(now=saturday) == {"checked": 0, "changed": 0, "failed": 0}
     assert (AppealEvent.objects.count(), AuditEvent.objects.count(), OutboxEvent.objects.count()) == (
-        events, audits, outbox)
+        events,
+        audits,
+        outbox,
+    )
 
     monday = at(2026, 11, 23, 10, 0)
     assert appeal_sweep(now=monday) == {"checked": 1, "changed": 1, "failed": 0}
@@ -91,9 +106,16 @@ def test_orange_and_red_are_recorded_and_announced(backlog):
     # Every change also updates the appeal for its units, its street and the city.
     assert {"city", "street.110101001", f"department.{ranqi}"} <= sent(a, "appeal.changed")
     payload = OutboxEvent.objects.filter(type="appeal.escalation", payload__id=a.pk).first().payload
-    assert payload == {"id": a.pk, "ticket_no": a.ticket_no, "event": "colour_red", "state": "dispatched",
-                       "warning_colour": "red", "deadline": "2026-11-16T03:00:00Z", "department": "ranqi",
-                       "grid_code": "110101001001001"}
+    assert payload == {
+        "id": a.pk,
+        "ticket_no": a.ticket_no,
+        "event": "colour_red",
+        "state": "dispatched",
+        "warning_colour": "red",
+        "deadline": "2026-11-16T03:00:00Z",
+        "department": "ranqi",
+        "grid_code": "110101001001001",
+    }
 
 
 def test_supervision_list_by_unit_with_time_overdue(backlog, make_user):
@@ -103,7 +125,10 @@ def test_supervision_list_by_unit_with_time_overdue(backlog, make_user):
     appeal_sweep(now=monday)
     rows = supervision_list(make_user("hotline_center"), now=monday)
     assert [(u["department"]["code"], u["red"], u["orange"]) for u in rows] == [
-        ("ranqi", 2, 0), ("shuiwu", 1, 0), ("chengguan", 0, 1)]
+        ("ranqi", 2, 0),
+        ("shuiwu", 1, 0),
+        ("chengguan", 0, 1),
+    ]
     ranqi = rows[0]
     assert [x["ticket_no"] for x in ranqi["appeals"]] == [a.ticket_no, e.ticket_no]  # most overdue first
     assert ranqi["appeals"][0]["overdue"] == timedelta(days=6, hours=23)
@@ -116,10 +141,13 @@ def test_supervision_list_by_unit_with_time_overdue(backlog, make_user):
 
     # A resolved appeal leaves the list, whatever its colour.
     for event in ("accept", "resolve"):
-        appeal_transition(appeal_id=b.pk, event=event, actor=None,
-                          **({"closure_type": "substantive"} if event == "resolve" else {}))
+        appeal_transition(
+            appeal_id=b.pk, event=event, actor=None, **({"closure_type": "substantive"} if event == "resolve" else {})
+        )
     assert [u["department"]["code"] for u in supervision_list(make_user("hotline_center"), now=monday)] == [
-        "ranqi", "chengguan"]
+        "ranqi",
+        "chengguan",
+    ]
 
 
 def test_supervision_list_scope(backlog, make_user):
@@ -135,12 +163,14 @@ def test_supervision_list_scope(backlog, make_user):
     assert codes(make_user("department", department=units[0])) == [("ranqi", 2, 0)]
     assert codes(make_user("department", department=units[1])) == [("chengguan", 0, 1)]
     assert codes(make_user("street_office", area_code="110101001")) == [
-        ("ranqi", 2, 0), ("shuiwu", 1, 0), ("chengguan", 0, 1)]
+        ("ranqi", 2, 0),
+        ("shuiwu", 1, 0),
+        ("chengguan", 0, 1),
+    ]
     assert codes(make_user("street_office", area_code="110101002")) == []  # another street
     assert codes(make_user("operator")) == [] and codes(make_user("grid_worker")) == []
     assert codes(None) == []
-    assert set(escalated_to_district("110101").values_list("pk", flat=True)) == {
-        backlog[k].pk for k in "aeb"}
+    assert set(escalated_to_district("110101").values_list("pk", flat=True)) == {backlog[k].pk for k in "aeb"}
     assert not escalated_to_district("110102").exists()
 
 

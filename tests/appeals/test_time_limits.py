@@ -37,8 +37,10 @@ def test_7_working_days_received_on_a_friday_afternoon(city, tiers, make_user): 
     assert appeal.next_colour_at is None
     # The history is stamped when written; each change also says when it fell due.
     assert [(e.event, e.data["due_at"]) for e in appeal.events.filter(event__startswith="colour_")] == [
-        ("colour_yellow", steps[1][0].isoformat()), ("colour_orange", steps[3][0].isoformat()),
-        ("colour_red", steps[5][0].isoformat())]
+        ("colour_yellow", steps[1][0].isoformat()),
+        ("colour_orange", steps[3][0].isoformat()),
+        ("colour_red", steps[5][0].isoformat()),
+    ]
 
 
 def test_7_working_days_received_during_the_national_day_holiday(city, tiers, make_user):  # noqa: F811
@@ -90,9 +92,15 @@ def test_a_dispatch_after_the_deadline_records_the_escalation(city, tiers, make_
     assert appeal.warning_colour == "red" and appeal.next_colour_at is None
     assert list(appeal.events.values_list("event", flat=True)) == ["register", "locate", "dispatch", "colour_red"]
     red = appeal.events.get(event="colour_red")
-    assert red.data == {"old": "none", "new": "red", "supervised": True, "escalated": True,
-                        "skipped": ["yellow", "orange"], "due_at": "2026-11-11T17:30:00+08:00",
-                        "escalated_to": {"district": "110101"}}
+    assert red.data == {
+        "old": "none",
+        "new": "red",
+        "supervised": True,
+        "escalated": True,
+        "skipped": ["yellow", "orange"],
+        "due_at": "2026-11-11T17:30:00+08:00",
+        "escalated_to": {"district": "110101"},
+    }
 
 
 # --- settings --------------------------------------------------------------------------------
@@ -123,8 +131,9 @@ def test_the_stored_deadline_holds_when_the_settings_change(city, tiers, make_us
     assert not AppealEvent.objects.filter(event="colour_red").exists()
 
 
-@pytest.mark.parametrize("raw,expected", [("", (0.5, 0.75, 1.0)), ("0.6, 0.8, 1", (0.6, 0.8, 1.0)),
-                                          ("0.5,0.75,0.9", (0.5, 0.75, 0.9))])
+@pytest.mark.parametrize(
+    "raw,expected", [("", (0.5, 0.75, 1.0)), ("0.6, 0.8, 1", (0.6, 0.8, 1.0)), ("0.5,0.75,0.9", (0.5, 0.75, 0.9))]
+)
 def test_env_thresholds(monkeypatch, raw, expected):
     monkeypatch.setenv("X_THRESHOLDS", raw)
     assert project_settings.env_thresholds("X_THRESHOLDS", (0.5, 0.75, 1.0)) == expected
@@ -140,7 +149,10 @@ def test_env_thresholds_refuses(monkeypatch, raw):
 def test_env_time_limit_modes(monkeypatch):
     monkeypatch.setenv("X_MODES", "7d=workdays, 15d=Calendar,24h=working_days")
     assert project_settings.env_time_limit_modes("X_MODES") == {
-        "7d": "working_days", "15d": "calendar", "24h": "working_days"}
+        "7d": "working_days",
+        "15d": "calendar",
+        "24h": "working_days",
+    }
     monkeypatch.setenv("X_MODES", "")
     assert project_settings.env_time_limit_modes("X_MODES") == {}
 
@@ -156,5 +168,7 @@ def test_the_beat_schedule_runs_the_sweep():
     entry = project_settings.CELERY_BEAT_SCHEDULE["appeals-sweep-warning-colours"]
     assert entry["task"] == "gridgov.appeals.tasks.sweep_warning_colours"
     assert entry["schedule"] == float(project_settings.SWEEP_INTERVAL_SECONDS)
-    assert project_settings.CELERY_BEAT_SCHEDULE["appeals-review-long-term"]["task"] == \
-        "gridgov.appeals.tasks.review_long_term"
+    assert (
+        project_settings.CELERY_BEAT_SCHEDULE["appeals-review-long-term"]["task"]
+        == "gridgov.appeals.tasks.review_long_term"
+    )

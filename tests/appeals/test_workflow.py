@@ -17,13 +17,16 @@ def test_return_and_arbitration():
     assert next_state(State.RETURNED, "reject_return") == State.DISPATCHED
 
 
-@pytest.mark.parametrize("state,event", [
-    (State.REGISTERED, "dispatch"),  # never dispatched before it is located
-    (State.CLOSED, "accept"),
-    (State.DISPATCHED, "resolve"),  # must be accepted first
-    (State.MERGED, "merge"),
-    (State.RESOLVED, "return"),
-])
+@pytest.mark.parametrize(
+    "state,event",
+    [
+        (State.REGISTERED, "dispatch"),  # never dispatched before it is located
+        (State.CLOSED, "accept"),
+        (State.DISPATCHED, "resolve"),  # must be accepted first
+        (State.MERGED, "merge"),
+        (State.RESOLVED, "return"),
+    ],
+)
 def test_illegal_transitions_are_refused(state, event):
     with pytest.raises(IllegalTransition) as exc:
         next_state(state, event)

@@ -30,8 +30,15 @@ def at(*args):
 def tiers(catalogue):
     """The conftest catalogue plus a 24 h category (water) with its own unit."""
     shuiwu = Department.objects.create(code="shuiwu", name="水务集团", kind=Department.Kind.UTILITY)
-    Category.objects.create(level=3, code="010105", name="停水", parent=Category.objects.get(code="0101"),
-                            time_limit="24h", default_department=shuiwu, keywords=["停水"])
+    Category.objects.create(
+        level=3,
+        code="010105",
+        name="停水",
+        parent=Category.objects.get(code="0101"),
+        time_limit="24h",
+        default_department=shuiwu,
+        keywords=["停水"],
+    )
     catalogue["departments"]["shuiwu"] = shuiwu
     return catalogue
 

@@ -40,15 +40,20 @@ def test_every_at_outside_a_sane_window_is_refused(city, api, make_user, at):
         assert r.status_code == 400 and "at" in r.json()
         assert c.get("/api/v1/areas/grid/", {"at": at}).status_code == 400
     assert api().get("/api/v1/locate", {"lng": 116.405, "lat": 39.91, "at": at}).status_code in (401, 403)
-    r = api(make_user(Role.OPERATOR)).get("/api/v1/locate", {"lng": 116.405, "lat": 39.91,
-                                                              "at": "2020-01-01T00:00:00+08:00"})
+    r = api(make_user(Role.OPERATOR)).get(
+        "/api/v1/locate", {"lng": 116.405, "lat": 39.91, "at": "2020-01-01T00:00:00+08:00"}
+    )
     assert r.status_code == 200
 
 
 def test_bulk_locate_takes_json_types_as_they_are(city, api, make_user):
     c = api(make_user(Role.OPERATOR))
-    for body in ({"points": [[116.405, 39.91]], "crs": 4326}, {"points": [[116.405, 39.91]], "at": 20200101},
-                 {"points": [[116.405, 39.91], [True, 39.91]]}, {"points": [["116.405", "39.91"]]}):
+    for body in (
+        {"points": [[116.405, 39.91]], "crs": 4326},
+        {"points": [[116.405, 39.91]], "at": 20200101},
+        {"points": [[116.405, 39.91], [True, 39.91]]},
+        {"points": [["116.405", "39.91"]]},
+    ):
         r = c.post("/api/v1/locate/bulk", body, format="json")
         assert r.status_code == 400, body
     # A query string is text: numbers arrive as strings there and are read as numbers.

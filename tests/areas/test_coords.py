@@ -10,7 +10,9 @@ def test_gcj02_offset_is_hundreds_of_metres_in_beijing():
     assert 100 < d_m < 700
 
 
-@pytest.mark.parametrize("fwd,back", [(coords.wgs84_to_gcj02, coords.gcj02_to_wgs84), (coords.wgs84_to_bd09, coords.bd09_to_wgs84)])
+@pytest.mark.parametrize(
+    "fwd,back", [(coords.wgs84_to_gcj02, coords.gcj02_to_wgs84), (coords.wgs84_to_bd09, coords.bd09_to_wgs84)]
+)
 def test_round_trip_within_a_millimetre(fwd, back):
     rng = np.random.default_rng(1)
     lng = rng.uniform(74, 134, 1000)

@@ -11,8 +11,13 @@ pytestmark = pytest.mark.django_db
 def chain(make_user):
     user = make_user("operator")
     for i in range(5):
-        audit_record(actor=user, action="appeal.transition", object_type="appeal", object_id=i,
-                     data={"old": "registered", "new": "located", "note": "定位 §", "n": i, "x": 0.1})
+        audit_record(
+            actor=user,
+            action="appeal.transition",
+            object_type="appeal",
+            object_id=i,
+            data={"old": "registered", "new": "located", "note": "定位 §", "n": i, "x": 0.1},
+        )
     return user
 
 

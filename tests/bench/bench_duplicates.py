@@ -16,8 +16,8 @@ import random
 import time
 from dataclasses import replace
 
-from gridgov.appeals.intake.duplicates import DuplicateParams, features_cache_clear, find_duplicates
 from fixtures.duplicates_eval import evaluate_detail, make_duplicate_benchmark
+from gridgov.appeals.intake.duplicates import DuplicateParams, features_cache_clear, find_duplicates
 from tests.bench.common import header
 
 SEED = int(os.environ.get("BENCH_SEED", 20260314))

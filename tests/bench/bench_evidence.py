@@ -44,7 +44,7 @@ def make_photos(n, seed=7):
     for i in range(n):
         img = base.copy()
         r, c = divmod(i, w // 16)
-        img[(r * 16) % h:(r * 16) % h + 16, c * 16:c * 16 + 16] = (i * 37) % 256
+        img[(r * 16) % h : (r * 16) % h + 16, c * 16 : c * 16 + 16] = (i * 37) % 256
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "JPEG", quality=85, exif=exif)
         out.append(buf.getvalue())
@@ -70,14 +70,17 @@ def build_world():
     l2 = Category.objects.create(level=2, code="0101", name="环境卫生", parent=l1)
     Category.objects.create(level=3, code="010103", name="楼道堆物", parent=l2, time_limit="7d", keywords=["楼道"])
     operator = User.objects.create_user("bench-operator", password="bench-pw-1", role=Role.OPERATOR)
-    worker = User.objects.create_user("bench-worker", password="bench-pw-1", role=Role.GRID_WORKER,
-                                      grid_codes=["110101001001001"])
+    worker = User.objects.create_user(
+        "bench-worker", password="bench-pw-1", role=Role.GRID_WORKER, grid_codes=["110101001001001"]
+    )
     rng = np.random.default_rng(3)
     appeals = []
     for i in range(TASKS):
         lng, lat = 116.401 + rng.random() * 0.008, 39.901 + rng.random() * 0.018
-        appeal, _ = appeal_register(data={"text": f"楼道堆物第{i}处，影响通行", "lng": lng, "lat": lat,
-                                          "category_code": "010103"}, actor=operator)
+        appeal, _ = appeal_register(
+            data={"text": f"楼道堆物第{i}处，影响通行", "lng": lng, "lat": lat, "category_code": "010103"},
+            actor=operator,
+        )
         field_tasks.task_accept(appeal_id=appeal.pk, actor=worker)
         field_tasks.task_check_in(appeal_id=appeal.pk, actor=worker, lng=lng, lat=lat + 0.0002)
         appeals.append(appeal)
@@ -95,9 +98,11 @@ def upload_all(client, token, appeals, photos, keys):
         if keys is not None:
             headers["HTTP_IDEMPOTENCY_KEY"] = keys[i]
         t0 = time.perf_counter()
-        r = client.post(f"/api/mobile/v1/tasks/{appeal.ticket_no}/evidence",
-                        {"file": SimpleUploadedFile(f"IMG_{i:04d}.jpg", content, "image/jpeg"), "purpose": "after"},
-                        **headers)
+        r = client.post(
+            f"/api/mobile/v1/tasks/{appeal.ticket_no}/evidence",
+            {"file": SimpleUploadedFile(f"IMG_{i:04d}.jpg", content, "image/jpeg"), "purpose": "after"},
+            **headers,
+        )
         latencies.append(time.perf_counter() - t0)
         statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
     return latencies, statuses
@@ -106,9 +111,12 @@ def upload_all(client, token, appeals, photos, keys):
 def report(label, latencies, statuses, total_bytes):
     total = sum(latencies)
     p = percentiles(latencies)
-    print(f"  {label:<34} {len(latencies) / total:7.1f} uploads/s  {total_bytes / total / 1e6:6.1f} MB/s   "
-          f"p50 {p['p50']:6.1f} ms  p90 {p['p90']:6.1f} ms  p99 {p['p99']:6.1f} ms  max {p['max']:6.1f} ms   "
-          f"status {dict(sorted(statuses.items()))}", flush=True)
+    print(
+        f"  {label:<34} {len(latencies) / total:7.1f} uploads/s  {total_bytes / total / 1e6:6.1f} MB/s   "
+        f"p50 {p['p50']:6.1f} ms  p90 {p['p90']:6.1f} ms  p99 {p['p99']:6.1f} ms  max {p['max']:6.1f} ms   "
+        f"status {dict(sorted(statuses.items()))}",
+        flush=True,
+    )
 
 
 def main():
@@ -149,8 +157,10 @@ def main():
         report("4. again without a key (SHA-256)", lat, st, total_bytes)
         after = Attachment.objects.count()
         thumbs = sum(1 for a in Attachment.objects.only("meta") if a.meta.get("thumbnail"))
-        print(f"  attachments stored: {stored} after the first pass, {after} after all three "
-              f"({'no twins' if stored == after == N else 'TWINS OR LOSSES'}); thumbnails: {thumbs}")
+        print(
+            f"  attachments stored: {stored} after the first pass, {after} after all three "
+            f"({'no twins' if stored == after == N else 'TWINS OR LOSSES'}); thumbnails: {thumbs}"
+        )
     finally:
         shutil.rmtree(media, ignore_errors=True)
 

@@ -97,7 +97,6 @@ def lattice():
     print(f"  bins: {bins}")
 
 
-
 # --- 2. from the database ---------------------------------------------------------------------
 
 GRIDS = int(os.environ.get("BENCH_GRIDS", 10_000))
@@ -108,10 +107,34 @@ DAYS = 150  # the 30-day window and its 4 predecessors: every appeal is counted
 SOURCE = "bench-hotspots"
 # A few leaves in four level-2 groups, with their shares of the appeals.
 LEAVES = {"010101": 0.30, "010102": 0.10, "010201": 0.15, "020104": 0.15, "020101": 0.10, "030103": 0.20}
-COLUMNS = ("ticket_no", "source_system", "external_id", "channel", "kind", "text", "address_text", "appellant_name",
-           "appellant_phone", "received_at", "position", "position_input", "grid_id", "grid_code", "location",
-           "category_id", "classification", "time_limit", "risk", "duplicates", "route", "warning_colour", "state",
-           "closure_type", "created_at", "updated_at")
+COLUMNS = (
+    "ticket_no",
+    "source_system",
+    "external_id",
+    "channel",
+    "kind",
+    "text",
+    "address_text",
+    "appellant_name",
+    "appellant_phone",
+    "received_at",
+    "position",
+    "position_input",
+    "grid_id",
+    "grid_code",
+    "location",
+    "category_id",
+    "classification",
+    "time_limit",
+    "risk",
+    "duplicates",
+    "route",
+    "warning_colour",
+    "state",
+    "closure_type",
+    "created_at",
+    "updated_at",
+)
 
 
 def _grid_intensity(rows):
@@ -147,8 +170,10 @@ def ensure_appeals(anchor):
         missing = sorted({r[0] for r in cur.fetchall()} - set(COLUMNS) - {"id"})
         if missing:
             raise SystemExit(f"appeals_appeal has required columns this bench does not fill: {missing}")
-        cur.execute("SELECT id, code, ST_X(p), ST_Y(p) FROM (SELECT id, code, ST_PointOnSurface(geom) p "
-                    "FROM areas_grid WHERE valid_to IS NULL) g ORDER BY code")
+        cur.execute(
+            "SELECT id, code, ST_X(p), ST_Y(p) FROM (SELECT id, code, ST_PointOnSurface(geom) p "
+            "FROM areas_grid WHERE valid_to IS NULL) g ORDER BY code"
+        )
         rows = cur.fetchall()
     cats = dict(Category.objects.filter(code__in=LEAVES).values_list("code", "pk"))
     leaf_codes = list(LEAVES)
@@ -165,17 +190,27 @@ def ensure_appeals(anchor):
     cat = rng.choice(len(leaf_codes), size=n, p=leaf_p / leaf_p.sum())
     # one building: 20 leaks of a water main within ~15 m, in the last week
     b = len(rows) // 2
-    extra = [(b, gx[b] + rng.normal(0, 0.0001), gy[b] + rng.normal(0, 0.0001), end - rng.random() * 6 * 86400,
-              leaf_codes.index("020104")) for _ in range(20)]
+    extra = [
+        (
+            b,
+            gx[b] + rng.normal(0, 0.0001),
+            gy[b] + rng.normal(0, 0.0001),
+            end - rng.random() * 6 * 86400,
+            leaf_codes.index("020104"),
+        )
+        for _ in range(20)
+    ]
     with timed(f"COPY {n + 20:,} synthetic appeals (once)", n + 20, "rows"), connection.cursor() as cur:
         with cur.copy(f"COPY appeals_appeal ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             buf = io.StringIO()
             items = zip(g, lng, lat, received, cat, strict=True)
             for i, (gi, x, y, t, c) in enumerate(itertools.chain(items, extra)):
                 ts = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(t))
-                buf.write(f"BH{i:010d}\t{SOURCE}\t\tphone\tcomplaint\t合成诉求\t\t\t\t{ts}\t"
-                          f"SRID=4326;POINT({x:.7f} {y:.7f})\t{{}}\t{rows[gi][0]}\t{rows[gi][1]}\t{{}}\t"
-                          f"{cats[leaf_codes[c]]}\t{{}}\t7d\t{{}}\t[]\t{{}}\tnone\tclosed\tsubstantive\t{ts}\t{ts}\n")
+                buf.write(
+                    f"BH{i:010d}\t{SOURCE}\t\tphone\tcomplaint\t合成诉求\t\t\t\t{ts}\t"
+                    f"SRID=4326;POINT({x:.7f} {y:.7f})\t{{}}\t{rows[gi][0]}\t{rows[gi][1]}\t{{}}\t"
+                    f"{cats[leaf_codes[c]]}\t{{}}\t7d\t{{}}\t[]\t{{}}\tnone\tclosed\tsubstantive\t{ts}\t{ts}\n"
+                )
                 if i % 100_000 == 99_999:
                     copy.write(buf.getvalue())
                     buf = io.StringIO()
@@ -202,8 +237,10 @@ def database():
     anchor = datetime.fromisoformat(ANCHOR)
     ensure_appeals(ANCHOR)
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM appeals_appeal WHERE received_at >= %s AND received_at < %s",
-                    [anchor - timedelta(days=DAYS), anchor])
+        cur.execute(
+            "SELECT count(*) FROM appeals_appeal WHERE received_at >= %s AND received_at < %s",
+            [anchor - timedelta(days=DAYS), anchor],
+        )
         (in_windows,) = cur.fetchone()
     print(f"  city: {n_grids:,} current grids; appeals in the windows: {in_windows:,}", flush=True)
 
@@ -220,21 +257,28 @@ def database():
     gi_calls = 2 * summary["groups"] * 5
     print(f"  {'hotspots_recompute, warm (7 + 30 days, 5 windows each)':<56} {ours:8.3f} s  (target ≤ 10 s)")
     print(f"    steps of the last run: {summary['seconds']}")
-    print(f"    groups {summary['groups']}, Gi* runs {gi_calls}, hot grids {summary['hot']}, "
-          f"DBSCAN spots {summary['spots']}; first run created {first['created']}, later runs created "
-          f"{summary['created']} and updated {summary['updated']}")
-    print(f"    stored: {Hotspot.objects.filter(kind='grid_gi', active=True).count():,} active grid hotspots, "
-          f"{Hotspot.objects.filter(kind='dbscan', active=True).count():,} active DBSCAN spots")
-    biggest = (Hotspot.objects.filter(kind="dbscan", active=True, category_key="020104")
-               .order_by("-statistics__count").first())
+    print(
+        f"    groups {summary['groups']}, Gi* runs {gi_calls}, hot grids {summary['hot']}, "
+        f"DBSCAN spots {summary['spots']}; first run created {first['created']}, later runs created "
+        f"{summary['created']} and updated {summary['updated']}"
+    )
+    print(
+        f"    stored: {Hotspot.objects.filter(kind='grid_gi', active=True).count():,} active grid hotspots, "
+        f"{Hotspot.objects.filter(kind='dbscan', active=True).count():,} active DBSCAN spots"
+    )
+    biggest = (
+        Hotspot.objects.filter(kind="dbscan", active=True, category_key="020104").order_by("-statistics__count").first()
+    )
     if biggest is not None:
-        print(f"    the planted building (20 leaks, 020104): largest 020104 spot holds {biggest.statistics['count']} "
-              f"appeals within {biggest.statistics['radius_m']} m")
+        print(
+            f"    the planted building (20 leaks, 020104): largest 020104 spot holds {biggest.statistics['count']} "
+            f"appeals within {biggest.statistics['radius_m']} m"
+        )
 
     # esda on the same counts (all appeals of the current 30-day window) and the same weights.
     counts = compute.window_counts(anchor, 30, 1, [compute.category_group("")], w.codes)[0, 0]
     m = w.weights.tocsr()
-    nbrs = {i: [int(j) for j in m.indices[m.indptr[i]:m.indptr[i + 1]] if j != i] for i in range(len(w.codes))}
+    nbrs = {i: [int(j) for j in m.indices[m.indptr[i] : m.indptr[i + 1]] if j != i] for i in range(len(w.codes))}
     lw = libpysal.weights.W(nbrs, silence_warnings=True)
     lw.transform = "B"
 
@@ -250,8 +294,10 @@ def database():
         (f"ours: Gi* + FDR + classify, {int(counts.sum()):,} appeals", f"{ours_gi:8.4f} s"),
         ("esda: G_Local(star=True, permutations=0), same W", f"{theirs:8.4f} s"),
         ("esda / ours", f"{theirs / ours_gi:8.1f} ×"),
-        (f"recompute with esda in place of ours (est., {gi_calls} runs)",
-         f"{ours - summary['seconds']['gi'] + gi_calls * theirs:8.3f} s"),
+        (
+            f"recompute with esda in place of ours (est., {gi_calls} runs)",
+            f"{ours - summary['seconds']['gi'] + gi_calls * theirs:8.3f} s",
+        ),
         ("max |z - esda z|", f"{diff:8.1e}"),
     ):
         print(f"  {label:<56} {value}")

@@ -101,19 +101,27 @@ def history_to_now():
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute("UPDATE appeals_appeal SET state = 'closed' WHERE source_system <> 'bench-history' "
-                    "AND state <> 'closed'")
+        cur.execute(
+            "UPDATE appeals_appeal SET state = 'closed' WHERE source_system <> 'bench-history' AND state <> 'closed'"
+        )
         closed = cur.rowcount
         cur.execute("SELECT now() - max(received_at) FROM appeals_appeal WHERE source_system = 'bench-history'")
         (lag,) = cur.fetchone()
         moved = 0
         if lag is not None and lag.total_seconds() > 3600:
-            cur.execute("UPDATE appeals_appeal SET received_at = received_at + %s, deadline = deadline + %s "
-                        "WHERE source_system = 'bench-history'", [lag, lag])
+            cur.execute(
+                "UPDATE appeals_appeal SET received_at = received_at + %s, deadline = deadline + %s "
+                "WHERE source_system = 'bench-history'",
+                [lag, lag],
+            )
             moved = cur.rowcount
             cur.execute("ANALYZE appeals_appeal")
-    print(f"  earlier runs' appeals closed: {closed:,}; history moved forward by {lag} ({moved:,} rows)"
-          if moved else f"  earlier runs' appeals closed: {closed:,}", flush=True)
+    print(
+        f"  earlier runs' appeals closed: {closed:,}; history moved forward by {lag} ({moved:,} rows)"
+        if moved
+        else f"  earlier runs' appeals closed: {closed:,}",
+        flush=True,
+    )
 
 
 def ensure_model():
@@ -163,8 +171,10 @@ def bench_bulk(client, inputs):
         f"  (target ≥ 200)",
         flush=True,
     )
-    print(f"    created {counts['created']:,}, existing {counts['existing']:,}, failed {counts['failed']:,}; "
-          f"each request: {', '.join(f'{x:,.0f}' for x in each)} appeals/s")
+    print(
+        f"    created {counts['created']:,}, existing {counts['existing']:,}, failed {counts['failed']:,}; "
+        f"each request: {', '.join(f'{x:,.0f}' for x in each)} appeals/s"
+    )
     return tickets
 
 
@@ -179,9 +189,18 @@ def bench_import(inputs):
     from django.core.management import call_command
     from django.utils import timezone
 
-    columns = {"external_id": "工单编号", "received_at": "来电时间", "text": "诉求内容", "address_text": "地址",
-               "lng": "经度", "lat": "纬度", "crs": "坐标系", "appellant_name": "来电人",
-               "appellant_phone": "联系电话", "category_code": "分类编码"}
+    columns = {
+        "external_id": "工单编号",
+        "received_at": "来电时间",
+        "text": "诉求内容",
+        "address_text": "地址",
+        "lng": "经度",
+        "lat": "纬度",
+        "crs": "坐标系",
+        "appellant_name": "来电人",
+        "appellant_phone": "联系电话",
+        "category_code": "分类编码",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "export.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
@@ -192,11 +211,19 @@ def bench_import(inputs):
                 d["received_at"] = f"{timezone.localtime(inputs.now()):%Y-%m-%d %H:%M:%S}"
                 w.writerow([d.get(k, "") for k in columns])
         t0 = time.perf_counter()
-        call_command("import_appeals", str(path), "--source-system", "bench-import", verbosity=0,
-                     report=str(Path(tmp) / "report.csv"))
+        call_command(
+            "import_appeals",
+            str(path),
+            "--source-system",
+            "bench-import",
+            verbosity=0,
+            report=str(Path(tmp) / "report.csv"),
+        )
         dt = time.perf_counter() - t0
-    print(f"  {f'import_appeals: a {IMPORT_ROWS:,}-row CSV export':<58} {dt:8.3f} s  {IMPORT_ROWS / dt:,.1f} rows/s",
-          flush=True)
+    print(
+        f"  {f'import_appeals: a {IMPORT_ROWS:,}-row CSV export':<58} {dt:8.3f} s  {IMPORT_ROWS / dt:,.1f} rows/s",
+        flush=True,
+    )
 
 
 def bench_single(client, inputs):

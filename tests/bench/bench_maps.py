@@ -275,10 +275,13 @@ def live_grid_urls(api):
     codes = list(Grid.objects.filter(valid_to__isnull=True).order_by("?").values_list("code", flat=True)[:20])
     w, s, e, n = scope_grids(None)[1]
     cx, cy, dx, dy = (w + e) / 2, (s + n) / 2, (e - w) / 8, (n - s) / 8
-    views = {"grid_tiles, reconnect, fitted view": (w, s, e, n),
-             "grid_tiles, reconnect, 2 zooms in": (cx - dx, cy - dy, cx + dx, cy + dy)}
+    views = {
+        "grid_tiles, reconnect, fitted view": (w, s, e, n),
+        "grid_tiles, reconnect, 2 zooms in": (cx - dx, cy - dy, cx + dx, cy + dy),
+    }
     return [("grid_tiles, 20 grids named by events", api["grid_tiles"] + "&codes=" + ",".join(codes))] + [
-        (k, api["grid_tiles"] + "&bbox=" + ",".join(f"{v:.5f}" for v in box)) for k, box in views.items()]
+        (k, api["grid_tiles"] + "&bbox=" + ",".join(f"{v:.5f}" for v in box)) for k, box in views.items()
+    ]
 
 
 def report_pages(client):

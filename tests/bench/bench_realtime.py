@@ -120,9 +120,16 @@ def burst(pairs, marks):
         t0 = now()
         with transaction.atomic():
             transaction.on_commit(lambda: marks.__setitem__("commit", now()))
-            rows = broadcast.publish_many([(broadcast.user_group(u.pk), "appeal.dispatched",
-                                            {"appeal": f"BENCH-{i}", "grid": "110101001001001"})
-                                           for i, (u, _) in enumerate(pairs)])
+            rows = broadcast.publish_many(
+                [
+                    (
+                        broadcast.user_group(u.pk),
+                        "appeal.dispatched",
+                        {"appeal": f"BENCH-{i}", "grid": "110101001001001"},
+                    )
+                    for i, (u, _) in enumerate(pairs)
+                ]
+            )
             marks["inserted"] = now() - t0
         marks["sent"] = now()
         return [r.id for r in rows]
@@ -135,11 +142,21 @@ def report(label, ids, received, marks):
     lost = len(ids) - len(lat)
     nan = float("nan")
     p = percentiles(lat) if len(lat) > 1 else {"p50": nan, "p99": nan, "max": nan}
-    row = {"label": label, "events": len(ids), "lost": lost, "insert_ms": marks["inserted"] * 1000,
-           "send_ms": (marks["sent"] - marks["commit"]) * 1000, "first": min(lat) * 1000 if lat else nan, **p}
-    print(f"  {label:<28} insert {row['insert_ms']:6.0f} ms  send {row['send_ms']:6.0f} ms  "
-          f"first {row['first']:6.0f} ms  p50 {p['p50']:6.0f} ms  p99 {p['p99']:6.0f} ms  max {p['max']:6.0f} ms  "
-          f"lost {lost}", flush=True)
+    row = {
+        "label": label,
+        "events": len(ids),
+        "lost": lost,
+        "insert_ms": marks["inserted"] * 1000,
+        "send_ms": (marks["sent"] - marks["commit"]) * 1000,
+        "first": min(lat) * 1000 if lat else nan,
+        **p,
+    }
+    print(
+        f"  {label:<28} insert {row['insert_ms']:6.0f} ms  send {row['send_ms']:6.0f} ms  "
+        f"first {row['first']:6.0f} ms  p50 {p['p50']:6.0f} ms  p99 {p['p99']:6.0f} ms  max {p['max']:6.0f} ms  "
+        f"lost {lost}",
+        flush=True,
+    )
     return row
 
 
@@ -154,8 +171,16 @@ def bench_send_paths():
     override = use_layer("redis", f"{PREFIX}-send")
     override.enable()
     layer = get_channel_layer()
-    msg = {"type": "outbox.event", "event": {"id": 1, "group": "user.1", "event": "appeal.dispatched",
-                                             "payload": {"appeal": "BENCH"}, "created_at": "2026-01-01T00:00:00"}}
+    msg = {
+        "type": "outbox.event",
+        "event": {
+            "id": 1,
+            "group": "user.1",
+            "event": "appeal.dispatched",
+            "payload": {"appeal": "BENCH"},
+            "created_at": "2026-01-01T00:00:00",
+        },
+    }
 
     async def setup():
         await layer.flush()
@@ -212,9 +237,15 @@ async def connect_all(ports, tokens, received, errors, first=0):
         async with gate:
             for attempt in range(3):
                 try:
-                    conn = await connect(f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/v1/events/",
-                                         subprotocols=["gridgov.v1", f"token.{token}"], ping_interval=None,
-                                         proxy=None, open_timeout=60, max_queue=None, compression=None)
+                    conn = await connect(
+                        f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/v1/events/",
+                        subprotocols=["gridgov.v1", f"token.{token}"],
+                        ping_interval=None,
+                        proxy=None,
+                        open_timeout=60,
+                        max_queue=None,
+                        compression=None,
+                    )
                     hello = json.loads(await asyncio.wait_for(conn.recv(), 60))
                     assert hello["type"] == "hello", hello
                     break
@@ -258,27 +289,40 @@ def cpu_seconds(pid):
 def bench_redis(pairs, kind):
     from tests.realtime.daphne import daphne_servers
 
-    header(f"{len(pairs):,} WebSocket clients in {CLIENT_PROCS} process(es) on {SERVERS} Daphne process(es), "
-           f"CHANNEL_LAYER={kind}")
-    env = {"CHANNEL_PREFIX": PREFIX, "CHANNEL_LAYER": kind, "REALTIME_HEARTBEAT": "600", "LOG_LEVEL": "WARNING",
-           "DJANGO_DEBUG": "1"}
+    header(
+        f"{len(pairs):,} WebSocket clients in {CLIENT_PROCS} process(es) on {SERVERS} Daphne process(es), "
+        f"CHANNEL_LAYER={kind}"
+    )
+    env = {
+        "CHANNEL_PREFIX": PREFIX,
+        "CHANNEL_LAYER": kind,
+        "REALTIME_HEARTBEAT": "600",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_DEBUG": "1",
+    }
     pids, clients = [], []
     ctx = multiprocessing.get_context("spawn")  # no inherited Django state or database connections
     tokens = [token for _, token in pairs]
     share = -(-len(tokens) // CLIENT_PROCS)
-    with use_layer(kind, PREFIX), daphne_servers(SERVERS, env, args=("-v", "0", "--websocket_connect_timeout", "60"),
-                                                 pids=pids) as ports:
+    with (
+        use_layer(kind, PREFIX),
+        daphne_servers(SERVERS, env, args=("-v", "0", "--websocket_connect_timeout", "60"), pids=pids) as ports,
+    ):
         try:
             with timed(f"connect {len(pairs):,} clients"):
                 for first in range(0, len(tokens), share):
                     mine, theirs = ctx.Pipe()
-                    proc = ctx.Process(target=client_process, args=(ports, tokens[first : first + share], first, theirs))
+                    proc = ctx.Process(
+                        target=client_process, args=(ports, tokens[first : first + share], first, theirs)
+                    )
                     proc.start()
                     clients.append((proc, mine))
                 hellos = [pipe.recv() for _, pipe in clients]
             errors = [e for _, errs in hellos for e in errs]
-            print(f"  connected {sum(n for n, _ in hellos):,} of {len(pairs):,}"
-                  + (f"; first error: {errors[0]}" if errors else ""))
+            print(
+                f"  connected {sum(n for n, _ in hellos):,} of {len(pairs):,}"
+                + (f"; first error: {errors[0]}" if errors else "")
+            )
             time.sleep(1.0)
             marks = {}
             cpu0 = [cpu_seconds(pid) for pid in pids]
@@ -298,10 +342,14 @@ def bench_redis(pairs, kind):
                 if proc.is_alive():
                     proc.kill()
         row = report(f"{kind}, {SERVERS} Daphne", ids, received, marks)
-        print("  CPU from the burst to the last receipt: Daphne "
-              + ", ".join(f"{b - a:.2f} s" for a, b in zip(cpu0, cpu1, strict=True))
-              + "; client processes " + ", ".join(f"{c:.2f} s" for c in client_cpu)
-              + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            "  CPU from the burst to the last receipt: Daphne "
+            + ", ".join(f"{b - a:.2f} s" for a, b in zip(cpu0, cpu1, strict=True))
+            + "; client processes "
+            + ", ".join(f"{c:.2f} s" for c in client_cpu)
+            + f"; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         row["dropped_clients"] = len(errors)
         return row, ids
 
@@ -317,6 +365,7 @@ async def wait_for(ids, received, timeout):
 def bench_memory(pairs):
     from asgiref.sync import sync_to_async
     from channels.testing import WebsocketCommunicator
+
     from gridgov.asgi import application
 
     header(f"{len(pairs):,} consumers in this process, InMemoryChannelLayer (reference)")
@@ -328,7 +377,9 @@ def bench_memory(pairs):
 
         async def one(token):
             async with gate:
-                comm = WebsocketCommunicator(application, "/ws/v1/events/", subprotocols=["gridgov.v1", f"token.{token}"])
+                comm = WebsocketCommunicator(
+                    application, "/ws/v1/events/", subprotocols=["gridgov.v1", f"token.{token}"]
+                )
                 ok, _ = await comm.connect(timeout=60)
                 assert ok
                 await comm.receive_json_from(timeout=60)  # hello
@@ -380,8 +431,16 @@ def main():
         _flush_prefix()
     header(f"side by side: one transaction, one event per client, commit → received (lost = not in {WAIT_S:.0f} s)")
     print(f"  {'':<12}" + "".join(f"{r['label']:>24}" for r in rows))
-    for key, unit in (("events", ""), ("lost", ""), ("insert_ms", " ms"), ("send_ms", " ms"), ("first", " ms"),
-                      ("p50", " ms"), ("p99", " ms"), ("max", " ms")):
+    for key, unit in (
+        ("events", ""),
+        ("lost", ""),
+        ("insert_ms", " ms"),
+        ("send_ms", " ms"),
+        ("first", " ms"),
+        ("p50", " ms"),
+        ("p99", " ms"),
+        ("max", " ms"),
+    ):
         print(f"  {key:<12}" + "".join(f"{r[key]:>21.0f}{unit:<3}" for r in rows))
     for r in rows:
         if r["label"].startswith("InMemory"):

@@ -14,17 +14,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
 from knox.models import AuthToken
 from websockets.asyncio.client import connect
-
-from django.core.files.base import ContentFile
 
 from gridgov.appeals.models import Attachment
 from gridgov.whistles.models import MusterEvidence
 from tests.mobile_api import fieldwork
 from tests.mobile_api.fieldwork import photo_bytes, task_url, token_client, upload
-from tests.test_files import PDF, muster_evidence  # noqa: F401 — a fixture
 from tests.realtime.daphne import ROOT, database_url, free_port, server_command, stop, wait_for_port
+from tests.test_files import PDF, muster_evidence  # noqa: F401 — a fixture
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 _field_settings, people, appeals = fieldwork._field_settings, fieldwork.people, fieldwork.appeals

@@ -15,8 +15,14 @@ from tests.realtime.daphne import DAPHNE, ROOT, database_url, free_port, server_
 CHROMIUM = os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -37,8 +43,13 @@ def unavailable():
 def daphne(env):
     port = free_port(19000, 19999)
     log_path = Path(tempfile.gettempdir()) / f"gridgov-maps-daphne-{port}.log"
-    base_env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "gridgov.settings",
-                "PYTHONPATH": str(ROOT), **env}
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "gridgov.settings",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(server_command(port), cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -59,8 +70,13 @@ def chromium():
     try:
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS, locale="zh-CN",
-                timezone_id="Asia/Shanghai", viewport={"width": 1280, "height": 800},
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=LAUNCH_ARGS,
+                locale="zh-CN",
+                timezone_id="Asia/Shanghai",
+                viewport={"width": 1280, "height": 800},
             )
             try:
                 yield context

@@ -60,25 +60,57 @@ def local(days_ago, hour=10, now=None):
     return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.get_current_timezone())
 
 
-def make_appeal(grid_code, *, received_at=None, category=None, state="dispatched", colour="none", deadline=None,
-                department=None, dispatched_at=None, accepted_at=None, ticket=None, position=True, text="测试诉求"):
+def make_appeal(
+    grid_code,
+    *,
+    received_at=None,
+    category=None,
+    state="dispatched",
+    colour="none",
+    deadline=None,
+    department=None,
+    dispatched_at=None,
+    accepted_at=None,
+    ticket=None,
+    position=True,
+    text="测试诉求",
+):
     """One appeal with the history rows the rates read (dispatch, accept)."""
     received_at = received_at or timezone.now() - timedelta(hours=1)
     lng, lat = INSIDE.get(grid_code, (116.41, 39.91))
     n = next(_tickets)
     a = Appeal.objects.create(
-        ticket_no=ticket or f"T{n:08d}", text=text, received_at=received_at, grid_code=grid_code,
+        ticket_no=ticket or f"T{n:08d}",
+        text=text,
+        received_at=received_at,
+        grid_code=grid_code,
         position=Point(lng + (n % 7) * 1e-4, lat + (n % 5) * 1e-4, srid=4326) if position else None,
-        category=category, state=state, warning_colour=colour, deadline=deadline, department=department,
+        category=category,
+        state=state,
+        warning_colour=colour,
+        deadline=deadline,
+        department=department,
     )
     if department is not None:
         AppealAssignment.objects.create(appeal=a, department=department, role="lead")
     if dispatched_at is not None:
-        AppealEvent.objects.create(appeal=a, at=dispatched_at, event="dispatch", old_state="located",
-                                   new_state="dispatched", department=department)
+        AppealEvent.objects.create(
+            appeal=a,
+            at=dispatched_at,
+            event="dispatch",
+            old_state="located",
+            new_state="dispatched",
+            department=department,
+        )
     if accepted_at is not None:
-        AppealEvent.objects.create(appeal=a, at=accepted_at, event="accept", old_state="dispatched",
-                                   new_state="accepted", department=department)
+        AppealEvent.objects.create(
+            appeal=a,
+            at=accepted_at,
+            event="accept",
+            old_state="dispatched",
+            new_state="accepted",
+            department=department,
+        )
     return a
 
 
@@ -90,28 +122,49 @@ def mapdata(db, cats, depts):
     made = {"jia": [], "yi": []}
     now = timezone.now()
     # 甲: 6 appeals in grid 1, 3 in grid 2, various days and categories.
-    for days_ago, grid, cat in [(0, 0, "010101"), (1, 0, "010101"), (3, 0, "010102"), (9, 0, "020101"),
-                                (20, 0, "010101"), (38, 0, "010101"), (2, 1, "010102"), (15, 1, "020101"),
-                                (60, 1, "010101")]:
+    for days_ago, grid, cat in [
+        (0, 0, "010101"),
+        (1, 0, "010101"),
+        (3, 0, "010102"),
+        (9, 0, "020101"),
+        (20, 0, "010101"),
+        (38, 0, "010101"),
+        (2, 1, "010102"),
+        (15, 1, "020101"),
+        (60, 1, "010101"),
+    ]:
         rec = local(days_ago)
-        made["jia"].append(make_appeal(
-            JIA_GRIDS[grid], received_at=rec, category=cats[cat], department=cg, deadline=rec + timedelta(days=7),
-            dispatched_at=rec + timedelta(minutes=5),
-            # Every other one accepted within 2 h, the rest late (5 h).
-            accepted_at=rec + timedelta(hours=1 if days_ago % 2 == 0 else 5),
-            state="closed" if days_ago >= 15 else "accepted",
-            colour="red" if days_ago == 9 else "none",
-        ))
+        made["jia"].append(
+            make_appeal(
+                JIA_GRIDS[grid],
+                received_at=rec,
+                category=cats[cat],
+                department=cg,
+                deadline=rec + timedelta(days=7),
+                dispatched_at=rec + timedelta(minutes=5),
+                # Every other one accepted within 2 h, the rest late (5 h).
+                accepted_at=rec + timedelta(hours=1 if days_ago % 2 == 0 else 5),
+                state="closed" if days_ago >= 15 else "accepted",
+                colour="red" if days_ago == 9 else "none",
+            )
+        )
     # 乙: 4 appeals, one resolved late, one never accepted.
     for days_ago, grid in [(0, 0), (4, 0), (12, 1), (25, 1)]:
         rec = local(days_ago)
-        made["yi"].append(make_appeal(
-            YI_GRIDS[grid], received_at=rec, category=cats["010101"], department=cg,
-            deadline=rec + timedelta(days=7), dispatched_at=rec + timedelta(minutes=5),
-            accepted_at=None if days_ago == 12 else rec + timedelta(minutes=30),
-            state="dispatched" if days_ago == 12 else "resolved" if days_ago == 25 else "accepted",
-            colour="orange" if days_ago == 4 else "none", ticket=f"YI{days_ago:06d}",
-        ))
+        made["yi"].append(
+            make_appeal(
+                YI_GRIDS[grid],
+                received_at=rec,
+                category=cats["010101"],
+                department=cg,
+                deadline=rec + timedelta(days=7),
+                dispatched_at=rec + timedelta(minutes=5),
+                accepted_at=None if days_ago == 12 else rec + timedelta(minutes=30),
+                state="dispatched" if days_ago == 12 else "resolved" if days_ago == 25 else "accepted",
+                colour="orange" if days_ago == 4 else "none",
+                ticket=f"YI{days_ago:06d}",
+            )
+        )
     made["now"] = now
     return made
 

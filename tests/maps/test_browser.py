@@ -338,14 +338,17 @@ def test_leader_tiled_grids_recolour_on_a_live_event(tiled_server, chromium, cit
         assert len(low) == 1 and len(two) == 1 and low != two
         lng, lat = INSIDE[YI_GRIDS[1]]
         appeal, _ = in_thread(
-            appeal_register, data={"text": "路灯不亮，晚上看不见路", "lng": lng, "lat": lat}, actor=city["users"]["centre"]
+            appeal_register,
+            data={"text": "路灯不亮，晚上看不见路", "lng": lng, "lat": lat},
+            actor=city["users"]["centre"],
         )
         assert appeal.grid_code == YI_GRIDS[1]
         page.wait_for_function(f"() => ({GRID_FILL})('{YI_GRIDS[1]}')[0] === '{two[0]}'", timeout=20000)
         refreshes = [u for u in rec.requests if "/maps/api/areas?" in u]
         # Only the grid the event named is asked for, not the 1.3 MB of every grid in view.
-        assert refreshes and all("counts_only=1" in u and "days=90" in u and f"codes={YI_GRIDS[1]}" in u
-                                 for u in refreshes)
+        assert refreshes and all(
+            "counts_only=1" in u and "days=90" in u and f"codes={YI_GRIDS[1]}" in u for u in refreshes
+        )
         assert page.evaluate(GRID_FILL, YI_GRIDS[0]) == two  # the others keep their colour
         # Tiles drawn again (from the browser's cache, with the old count) keep the live colour.
         page.evaluate("(() => { const m = window.gridgovMap.map; m.setZoom(m.getZoom() + 1, {animate: false}); })()")

@@ -10,8 +10,7 @@ import pytest
 
 from gridgov.accounts.models import Role
 
-from . import browser
-from . import test_browser
+from . import browser, test_browser
 from .test_browser import LAYER_COUNTS, PAGES, REASON, login
 
 # The map browser tests' fixtures: one Daphne, one Chromium, the same committed city.

@@ -37,8 +37,13 @@ def token_client(user):
 
 
 def register(actor, text, at, **data):
-    data.update(text=text, lng=at[0], lat=at[1], appellant_name=data.get("appellant_name", "张三丰"),
-                appellant_phone=data.get("appellant_phone", "13812345678"))
+    data.update(
+        text=text,
+        lng=at[0],
+        lat=at[1],
+        appellant_name=data.get("appellant_name", "张三丰"),
+        appellant_phone=data.get("appellant_phone", "13812345678"),
+    )
     return appeal_register(data=data, actor=actor)[0]
 
 
@@ -103,12 +108,18 @@ def photo_bytes(fmt="JPEG", size=(640, 480), colour=(40, 120, 200), taken_at=Non
     if taken_at is not None:
         local = timezone.localtime(taken_at)
         exif[0x0132] = local.strftime("%Y:%m:%d %H:%M:%S")
-        exif[0x8769] = {0x9003: local.strftime("%Y:%m:%d %H:%M:%S"), 0x9011: local.strftime("%z")[:3] + ":"
-                        + local.strftime("%z")[3:]}
+        exif[0x8769] = {
+            0x9003: local.strftime("%Y:%m:%d %H:%M:%S"),
+            0x9011: local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:],
+        }
     if gps is not None:
         lng, lat = gps
-        exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: _rational(abs(lat)), 3: "E" if lng >= 0 else "W",
-                        4: _rational(abs(lng))}
+        exif[0x8825] = {
+            1: "N" if lat >= 0 else "S",
+            2: _rational(abs(lat)),
+            3: "E" if lng >= 0 else "W",
+            4: _rational(abs(lng)),
+        }
     buf = io.BytesIO()
     kw = {"exif": exif} if len(exif) else {}
     if fmt == "HEIF":
@@ -128,4 +139,3 @@ def mp4_bytes(brand=b"isom"):
 
 def local_now():
     return timezone.localtime(timezone.now())
-

@@ -15,8 +15,12 @@ from gridgov.audit.models import AuditEvent
 from gridgov.audit.services import audit_verify
 
 pytestmark = pytest.mark.django_db
-LOGIN, LOGOUT, LOGOUT_ALL, ME = ("/api/mobile/v1/login", "/api/mobile/v1/logout",
-                                 "/api/mobile/v1/logout-all", "/api/mobile/v1/me")
+LOGIN, LOGOUT, LOGOUT_ALL, ME = (
+    "/api/mobile/v1/login",
+    "/api/mobile/v1/logout",
+    "/api/mobile/v1/logout-all",
+    "/api/mobile/v1/me",
+)
 
 
 def login(user, password="pw-123456", client=None):
@@ -133,9 +137,14 @@ def test_login_is_throttled(make_user, throttle_only):
 def test_login_throttle_is_shared_through_redis(make_user, settings):
     from django.conf import settings as live
 
-    settings.CACHES = {**live.CACHES, "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                   "LOCATION": live.REDIS_URL,
-                                                   "KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}"}}
+    settings.CACHES = {
+        **live.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": live.REDIS_URL,
+            "KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}",
+        },
+    }
     user = make_user(Role.OPERATOR, username=f"u-{uuid.uuid4().hex[:8]}")
     for _ in range(10):
         login(user, password="wrong")
@@ -147,8 +156,10 @@ def test_login_throttle_is_shared_through_redis(make_user, settings):
 
 def test_a_new_forwarded_for_on_each_try_is_still_the_same_client(make_user, throttle_only):
     user = make_user(Role.OPERATOR)
-    answers = [login(user, password="wrong", client=APIClient(HTTP_X_FORWARDED_FOR=f"10.1.2.{i}")).status_code
-               for i in range(15)]
+    answers = [
+        login(user, password="wrong", client=APIClient(HTTP_X_FORWARDED_FOR=f"10.1.2.{i}")).status_code
+        for i in range(15)
+    ]
     assert answers == [400] * 10 + [429] * 5
     r = login(user, client=APIClient(HTTP_X_FORWARDED_FOR="10.1.3.1"))  # the right password, a fresh header
     assert r.status_code == 429 and "token" not in r.json() and not AuthToken.objects.exists()

@@ -95,8 +95,13 @@ def test_fixed_on_site_needs_the_evidence_the_category_requires(people, settings
 
 
 def test_fixed_on_site_without_a_category_goes_to_the_locality_first(people):
-    r = report(token_client(people["worker1"]), text="这里有个问题，已经现场处理好了", photos=[],
-               after=[upload(photo_bytes(seed=6))], fixed_on_site="true")
+    r = report(
+        token_client(people["worker1"]),
+        text="这里有个问题，已经现场处理好了",
+        photos=[],
+        after=[upload(photo_bytes(seed=6))],
+        fixed_on_site="true",
+    )
     assert r.status_code == 201, r.content
     appeal = Appeal.objects.get(ticket_no=r.json()["ticket_no"])
     assert appeal.category is None and appeal.state == "closed"
@@ -104,12 +109,24 @@ def test_fixed_on_site_without_a_category_goes_to_the_locality_first(people):
     assert appeal.assignments.get().role == "first_receiver"
     # located but not categorised, it waited for dispatch until the worker's closing walk
     assert [e.event for e in appeal.events.order_by("at", "pk")] == [
-        "register", "locate", "evidence", "dispatch", "accept", "resolve", "close"]
+        "register",
+        "locate",
+        "evidence",
+        "dispatch",
+        "accept",
+        "resolve",
+        "close",
+    ]
 
 
 def test_fixed_on_site_outside_every_grid_stays_in_the_location_queue(people):
-    r = report(token_client(people["worker1"]), at=(116.50, 39.95), photos=[], after=[upload(photo_bytes(seed=7))],
-               fixed_on_site="true")
+    r = report(
+        token_client(people["worker1"]),
+        at=(116.50, 39.95),
+        photos=[],
+        after=[upload(photo_bytes(seed=7))],
+        fixed_on_site="true",
+    )
     assert r.status_code == 201, r.content
     t = r.json()
     assert t["self_handled"]["closed"] is False and t["self_handled"]["state"] == "unlocated"

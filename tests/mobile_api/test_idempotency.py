@@ -30,8 +30,12 @@ def on_site(appeals, people):
 
 def send_photo(client, appeal, content, key=None, **data):
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post(task_url(appeal, "evidence"), {"file": upload(content), "purpose": "after", **data},
-                       format="multipart", **headers)
+    return client.post(
+        task_url(appeal, "evidence"),
+        {"file": upload(content), "purpose": "after", **data},
+        format="multipart",
+        **headers,
+    )
 
 
 def test_the_same_upload_three_times_with_a_key_and_without_makes_one_attachment(on_site):
@@ -66,10 +70,18 @@ def test_the_same_key_with_another_body_is_refused(on_site, appeals):
 def test_a_file_renamed_by_the_phone_is_the_same_request(on_site):
     a, w = on_site
     content, key = photo_bytes(seed=3), str(uuid.uuid4())
-    first = w.post(task_url(a, "evidence"), {"file": upload(content, "IMG_1.jpg"), "purpose": "after"},
-                   format="multipart", HTTP_IDEMPOTENCY_KEY=key)
-    again = w.post(task_url(a, "evidence"), {"file": upload(content, "retry-IMG_1.jpg"), "purpose": "after"},
-                   format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+    first = w.post(
+        task_url(a, "evidence"),
+        {"file": upload(content, "IMG_1.jpg"), "purpose": "after"},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    again = w.post(
+        task_url(a, "evidence"),
+        {"file": upload(content, "retry-IMG_1.jpg"), "purpose": "after"},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
     assert first.status_code == again.status_code == 201 and again["Idempotent-Replayed"] == "true"
 
 
@@ -121,12 +133,15 @@ def test_refusals_are_not_stored(appeals, people):
     assert not IdempotencyRecord.objects.filter(key=other).exists()
 
 
-@pytest.mark.parametrize("headers,data", [
-    ({"HTTP_IDEMPOTENCY_KEY": "x" * 256}, {}),
-    ({"HTTP_IDEMPOTENCY_KEY": "键"}, {}),
-    ({"HTTP_IDEMPOTENCY_KEY": "has space"}, {}),
-    ({}, {"client_id": "not-a-uuid"}),
-])
+@pytest.mark.parametrize(
+    "headers,data",
+    [
+        ({"HTTP_IDEMPOTENCY_KEY": "x" * 256}, {}),
+        ({"HTTP_IDEMPOTENCY_KEY": "键"}, {}),
+        ({"HTTP_IDEMPOTENCY_KEY": "has space"}, {}),
+        ({}, {"client_id": "not-a-uuid"}),
+    ],
+)
 def test_bad_keys_are_refused(appeals, people, headers, data):
     a, w = appeals["A"], token_client(people["worker1"])
     r = w.post(task_url(a, "accept"), data, format="json", **headers)

@@ -21,7 +21,9 @@ def test_me_requires_login():
 
 
 def test_profile_of_each_kind_of_user(make_user):
-    worker = make_user(Role.GRID_WORKER, grid_codes=["110101001001002", "110101001001001"], first_name="小明", last_name="王")
+    worker = make_user(
+        Role.GRID_WORKER, grid_codes=["110101001001002", "110101001001001"], first_name="小明", last_name="王"
+    )
     r = as_user(worker).get(ME).json()
     assert r["username"] == worker.username and r["display_name"] == "小明 王" and r["role"] == "grid_worker"
     assert r["role_display"] == "网格员" and r["department"] is None

@@ -42,8 +42,9 @@ def check_in(client, appeal, at=NEAR, crs="wgs84", **extra):
 
 
 def add_photo(client, appeal, purpose="after", **kw):
-    return client.post(task_url(appeal, "evidence"), {"file": upload(photo_bytes(**kw)), "purpose": purpose},
-                       format="multipart")
+    return client.post(
+        task_url(appeal, "evidence"), {"file": upload(photo_bytes(**kw)), "purpose": purpose}, format="multipart"
+    )
 
 
 # --- auth and scope ---------------------------------------------------------------------------
@@ -82,8 +83,7 @@ def test_a_department_never_sees_another_departments_task(appeals, people):
     assert chengguan.get(task_url(appeals["E"])).status_code == 404
     assert ranqi.get(task_url(appeals["C"])).status_code == 404
     # 甲街道's office leads A and B (both in its street) and assists on E (the gas risk)
-    assert sorted(tickets(token_client(people["jiedao1"]).get(TASKS))) == sorted(
-        appeals[k].ticket_no for k in "ABE")
+    assert sorted(tickets(token_client(people["jiedao1"]).get(TASKS))) == sorted(appeals[k].ticket_no for k in "ABE")
 
 
 @pytest.mark.parametrize("who", ["leader", "operator", "street1"])
@@ -136,8 +136,12 @@ def test_task_detail(appeals, people):
     assert t["appellant_name"] == "张**" and t["appellant_phone"] == "138****5678" and t["personal_data_masked"]
     assert [h["event"] for h in t["history"]] == ["register", "locate", "dispatch"]
     assert t["department"]["code"] == "jiedao-110101001" and t["actions"] == ["accept", "return"]
-    assert t["progress"] == {"checked_in": False, "last_check_in": None, "required_evidence": ["after"],
-                             "missing_evidence": ["after"]}
+    assert t["progress"] == {
+        "checked_in": False,
+        "last_check_in": None,
+        "required_evidence": ["after"],
+        "missing_evidence": ["after"],
+    }
     assert t["geofence_m"] == 200.0 and t["evidence"] == [] and t["check_ins"] == []
     lead = token_client(people["jiedao1"]).get(task_url(a)).json()
     assert lead["appellant_phone"] == "13812345678" and lead["personal_data_masked"] is False
@@ -169,8 +173,16 @@ def test_field_work_from_accept_to_completion(appeals, people):
     assert r.status_code == 200, r.content
     done = r.json()
     assert done["state"] == "resolved" and done["closure_type"] == "substantive" and done["actions"] == []
-    assert [h["event"] for h in done["history"]] == ["register", "locate", "dispatch", "accept", "check_in", "start",
-                                                     "evidence", "resolve"]
+    assert [h["event"] for h in done["history"]] == [
+        "register",
+        "locate",
+        "dispatch",
+        "accept",
+        "check_in",
+        "start",
+        "evidence",
+        "resolve",
+    ]
     assert audit_verify() == []
 
 
@@ -192,8 +204,10 @@ def test_a_department_works_its_own_task(appeals, people):
     assert add_photo(staff, c).status_code == 201
     r = staff.post(task_url(c, "complete"), {"note": "已清运", "closure_type": "partial"}, format="json")
     assert r.status_code == 200 and r.json()["closure_type"] == "partial"
-    assert staff.post(task_url(c, "complete"), {"note": "x", "closure_type": "procedural"},
-                      format="json").status_code == 400
+    assert (
+        staff.post(task_url(c, "complete"), {"note": "x", "closure_type": "procedural"}, format="json").status_code
+        == 400
+    )
 
 
 def test_out_of_order_actions_get_a_clear_409(appeals, people):
@@ -216,7 +230,9 @@ def test_out_of_order_actions_get_a_clear_409(appeals, people):
     add_photo(w, a)
     w.post(task_url(a, "complete"), {"note": "done"}, format="json")
     late = check_in(w, a)
-    assert late.status_code == 409 and late.json()["code"] == "illegal_transition" and late.json()["state"] == "resolved"
+    assert (
+        late.status_code == 409 and late.json()["code"] == "illegal_transition" and late.json()["state"] == "resolved"
+    )
     assert Appeal.objects.get(pk=a.pk).state == "resolved"
 
 
@@ -282,11 +298,17 @@ def test_check_in_outside_the_geofence_is_refused_with_the_distance(appeals, peo
     assert w.post(task_url(a, "complete"), {"note": "x"}, format="json").json()["required_first"] == "check_in"
 
 
-@pytest.mark.parametrize("extra,field", [
-    ({"lng": True}, "lng"), ({"lat": "39.9105"}, "lat"), ({"accuracy_m": "8"}, "accuracy_m"),
-    ({"crs": 4326}, "crs"), ({"client_at": "0001-01-01T00:00:00Z"}, "client_at"),
-    ({"client_at": "9999-01-01T00:00:00+08:00"}, "client_at"),
-])
+@pytest.mark.parametrize(
+    "extra,field",
+    [
+        ({"lng": True}, "lng"),
+        ({"lat": "39.9105"}, "lat"),
+        ({"accuracy_m": "8"}, "accuracy_m"),
+        ({"crs": 4326}, "crs"),
+        ({"client_at": "0001-01-01T00:00:00Z"}, "client_at"),
+        ({"client_at": "9999-01-01T00:00:00+08:00"}, "client_at"),
+    ],
+)
 def test_check_in_takes_json_types_and_sane_times_only(appeals, people, extra, field):
     a, w = appeals["A"], token_client(people["worker1"])
     accept(w, a)
@@ -343,19 +365,35 @@ def test_outsiders_on_every_endpoint(appeals, people):
     for who in ("worker2", "worker3", "chengguan", "ranqi"):  # another grid, another street, other units
         c = token_client(people[who])
         assert c.get(task_url(a)).status_code == 404, who
-        for action, body in (("accept", {}), ("return", {"reason": "x"}), ("check-in", {"lng": 116.405, "lat": 39.91}),
-                             ("complete", {"note": "x"})):
+        for action, body in (
+            ("accept", {}),
+            ("return", {"reason": "x"}),
+            ("check-in", {"lng": 116.405, "lat": 39.91}),
+            ("complete", {"note": "x"}),
+        ):
             assert c.post(task_url(a, action), body, format="json").status_code == 404, (who, action)
-        assert c.post(task_url(a, "evidence"), {"file": upload(photo_bytes()), "purpose": "after"},
-                      format="multipart").status_code == 404
+        assert (
+            c.post(
+                task_url(a, "evidence"), {"file": upload(photo_bytes()), "purpose": "after"}, format="multipart"
+            ).status_code
+            == 404
+        )
     # an assisting unit sees the task but may not act on it (the lead does)
     police = token_client(people["gongan"])
     assert police.get(task_url(e)).status_code == 200 and police.get(task_url(e)).json()["actions"] == []
     for action in ("accept", "return", "check-in", "complete"):
-        assert police.post(task_url(e, action), {"lng": 116.405, "lat": 39.91, "reason": "x", "note": "x"},
-                           format="json").status_code == 403, action
-    assert police.post(task_url(e, "evidence"), {"file": upload(photo_bytes()), "purpose": "after"},
-                       format="multipart").status_code == 403
+        assert (
+            police.post(
+                task_url(e, action), {"lng": 116.405, "lat": 39.91, "reason": "x", "note": "x"}, format="json"
+            ).status_code
+            == 403
+        ), action
+    assert (
+        police.post(
+            task_url(e, "evidence"), {"file": upload(photo_bytes()), "purpose": "after"}, format="multipart"
+        ).status_code
+        == 403
+    )
     assert Appeal.objects.get(pk=a.pk).state == "dispatched" and Appeal.objects.get(pk=e.pk).state == "dispatched"
     assert not AppealEvent.objects.filter(event__in=["check_in", "evidence", "accept"]).exists()
 
@@ -412,9 +450,12 @@ def test_the_schema_documents_the_mobile_endpoints(people):
     assert r.status_code == 200
     schema = r.json()
     paths = schema["paths"]
-    for path in ("/api/mobile/v1/tasks", "/api/mobile/v1/tasks/{ticket_no}", "/api/mobile/v1/reports",
-                 *(f"/api/mobile/v1/tasks/{{ticket_no}}/{a}" for a in ("accept", "return", "check-in", "evidence",
-                                                                        "complete"))):
+    for path in (
+        "/api/mobile/v1/tasks",
+        "/api/mobile/v1/tasks/{ticket_no}",
+        "/api/mobile/v1/reports",
+        *(f"/api/mobile/v1/tasks/{{ticket_no}}/{a}" for a in ("accept", "return", "check-in", "evidence", "complete")),
+    ):
         assert path in paths, path
     post = paths["/api/mobile/v1/tasks/{ticket_no}/evidence"]["post"]
     assert "multipart/form-data" in post["requestBody"]["content"]

@@ -99,8 +99,11 @@ def test_missing_columns_and_unknown_files(city, tmp_path):
 
 
 def test_an_oversized_cell_is_refused_naming_line_and_column(city, tmp_path):
-    path = write(tmp_path, "big.csv", "name,kind,lng,lat,address\n好地方,poi,116.405,39.91,\n"
-                 f"坏地方,poi,116.41,39.91,{'长' * 140_000}\n")
+    path = write(
+        tmp_path,
+        "big.csv",
+        f"name,kind,lng,lat,address\n好地方,poi,116.405,39.91,\n坏地方,poi,116.41,39.91,{'长' * 140_000}\n",
+    )
     with pytest.raises(CommandError) as exc:
         call_command("import_places", path, crs="wgs84", skip_bad=True, stdout=StringIO(), stderr=StringIO())
     assert "big.csv" in str(exc.value) and "第 3 行" in str(exc.value) and "「address」" in str(exc.value)
@@ -108,8 +111,11 @@ def test_an_oversized_cell_is_refused_naming_line_and_column(city, tmp_path):
 
 
 def test_rows_of_the_wrong_width_are_bad_rows(city, tmp_path):
-    path = write(tmp_path, "ragged.csv", "name,kind,lng,lat\n好地方,poi,116.405,39.91\n"
-                 "多一列,poi,116.41,39.91,多余\n少一列,poi,116.41\n")
+    path = write(
+        tmp_path,
+        "ragged.csv",
+        "name,kind,lng,lat\n好地方,poi,116.405,39.91\n多一列,poi,116.41,39.91,多余\n少一列,poi,116.41\n",
+    )
     err = StringIO()
     with pytest.raises(CommandError, match="2 行有误.*2 bad rows"):
         call_command("import_places", path, crs="wgs84", stdout=StringIO(), stderr=err)
@@ -128,10 +134,21 @@ def test_gbk_csv_is_read(city, tmp_path):
 
 def test_unclosed_polygon_ring_is_a_bad_row(city, tmp_path):
     ring = [[116.431, 39.905], [116.434, 39.905], [116.434, 39.908], [116.431, 39.908]]
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"name": "开环小区"}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
-        {"type": "Feature", "properties": {"name": "实验小学"}, "geometry": {"type": "Point", "coordinates": [116.438, 39.915]}},
-    ]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "开环小区"},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"name": "实验小学"},
+                "geometry": {"type": "Point", "coordinates": [116.438, 39.915]},
+            },
+        ],
+    }
     path = write(tmp_path, "open.geojson", json.dumps(fc, ensure_ascii=False))
     err = StringIO()
     with pytest.raises(CommandError, match="1 bad rows"):

@@ -21,8 +21,17 @@ DAPHNE = Path(sys.executable).with_name("daphne")
 
 def server_command(port, *args):
     """The server as deployed (scripts/run.sh, Dockerfile): Daphne through gridgov.serve."""
-    return [sys.executable, "-m", "gridgov.serve", "-b", "127.0.0.1", "-p", str(port), *args,
-            "gridgov.asgi:application"]
+    return [
+        sys.executable,
+        "-m",
+        "gridgov.serve",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        *args,
+        "gridgov.asgi:application",
+    ]
 
 
 class DaphneUnavailable(Exception):
@@ -78,16 +87,22 @@ def daphne_servers(n, env=None, log_dir="/tmp", args=(), pids=None):
     list gets their process ids."""
     if not DAPHNE.exists():
         raise DaphneUnavailable(f"{DAPHNE} is not installed")
-    base_env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "gridgov.settings",
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p), **(env or {})}
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "gridgov.settings",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        **(env or {}),
+    }
     procs = []
     try:
         for _ in range(n):
             port = free_port()
             log_path = Path(log_dir) / f"gridgov-daphne-{port}.log"
             log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
-            proc = subprocess.Popen(server_command(port, *args), cwd=ROOT, env=base_env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                server_command(port, *args), cwd=ROOT, env=base_env, stdout=log, stderr=subprocess.STDOUT
+            )
             procs.append((proc, log, port, log_path))
             if pids is not None:
                 pids.append(proc.pid)

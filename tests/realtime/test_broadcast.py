@@ -24,7 +24,12 @@ def test_group_names():
     assert broadcast.city_group() == "city"
     assert broadcast.grid_group("110101001001002") == "grid.110101001001002"
     assert broadcast.area_groups("110101001001002") == [
-        "grid.110101001001002", "community.110101001001", "street.110101001", "district.110101", "city"]
+        "grid.110101001001002",
+        "community.110101001001",
+        "street.110101001",
+        "district.110101",
+        "city",
+    ]
     with pytest.raises(ValueError):
         broadcast.street_group("1101")
     with pytest.raises(ValueError):
@@ -39,8 +44,13 @@ def test_groups_for_each_role(make_user):
     assert broadcast.groups_for(street) == [f"user.{street.pk}", "street.110101002"]
     dept = make_user(Role.DEPARTMENT)
     assert broadcast.groups_for(dept) == [f"user.{dept.pk}", f"department.{dept.department_id}"]
-    district_dept = make_user(Role.DEPARTMENT, department=Department.objects.create(code="water", name="水务", district_code="110101"))
-    assert broadcast.groups_for(district_dept) == [f"user.{district_dept.pk}", f"department.{district_dept.department_id}"]
+    district_dept = make_user(
+        Role.DEPARTMENT, department=Department.objects.create(code="water", name="水务", district_code="110101")
+    )
+    assert broadcast.groups_for(district_dept) == [
+        f"user.{district_dept.pk}",
+        f"department.{district_dept.department_id}",
+    ]
     leader = make_user(Role.LEADER, area_code="110101")
     assert broadcast.groups_for(leader) == [f"user.{leader.pk}", "district.110101"]
     mayor = make_user(Role.LEADER)

@@ -34,8 +34,9 @@ def token_for(user, **kw):
 
 def ws(token=None, query="", headers=None, protocols=None):
     subprotocols = protocols if protocols is not None else (["gridgov.v1", f"token.{token}"] if token else [])
-    return WebsocketCommunicator(application, PATH + (f"?{query}" if query else ""), headers=headers or [],
-                                 subprotocols=subprotocols)
+    return WebsocketCommunicator(
+        application, PATH + (f"?{query}" if query else ""), headers=headers or [], subprotocols=subprotocols
+    )
 
 
 async def open_ws(token, **kw):
@@ -66,9 +67,12 @@ async def events(comm, n, timeout=5):
 @pytest.mark.parametrize("how", ["none", "bad", "expired", "inactive"])
 def test_unauthenticated_is_closed_with_4401(make_user, how):
     user = make_user(Role.GRID_WORKER, grid_codes=["110101001001001"])
-    token = {"none": None, "bad": "f" * 64,
-             "expired": token_for(user, expiry=timezone.timedelta(seconds=-1)),
-             "inactive": token_for(user)}[how]
+    token = {
+        "none": None,
+        "bad": "f" * 64,
+        "expired": token_for(user, expiry=timezone.timedelta(seconds=-1)),
+        "inactive": token_for(user),
+    }[how]
     if how == "inactive":
         user.is_active = False
         user.save()
@@ -145,8 +149,14 @@ def test_events_reach_their_groups_only(make_user):
         assert got == [to_street_b]
         assert await s.receive_nothing(0.5)  # not the other street's, not the worker's
         ev = await w.receive_json_from(timeout=5)
-        assert ev == {"type": "event", "id": to_worker, "group": f"user.{worker.pk}", "event": "appeal.dispatched",
-                      "payload": {"appeal": "A1"}, "created_at": ev["created_at"]}
+        assert ev == {
+            "type": "event",
+            "id": to_worker,
+            "group": f"user.{worker.pk}",
+            "event": "appeal.dispatched",
+            "payload": {"appeal": "A1"},
+            "created_at": ev["created_at"],
+        }
         assert await comm_ids(w, 1) == [to_grid]
         assert await w.receive_nothing(0.5)
         assert to_other_street  # published, and nobody here watches it
@@ -165,8 +175,18 @@ def test_resume_replays_missed_events_in_order(make_user):
     token = token_for(user)
 
     async def body():
-        ids = [await publish(g, "e", {"i": i}) for i, g in enumerate(
-            [f"user.{user.pk}", "grid.110101001001001", "street.110101002", f"user.{user.pk}", "grid.110101001001001"])]
+        ids = [
+            await publish(g, "e", {"i": i})
+            for i, g in enumerate(
+                [
+                    f"user.{user.pk}",
+                    "grid.110101001001001",
+                    "street.110101002",
+                    f"user.{user.pk}",
+                    "grid.110101001001001",
+                ]
+            )
+        ]
         mine = [ids[0], ids[1], ids[3], ids[4]]
         comm, _ = await open_ws(token)
         await comm.send_json_to({"type": "resume", "last_id": ids[0]})
@@ -366,9 +386,11 @@ def test_bad_frames_get_errors(make_user):
 
     async def body():
         comm, _ = await open_ws(token)
-        for frame, code in (({"type": "resume", "last_id": -1}, "bad_last_id"),
-                            ({"type": "resume", "last_id": "7"}, "bad_last_id"),
-                            ({"type": "subscribe", "group": "city"}, "unknown_type")):
+        for frame, code in (
+            ({"type": "resume", "last_id": -1}, "bad_last_id"),
+            ({"type": "resume", "last_id": "7"}, "bad_last_id"),
+            ({"type": "subscribe", "group": "city"}, "unknown_type"),
+        ):
             await comm.send_to(text_data=json.dumps(frame))
             assert (await comm.receive_json_from())["code"] == code
         await comm.disconnect()

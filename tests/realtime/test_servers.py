@@ -40,10 +40,12 @@ def servers(django_db_setup, django_db_blocker):
 
 
 def http(port, method, path, data=None, token=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=json.dumps(data).encode() if data is not None else None,
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Token {token}"} if token else {})})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(data).encode() if data is not None else None,
+        headers={"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=20) as r:
             body = r.read()
@@ -53,8 +55,14 @@ def http(port, method, path, data=None, token=None):
 
 
 async def ws_open(port, token):
-    conn = await connect(f"ws://127.0.0.1:{port}/ws/v1/events/", subprotocols=["gridgov.v1", f"token.{token}"],
-                         ping_interval=None, proxy=None, open_timeout=20, max_queue=None)
+    conn = await connect(
+        f"ws://127.0.0.1:{port}/ws/v1/events/",
+        subprotocols=["gridgov.v1", f"token.{token}"],
+        ping_interval=None,
+        proxy=None,
+        open_timeout=20,
+        max_queue=None,
+    )
     hello = json.loads(await asyncio.wait_for(conn.recv(), 20))
     assert hello["type"] == "hello", hello
     return conn
@@ -110,8 +118,13 @@ def test_token_from_server_a_works_on_server_b_for_rest_and_websocket(servers, m
 
 def test_unauthenticated_websocket_is_closed_with_4401(servers):
     async def body():
-        conn = await connect(f"ws://127.0.0.1:{servers[0]}/ws/v1/events/", subprotocols=["gridgov.v1", "token.nope"],
-                             ping_interval=None, proxy=None, open_timeout=20)
+        conn = await connect(
+            f"ws://127.0.0.1:{servers[0]}/ws/v1/events/",
+            subprotocols=["gridgov.v1", "token.nope"],
+            ping_interval=None,
+            proxy=None,
+            open_timeout=20,
+        )
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(conn.recv(), 20)
         assert closed.value.rcvd.code == 4401
@@ -145,8 +158,7 @@ def test_burst_of_2000_events_arrives_complete_and_in_order(servers, make_user):
         @database_sync_to_async
         def burst():
             with transaction.atomic():
-                rows = broadcast.publish_many(
-                    [(f"user.{user.pk}", "appeal.dispatched", {"n": i}) for i in range(2000)])
+                rows = broadcast.publish_many([(f"user.{user.pk}", "appeal.dispatched", {"n": i}) for i in range(2000)])
             return [r.id for r in rows]
 
         t0 = time.perf_counter()
@@ -167,8 +179,9 @@ def test_token_in_the_url_is_refused_through_daphne(servers, make_user):
     token = login(servers[0], make_user(Role.OPERATOR))
 
     async def body():
-        conn = await connect(f"ws://127.0.0.1:{servers[0]}/ws/v1/events/?token={token}", ping_interval=None,
-                             proxy=None, open_timeout=20)
+        conn = await connect(
+            f"ws://127.0.0.1:{servers[0]}/ws/v1/events/?token={token}", ping_interval=None, proxy=None, open_timeout=20
+        )
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(conn.recv(), 20)
         assert closed.value.rcvd.code == 4401
@@ -179,7 +192,9 @@ def test_token_in_the_url_is_refused_through_daphne(servers, make_user):
 def test_phone_lockout_answers_429_json_through_daphne(servers, make_user):
     """Under Daphne axes' middleware runs its async path (which passes its arguments differently)."""
     user = make_user(Role.GRID_WORKER, username=f"lockout-{time.time_ns()}")  # the throttle's Redis count is not reset
-    answers = [http(servers[0], "POST", "/api/mobile/v1/login", {"username": user.username, "password": "wrong"})
-               for _ in range(10)]  # LOGIN_LOCKOUT_FAILURES
+    answers = [
+        http(servers[0], "POST", "/api/mobile/v1/login", {"username": user.username, "password": "wrong"})
+        for _ in range(10)
+    ]  # LOGIN_LOCKOUT_FAILURES
     assert [s for s, _ in answers] == [400] * 9 + [429], answers
     assert answers[-1][1]["code"] == "locked_out" and user.username in answers[-1][1]["detail"]

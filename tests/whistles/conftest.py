@@ -66,7 +66,8 @@ def gencity(db):
         p = g.geom.point_on_surface
         centres[g.code] = (p.x, p.y)
     return GenCity(
-        codes=codes, centres=centres,
+        codes=codes,
+        centres=centres,
         neighbours={codes[i]: {codes[j] for j in nb} for i, nb in enumerate(nbrs)},
         streets=sorted(Street.objects.current().values_list("code", flat=True)),
         districts=sorted(District.objects.current().values_list("code", flat=True)),
@@ -86,10 +87,18 @@ def make_appeals(items, *, state="registered", **common):
     rows = []
     for grid_code, lnglat, category, received_at in items:
         n = next(_tickets)
-        rows.append(Appeal(ticket_no=f"T{n:09d}", text=f"测试诉求{n}", grid_code=grid_code,
-                           position=Point(*lnglat, srid=4326) if lnglat else None,
-                           category_id=cats[category] if category else None, received_at=received_at,
-                           state=state, **common))
+        rows.append(
+            Appeal(
+                ticket_no=f"T{n:09d}",
+                text=f"测试诉求{n}",
+                grid_code=grid_code,
+                position=Point(*lnglat, srid=4326) if lnglat else None,
+                category_id=cats[category] if category else None,
+                received_at=received_at,
+                state=state,
+                **common,
+            )
+        )
     return Appeal.objects.bulk_create(rows, batch_size=2000)
 
 
@@ -111,8 +120,7 @@ def cluster(city, centre, n_centre, n_neighbour, category, start, end, rng):
     span = (end - start).total_seconds()
     for code, n in [(centre, n_centre)] + [(c, n_neighbour) for c in sorted(city.neighbours[centre])]:
         for _ in range(n):
-            items.append((code, city.centres[code], category,
-                          start + timedelta(seconds=float(rng.uniform(0, span)))))
+            items.append((code, city.centres[code], category, start + timedelta(seconds=float(rng.uniform(0, span)))))
     return items
 
 

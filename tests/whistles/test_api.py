@@ -30,8 +30,10 @@ def world(gencity, make_user, rng):
     s_far = next(s for s in gencity.streets if s.startswith(d2))
     grid = next(c for c in gencity.codes if c.startswith(s1) and len(gencity.neighbours[c]) >= 4)
     building = gencity.centres[grid]
-    dept = {c: Department.objects.get(code=c) for c in
-            ("zilaishui", "chengguanwei", f"chengguan-{d1}", f"chengguan-{d2}", f"jiedao-{s1}")}
+    dept = {
+        c: Department.objects.get(code=c)
+        for c in ("zilaishui", "chengguanwei", f"chengguan-{d1}", f"chengguan-{d2}", f"jiedao-{s1}")
+    }
     users = {
         "street": make_user("street_office", area_code=s1, department=dept[f"jiedao-{s1}"]),
         "other_street": make_user("street_office", area_code=s2),
@@ -46,17 +48,28 @@ def world(gencity, make_user, rng):
     }
     # A week of water-main leaks at one building over a scattered background, plus a hot grid
     # of overflowing bins in the far district.
-    leaks = make_appeals([(grid, offset(building, 4 * i, 3 * i), "020104", now - timedelta(days=i % 5, hours=1))
-                          for i in range(7)])
+    leaks = make_appeals(
+        [(grid, offset(building, 4 * i, 3 * i), "020104", now - timedelta(days=i % 5, hours=1)) for i in range(7)]
+    )
     far_grid = next(c for c in gencity.codes if c.startswith(s_far) and len(gencity.neighbours[c]) >= 4)
     elsewhere = [c for c in gencity.codes if c != grid]  # the building's spot holds its leaks only
-    make_appeals(spread(gencity, rng, 1.0, "020104", now - timedelta(days=7), now, grids=elsewhere)
-                 + spread(gencity, rng, 1.0, "010101", now - timedelta(days=7), now)
-                 + cluster(gencity, far_grid, 25, 8, "010101", now - timedelta(days=7), now, rng))
+    make_appeals(
+        spread(gencity, rng, 1.0, "020104", now - timedelta(days=7), now, grids=elsewhere)
+        + spread(gencity, rng, 1.0, "010101", now - timedelta(days=7), now)
+        + cluster(gencity, far_grid, 25, 8, "010101", now - timedelta(days=7), now, rng)
+    )
     compute.hotspots_recompute(window_days=(7,), categories=["0101", "0201"], now=now)
     rules.suggestions_make(now)
-    return {"users": users, "dept": dept, "grid": grid, "building": building, "leaks": leaks, "s1": s1,
-            "far_grid": far_grid, "now": now}
+    return {
+        "users": users,
+        "dept": dept,
+        "grid": grid,
+        "building": building,
+        "leaks": leaks,
+        "s1": s1,
+        "far_grid": far_grid,
+        "now": now,
+    }
 
 
 def features(response):
@@ -70,21 +83,28 @@ def test_hotspot_map_is_scoped_and_filtered(world, api):
     u = world["users"]
     mine = features(api(u["street"]).get(f"{API}/hotspots"))
     assert mine and all(f["properties"]["street_code"] == world["s1"] for f in mine)
-    assert any(f["properties"]["kind"] == "dbscan" and f["properties"]["appeal_ids"] ==
-               sorted(a.pk for a in world["leaks"]) for f in mine)
+    assert any(
+        f["properties"]["kind"] == "dbscan" and f["properties"]["appeal_ids"] == sorted(a.pk for a in world["leaks"])
+        for f in mine
+    )
     assert mine[0]["geometry"]["type"] == "MultiPolygon"
     everyone = features(api(u["hotline"]).get(f"{API}/hotspots"))
     assert len(everyone) > len(mine)
     assert any(f["properties"]["grid_code"] == world["far_grid"] for f in everyone)
-    assert not any(f["properties"]["street_code"] == world["s1"]
-                   for f in features(api(u["other_street"]).get(f"{API}/hotspots")))
+    assert not any(
+        f["properties"]["street_code"] == world["s1"] for f in features(api(u["other_street"]).get(f"{API}/hotspots"))
+    )
     assert features(api(u["other_leader"]).get(f"{API}/hotspots")) == [
-        f for f in everyone if f["properties"]["street_code"][:6] == u["other_leader"].area_code]
+        f for f in everyone if f["properties"]["street_code"][:6] == u["other_leader"].area_code
+    ]
     assert features(api(u["water"]).get(f"{API}/hotspots")) == []  # not linked to any call yet
     assert api().get(f"{API}/hotspots").status_code in (401, 403)
 
-    only = features(api(u["hotline"]).get(f"{API}/hotspots", {"kind": "grid_gi", "category": "0101", "window": 7,
-                                                                "state": "new,acknowledged"}))
+    only = features(
+        api(u["hotline"]).get(
+            f"{API}/hotspots", {"kind": "grid_gi", "category": "0101", "window": 7, "state": "new,acknowledged"}
+        )
+    )
     assert only and all(f["properties"]["category_key"] == "0101" for f in only)
     assert features(api(u["hotline"]).get(f"{API}/hotspots", {"window": 30})) == []
     assert api(u["hotline"]).get(f"{API}/hotspots", {"state": "bogus"}).status_code == 400
@@ -97,8 +117,11 @@ def test_hotspot_map_is_scoped_and_filtered(world, api):
     assert len(few) == len(many)
 
     # Acknowledge and dismiss: the street office decides; outsiders get 404, leaders 403.
-    spot = next(f for f in mine if f["properties"]["kind"] == "grid_gi") if any(
-        f["properties"]["kind"] == "grid_gi" for f in mine) else mine[0]
+    spot = (
+        next(f for f in mine if f["properties"]["kind"] == "grid_gi")
+        if any(f["properties"]["kind"] == "grid_gi" for f in mine)
+        else mine[0]
+    )
     url = f"{API}/hotspots/{spot['id']}"
     assert api(u["other_street"]).post(f"{url}/acknowledge").status_code == 404
     assert api(u["leader"]).post(f"{url}/acknowledge").status_code == 403
@@ -125,8 +148,13 @@ def test_the_whole_whistle_through_the_api(world, api, tmp_path, settings):
 
     # Blow: the street edits the proposal (adds city management).
     lng, lat = world["building"]
-    body = {"problem": "单元楼供水管道一周内反复漏水", "departments": ["zilaishui", "chengguanwei"], "lng": lng,
-            "lat": lat, "muster_deadline": (now + timedelta(hours=1)).isoformat()}
+    body = {
+        "problem": "单元楼供水管道一周内反复漏水",
+        "departments": ["zilaishui", "chengguanwei"],
+        "lng": lng,
+        "lat": lat,
+        "muster_deadline": (now + timedelta(hours=1)).isoformat(),
+    }
     assert api(u["other_street"]).post(f"{API}/suggestions/{s['id']}/confirm", body, format="json").status_code == 404
     assert api(u["leader"]).post(f"{API}/suggestions/{s['id']}/confirm", body, format="json").status_code == 403
     r = street.post(f"{API}/suggestions/{s['id']}/confirm", body, format="json")
@@ -173,9 +201,11 @@ def test_the_whole_whistle_through_the_api(world, api, tmp_path, settings):
     assert r.status_code == 200 and r.json()["late"] and r.json()["escalated"]
 
     # Reports, with a photo.
-    r = water.post(f"{API}/musters/{mw}/report", {"text": "更换破损管段，已恢复供水",
-                                                  "files": [SimpleUploadedFile("after.png", PNG, "image/png")]},
-                   format="multipart")
+    r = water.post(
+        f"{API}/musters/{mw}/report",
+        {"text": "更换破损管段，已恢复供水", "files": [SimpleUploadedFile("after.png", PNG, "image/png")]},
+        format="multipart",
+    )
     assert r.status_code == 200, r.content
     assert r.json()["state"] == "reported" and r.json()["evidence"][0]["content_type"] == "image/png"
     assert city.post(f"{API}/musters/{mc}/report", {"text": ""}, format="json").status_code == 400
@@ -193,7 +223,8 @@ def test_the_whole_whistle_through_the_api(world, api, tmp_path, settings):
     assert {x["appeal"] for x in result["resolved"]} == {world["leaks"][0].pk, world["leaks"][1].pk}
     assert {x["appeal"] for x in result["skipped"]} == {a.pk for a in world["leaks"][2:]}  # never dispatched
     assert {a["state"] for a in r.json()["appeals"] if a["id"] in (world["leaks"][0].pk, world["leaks"][1].pk)} == {
-        "resolved"}
+        "resolved"
+    }
     assert street.post(f"{API}/calls/{cid}/cancel", {"reason": "x"}, format="json").status_code == 409
 
     # Two-way evaluation.
@@ -205,12 +236,18 @@ def test_the_whole_whistle_through_the_api(world, api, tmp_path, settings):
     assert street.post(f"{API}/musters/{mc}/evaluation", {**rate, "timeliness": 1}, format="json").status_code == 201
     assert water.post(f"{API}/calls/{cid}/evaluation", {"justified": True}, format="json").status_code == 201
     assert street.post(f"{API}/calls/{cid}/evaluation", {"justified": True}, format="json").status_code == 403
-    assert api(u["other_district_unit"]).post(f"{API}/calls/{cid}/evaluation", {"justified": False},
-                                              format="json").status_code == 404
+    assert (
+        api(u["other_district_unit"])
+        .post(f"{API}/calls/{cid}/evaluation", {"justified": False}, format="json")
+        .status_code
+        == 404
+    )
     detail = street.get(f"{API}/calls/{cid}").json()
     assert sorted((e["direction"], e["department"]) for e in detail["evaluations"]) == [
-        ("department_to_street", "zilaishui"), ("street_to_department", "chengguanwei"),
-        ("street_to_department", "zilaishui")]
+        ("department_to_street", "zilaishui"),
+        ("street_to_department", "chengguanwei"),
+        ("street_to_department", "zilaishui"),
+    ]
     events = [(e["object_type"], e["event"]) for e in detail["events"]]
     # (the sweep ran "two hours later", so its row sorts last)
     assert events[0] == ("call", "blow") and {("muster", "escalate"), ("call", "close")} <= set(events)
@@ -227,8 +264,10 @@ def test_blowing_by_hand_with_the_proposal(world, api):
     assert api(u["water"]).get(f"{API}/calls/proposal", {"appeals": ids, "street": world["s1"]}).status_code == 403
     lng, lat = world["building"]
     body = {"problem": "井盖缺失", "appeal_ids": [a.pk for a in world["leaks"][:3]], "lng": lng, "lat": lat}
-    assert api(u["other_street"]).post(f"{API}/calls", {**body, "street_code": world["s1"]},
-                                       format="json").status_code == 403
+    assert (
+        api(u["other_street"]).post(f"{API}/calls", {**body, "street_code": world["s1"]}, format="json").status_code
+        == 403
+    )
     r = street.post(f"{API}/calls", body, format="json")
     assert r.status_code == 201, r.content
     assert [m["department"] for m in r.json()["musters"]] == ["zilaishui"]  # the proposal, as is
@@ -265,13 +304,24 @@ def test_a_call_area_must_be_a_valid_polygon(gencity, make_user, api):
     lng, lat = next(gencity.centres[c] for c in gencity.codes if c.startswith(s1))
     d = 0.001
     bow_tie = [[lng - d, lat - d], [lng + d, lat + d], [lng + d, lat - d], [lng - d, lat + d], [lng - d, lat - d]]
-    body = {"problem": "井盖缺失", "departments": ["zilaishui"], "lng": lng, "lat": lat,
-            "area": {"type": "Polygon", "coordinates": [bow_tie]}}
+    body = {
+        "problem": "井盖缺失",
+        "departments": ["zilaishui"],
+        "lng": lng,
+        "lat": lat,
+        "area": {"type": "Polygon", "coordinates": [bow_tie]},
+    }
     r = street.post(f"{API}/calls", body, format="json")
     assert r.status_code == 400 and "自相交" in r.json()["area"][0], r.json()
     # A square with a sliver crossing at one corner: repaired, well inside 1 % of its area.
-    square = [[lng - d, lat - d], [lng + d, lat - d], [lng + d, lat + d], [lng - d, lat + d],
-              [lng - d + 1e-6, lat - d - 1e-6], [lng - d, lat - d]]
+    square = [
+        [lng - d, lat - d],
+        [lng + d, lat - d],
+        [lng + d, lat + d],
+        [lng - d, lat + d],
+        [lng - d + 1e-6, lat - d - 1e-6],
+        [lng - d, lat - d],
+    ]
     outsider = api(make_user("street_office", area_code=s2))
     good = {**body, "area": {"type": "Polygon", "coordinates": [square]}, "street_code": s1}
     assert outsider.post(f"{API}/calls", good, format="json").status_code == 403

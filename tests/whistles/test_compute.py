@@ -20,10 +20,12 @@ WEEK = timedelta(days=7)
 
 def test_grid_counts_group_by_grid_and_leave_out_merged_and_other_categories(gencity, rng):
     a, b = gencity.codes[10], gencity.codes[40]
-    made = make_appeals([(a, gencity.centres[a], "010101", NOW - timedelta(days=1))] * 3
-                        + [(b, gencity.centres[b], "010102", NOW - timedelta(days=2))] * 2
-                        + [(b, gencity.centres[b], "020101", NOW - timedelta(days=2))]  # another group
-                        + [(b, gencity.centres[b], "010101", NOW - timedelta(days=9))])  # before the window
+    made = make_appeals(
+        [(a, gencity.centres[a], "010101", NOW - timedelta(days=1))] * 3
+        + [(b, gencity.centres[b], "010102", NOW - timedelta(days=2))] * 2
+        + [(b, gencity.centres[b], "020101", NOW - timedelta(days=2))]  # another group
+        + [(b, gencity.centres[b], "010101", NOW - timedelta(days=9))]
+    )  # before the window
     Appeal.objects.filter(pk=made[1].pk).update(state="merged", lead_appeal_id=made[0].pk)
     window = (NOW - WEEK, NOW)
     assert compute.grid_counts(window, "0101") == {a: 2, b: 2}
@@ -137,8 +139,7 @@ def test_trend_labels_across_windows(gencity, rng):
         items += _shaped(gencity, centre, shape, leaf, rng)
     make_appeals(items)
 
-    compute.hotspots_recompute(window_days=(7,), categories=["0101", "0102", "0103", "0104"], now=NOW,
-                               dbscan=False)
+    compute.hotspots_recompute(window_days=(7,), categories=["0101", "0102", "0103", "0104"], now=NOW, dbscan=False)
 
     def trend(code, key):
         return Hotspot.objects.get(grid_code=code, category_key=key, window_days=7).statistics["trend"]
@@ -151,8 +152,10 @@ def test_trend_labels_across_windows(gencity, rng):
 
 def test_a_hotspot_that_fades_is_kept_inactive_and_labelled_diminishing(gencity, rng):
     hot = gencity.far_apart(1)[0]
-    make_appeals(spread(gencity, rng, 1.0, "010101", NOW - 3 * WEEK, NOW)
-                 + cluster(gencity, hot, 30, 10, "010101", NOW - 2 * WEEK, NOW - WEEK, rng))
+    make_appeals(
+        spread(gencity, rng, 1.0, "010101", NOW - 3 * WEEK, NOW)
+        + cluster(gencity, hot, 30, 10, "010101", NOW - 2 * WEEK, NOW - WEEK, rng)
+    )
     compute.hotspots_recompute(window_days=(7,), categories=["0101"], now=NOW - WEEK, dbscan=False)
     assert Hotspot.objects.get(grid_code=hot).active
     summary = compute.hotspots_recompute(window_days=(7,), categories=["0101"], now=NOW, dbscan=False)
@@ -164,8 +167,10 @@ def test_a_hotspot_that_fades_is_kept_inactive_and_labelled_diminishing(gencity,
 def test_dbscan_finds_one_buildings_repeated_leaks(gencity, rng):
     grid = gencity.codes[30]
     building = gencity.centres[grid]
-    leaks = [(grid, offset(building, e, n), "020104", NOW - timedelta(days=d))
-             for e, n, d in ((0, 0, 1), (8, 3, 2), (-6, 5, 3), (4, -9, 4), (-3, -4, 5), (10, 10, 6))]
+    leaks = [
+        (grid, offset(building, e, n), "020104", NOW - timedelta(days=d))
+        for e, n, d in ((0, 0, 1), (8, 3, 2), (-6, 5, 3), (4, -9, 4), (-3, -4, 5), (10, 10, 6))
+    ]
     # The same category scattered over the city (each grid's inner point is hundreds of metres
     # from the next), an old leak at the building, and another category next door.
     scattered = [(c, gencity.centres[c], "020104", NOW - timedelta(days=2)) for c in gencity.codes[::3] if c != grid]
@@ -198,16 +203,18 @@ def test_dbscan_eps_is_metres_on_the_ground(gencity):
     the latitude factor 45 m would measure ~59 m and never cluster at 50)."""
     grid = gencity.codes[5]
     p = gencity.centres[grid]
-    make_appeals([(grid, p, "020104", NOW - timedelta(hours=1)),
-                  (grid, offset(p, 45, 0), "020104", NOW - timedelta(hours=2))])
+    make_appeals(
+        [(grid, p, "020104", NOW - timedelta(hours=1)), (grid, offset(p, 45, 0), "020104", NOW - timedelta(hours=2))]
+    )
     window = (NOW - WEEK, NOW)
     assert len(compute.dbscan_spots(window, 50, 2)) == 1
     assert compute.dbscan_spots(window, 40, 2) == []
 
 
 def test_default_groups_are_the_level_two_groups_with_appeals(gencity, rng):
-    make_appeals(spread(gencity, rng, 0.3, "010101", NOW - WEEK, NOW)
-                 + spread(gencity, rng, 0.3, "020104", NOW - WEEK, NOW))
+    make_appeals(
+        spread(gencity, rng, 0.3, "010101", NOW - WEEK, NOW) + spread(gencity, rng, 0.3, "020104", NOW - WEEK, NOW)
+    )
     assert [g.key for g in compute.default_groups(NOW - WEEK, NOW)] == ["0101", "0201"]
     assert [g.key for g in compute.default_groups(NOW - WEEK, NOW, level=1)] == ["01", "02"]
 
@@ -230,7 +237,7 @@ def test_gi_star_of_the_recompute_equals_esda_on_the_same_counts_and_weights(gen
     w = compute.grid_weights()
     y = compute.window_counts(NOW, 7, 1, [compute.category_group("0101")], w.codes)[0, 0]
     m = w.weights.tocsr()
-    nbrs = {i: [int(j) for j in m.indices[m.indptr[i]:m.indptr[i + 1]] if j != i] for i in range(len(y))}
+    nbrs = {i: [int(j) for j in m.indices[m.indptr[i] : m.indptr[i + 1]] if j != i] for i in range(len(y))}
     lw = libpysal.weights.W(nbrs, silence_warnings=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -18,8 +18,10 @@ WEEK = timedelta(days=7)
 
 def planted(gencity, rng):
     hot = gencity.far_apart(1)[0]
-    make_appeals(spread(gencity, rng, 1.5, "010101", NOW - 4 * WEEK, NOW)
-                 + cluster(gencity, hot, 25, 8, "010101", NOW - WEEK, NOW, rng))
+    make_appeals(
+        spread(gencity, rng, 1.5, "010101", NOW - 4 * WEEK, NOW)
+        + cluster(gencity, hot, 25, 8, "010101", NOW - WEEK, NOW, rng)
+    )
     return hot
 
 
@@ -39,8 +41,11 @@ def test_significant_hotspot_suggests_a_whistle_once(gencity, rng):
     assert h.grid_code == hot and h.window_days == 30  # the broadest window, centred on the hottest grid
     assert s.street_code == hot[:9] and s.rule == "hotspot" and s.state == "pending"
     area = {a["grid_code"] for a in s.evidence["area"]}
-    hot_around = set(Hotspot.objects.filter(window_days=30, category_key="0101", active=True, street_code=hot[:9],
-                                            grid_code__in=gencity.neighbours[hot]).values_list("grid_code", flat=True))
+    hot_around = set(
+        Hotspot.objects.filter(
+            window_days=30, category_key="0101", active=True, street_code=hot[:9], grid_code__in=gencity.neighbours[hot]
+        ).values_list("grid_code", flat=True)
+    )
     assert hot_around and area >= {hot} | hot_around
     assert set(s.appeal_ids) >= set(h.appeal_ids) and len(s.appeal_ids) >= 25 + 8 * len(hot_around)
     ev = s.evidence
@@ -79,8 +84,9 @@ def test_dismissed_or_cooled_hotspots_suggest_nothing(gencity, rng):
 def leaks_at_one_building(gencity, rng):
     grid = gencity.codes[30]
     building = gencity.centres[grid]
-    leaks = make_appeals([(grid, offset(building, 3 * i, -2 * i), "020104", NOW - timedelta(days=i % 6, hours=1))
-                          for i in range(6)])
+    leaks = make_appeals(
+        [(grid, offset(building, 3 * i, -2 * i), "020104", NOW - timedelta(days=i % 6, hours=1)) for i in range(6)]
+    )
     make_appeals(spread(gencity, rng, 1.0, "020104", NOW - WEEK, NOW))
     return grid, leaks
 
@@ -130,13 +136,15 @@ def test_monthly_topic_is_the_top_category_by_street_of_the_district(gencity):
     g_other = next(c for c in gencity.codes if c.startswith(d2))
     may = datetime(2026, 5, 10, 9, tzinfo=TZ)
     april = datetime(2026, 4, 10, 9, tzinfo=TZ)
-    items = ([(g_a, gencity.centres[g_a], "020501", may)] * 9  # 供暖不热 in street A
-             + [(g_a, gencity.centres[g_a], "020501", april)] * 6
-             + [(g_b, gencity.centres[g_b], "010101", may)] * 7
-             + [(g_other, gencity.centres[g_other], "010101", may)] * 30  # another district
-             # the last instant of April and the first of June (local time) stay out of May
-             + [(g_b, gencity.centres[g_b], "010101", datetime(2026, 4, 30, 23, 59, tzinfo=TZ))] * 5
-             + [(g_b, gencity.centres[g_b], "010101", datetime(2026, 6, 1, 0, 0, tzinfo=TZ))] * 5)
+    items = (
+        [(g_a, gencity.centres[g_a], "020501", may)] * 9  # 供暖不热 in street A
+        + [(g_a, gencity.centres[g_a], "020501", april)] * 6
+        + [(g_b, gencity.centres[g_b], "010101", may)] * 7
+        + [(g_other, gencity.centres[g_other], "010101", may)] * 30  # another district
+        # the last instant of April and the first of June (local time) stay out of May
+        + [(g_b, gencity.centres[g_b], "010101", datetime(2026, 4, 30, 23, 59, tzinfo=TZ))] * 5
+        + [(g_b, gencity.centres[g_b], "010101", datetime(2026, 6, 1, 0, 0, tzinfo=TZ))] * 5
+    )
     make_appeals(items)
 
     topic = rules.monthly_topic(d1, "2026-05")
@@ -145,7 +153,9 @@ def test_monthly_topic_is_the_top_category_by_street_of_the_district(gencity):
     assert topic["topic"]["count"] == 9 and topic["topic"]["previous_month"] == 6
     assert topic["topic"]["category_name"] == "供暖不热" and topic["topic"]["street_name"]
     assert [(r["street_code"], r["category_code"], r["count"]) for r in topic["ranking"]] == [
-        (s_a, "020501", 9), (s_b, "010101", 7)]
+        (s_a, "020501", 9),
+        (s_b, "010101", 7),
+    ]
     level1 = rules.monthly_topic(d1, "2026-05", level=1)
     assert level1["topic"]["category_code"] == "02" and level1["topic"]["category_name"] == "水电气热"
     assert rules.monthly_topic(d1, "2026-07")["topic"] is None

@@ -43,22 +43,38 @@ def scene(gencity, make_user):
     owners = [d["zilaishui"]] * 4 + [d["chengguanwei"]]
     for a, state, owner in zip(appeals, states, owners, strict=True):
         Appeal.objects.filter(pk=a.pk).update(state=state, department=owner)
-    return {"street": street, "grid": grid, "place": place, "departments": d, "users": users,
-            "appeals": [Appeal.objects.get(pk=a.pk) for a in appeals]}
+    return {
+        "street": street,
+        "grid": grid,
+        "place": place,
+        "departments": d,
+        "users": users,
+        "appeals": [Appeal.objects.get(pk=a.pk) for a in appeals],
+    }
 
 
 def blow(scene, **kw):
     kw.setdefault("department_codes", ["zilaishui", "chengguanwei"])
     lng, lat = scene["place"]
-    return services.whistle_blow(actor=scene["users"]["street"], problem="楼内供水管道反复漏水，井盖破损",
-                                 street_code=scene["street"], lng=lng, lat=lat,
-                                 appeal_ids=[a.pk for a in scene["appeals"]],
-                                 muster_deadline=T0 + timedelta(hours=1), now=T0, **kw)
+    return services.whistle_blow(
+        actor=scene["users"]["street"],
+        problem="楼内供水管道反复漏水，井盖破损",
+        street_code=scene["street"],
+        lng=lng,
+        lat=lat,
+        appeal_ids=[a.pk for a in scene["appeals"]],
+        muster_deadline=T0 + timedelta(hours=1),
+        now=T0,
+        **kw,
+    )
 
 
 def test_proposal_comes_from_the_responsibility_catalogue(scene):
-    proposal = services.whistle_proposal(street_code=scene["street"], appeals=scene["appeals"],
-                                         exclude_department_ids={scene["departments"][f"jiedao-{scene['street']}"].pk})
+    proposal = services.whistle_proposal(
+        street_code=scene["street"],
+        appeals=scene["appeals"],
+        exclude_department_ids={scene["departments"][f"jiedao-{scene['street']}"].pk},
+    )
     by_code = {p["department"]: p for p in proposal}
     assert by_code["zilaishui"]["role"] == "lead" and by_code["zilaishui"]["categories"] == ["020104"]
     assert by_code["chengguanwei"]["role"] == "lead" and by_code["chengguanwei"]["categories"] == ["010401"]
@@ -82,8 +98,9 @@ def test_blowing_from_a_suggestion_confirms_it_and_whistles_the_hotspot(scene, g
     assert call.proposal["added"] == [] and call.proposal["removed"] == []
     assert call.hotspot.geom.covers(call.place)
     for m in call.musters.all():
-        assert OutboxEvent.objects.filter(group=f"department.{m.department_id}", type="whistle.summoned",
-                                          payload__muster=m.pk).exists()
+        assert OutboxEvent.objects.filter(
+            group=f"department.{m.department_id}", type="whistle.summoned", payload__muster=m.pk
+        ).exists()
     with pytest.raises(IllegalTransition):  # once
         services.suggestion_confirm(suggestion_id=suggestion.pk, actor=scene["users"]["street"], now=NOW)
 
@@ -103,8 +120,9 @@ def test_the_whole_life_of_a_whistle(scene, tmp_path, settings):
     # The water company checks in 400 m away: refused with the distance, and the attempt kept.
     far = offset(scene["place"], 400, 0)
     with pytest.raises(services.WhistleError) as refused:
-        services.muster_check_in(muster_id=water.pk, actor=u["water"], lng=far[0], lat=far[1],
-                                 now=T0 + timedelta(minutes=30))
+        services.muster_check_in(
+            muster_id=water.pk, actor=u["water"], lng=far[0], lat=far[1], now=T0 + timedelta(minutes=30)
+        )
     assert refused.value.code == "outside_geofence" and 395 < refused.value.extra["distance_m"] < 405
     assert f"{refused.value.extra['distance_m']:.0f}" in str(refused.value)
     assert WhistleEvent.objects.filter(object_type="muster", object_id=water.pk, event="check_in_refused").exists()
@@ -114,8 +132,9 @@ def test_the_whole_life_of_a_whistle(scene, tmp_path, settings):
     # Then on site, reporting from a phone in GCJ-02 (about 60 m from the place in WGS-84).
     near = offset(scene["place"], 60, 0)
     glng, glat = (float(v) for v in coords.wgs84_to_gcj02(*near))
-    water = services.muster_check_in(muster_id=water.pk, actor=u["water"], lng=glng, lat=glat, crs="gcj02",
-                                     now=T0 + timedelta(minutes=40))
+    water = services.muster_check_in(
+        muster_id=water.pk, actor=u["water"], lng=glng, lat=glat, crs="gcj02", now=T0 + timedelta(minutes=40)
+    )
     assert water.state == "checked_in" and not water.late and not water.outside_geofence
     assert 58 < water.check_in_distance_m < 62 and water.check_in_input["crs"] == "gcj02"
     call.refresh_from_db()
@@ -128,37 +147,50 @@ def test_the_whole_life_of_a_whistle(scene, tmp_path, settings):
     city.refresh_from_db()
     assert city.late and city.escalated and city.state == "summoned"
     district = scene["street"][:6]
-    assert OutboxEvent.objects.filter(group=f"district.{district}", type="whistle.escalation",
-                                      payload__id=city.pk).exists()
+    assert OutboxEvent.objects.filter(
+        group=f"district.{district}", type="whistle.escalation", payload__id=city.pk
+    ).exists()
     assert WhistleEvent.objects.filter(object_type="muster", object_id=city.pk, event="escalate").exists()
 
     # It arrives late, 350 m off, with the geofence in "flag" mode: accepted and flagged.
     with override_settings(WHISTLE_GEOFENCE_MODE="flag"):
         off = offset(scene["place"], 0, 350)
-        city = services.muster_check_in(muster_id=city.pk, actor=u["city"], lng=off[0], lat=off[1],
-                                        now=T0 + timedelta(minutes=80))
+        city = services.muster_check_in(
+            muster_id=city.pk, actor=u["city"], lng=off[0], lat=off[1], now=T0 + timedelta(minutes=80)
+        )
     assert city.state == "checked_in" and city.late and city.outside_geofence and city.acknowledged_at
 
     with pytest.raises(IllegalTransition):  # on site already
         services.muster_acknowledge(muster_id=city.pk, actor=u["city"])
-    water = services.muster_report(muster_id=water.pk, actor=u["water"], text="更换破损管段，恢复供水",
-                                   files=[SimpleUploadedFile("before.png", PNG, "image/png"),
-                                          SimpleUploadedFile("again.png", PNG, "image/png")],  # same bytes: once
-                                   now=T0 + timedelta(minutes=90))
+    water = services.muster_report(
+        muster_id=water.pk,
+        actor=u["water"],
+        text="更换破损管段，恢复供水",
+        files=[
+            SimpleUploadedFile("before.png", PNG, "image/png"),
+            SimpleUploadedFile("again.png", PNG, "image/png"),
+        ],  # same bytes: once
+        now=T0 + timedelta(minutes=90),
+    )
     assert water.state == "reported" and MusterEvidence.objects.filter(muster=water).count() == 1
     ev = MusterEvidence.objects.get(muster=water)
     assert ev.content_type == "image/png" and len(ev.sha256) == 64 and ev.size == len(PNG)
     with pytest.raises(services.WhistleError) as bad:
-        services.muster_report(muster_id=city.pk, actor=u["city"], text="已处理",
-                               files=[SimpleUploadedFile("x.exe", b"MZ\x90\x00", "image/png")])
+        services.muster_report(
+            muster_id=city.pk,
+            actor=u["city"],
+            text="已处理",
+            files=[SimpleUploadedFile("x.exe", b"MZ\x90\x00", "image/png")],
+        )
     assert bad.value.code == "file_type"
     services.muster_report(muster_id=city.pk, actor=u["city"], text="更换井盖", now=T0 + timedelta(minutes=95))
 
     # Closing resolves every linked appeal it can, walking the appeal's own workflow.
     with pytest.raises(services.WhistleError):
         services.whistle_close(call_id=call.pk, actor=u["street"], note=" ")
-    call = services.whistle_close(call_id=call.pk, actor=u["street"], note="现场联合处置完毕，管道和井盖均已修复",
-                                  now=T0 + timedelta(hours=2))
+    call = services.whistle_close(
+        call_id=call.pk, actor=u["street"], note="现场联合处置完毕，管道和井盖均已修复", now=T0 + timedelta(hours=2)
+    )
     assert call.state == "closed" and call.closed_at == T0 + timedelta(hours=2)
     appeals = {a.pk: a for a in Appeal.objects.filter(pk__in=[a.pk for a in scene["appeals"]])}
     dispatched, accepted, in_progress, registered, manhole = (appeals[a.pk] for a in scene["appeals"])
@@ -174,8 +206,9 @@ def test_the_whole_life_of_a_whistle(scene, tmp_path, settings):
     assert steps[0][1]["whistle_call"] == call.pk
 
     # Two-way evaluation, once each.
-    services.evaluation_rate_department(muster_id=water.pk, actor=u["street"], timeliness=5, action=5, result=4,
-                                        comment="响应迅速")
+    services.evaluation_rate_department(
+        muster_id=water.pk, actor=u["street"], timeliness=5, action=5, result=4, comment="响应迅速"
+    )
     services.evaluation_rate_department(muster_id=city.pk, actor=u["street"], timeliness=1, action=3, result=4)
     with pytest.raises(services.WhistleError) as again:
         services.evaluation_rate_department(muster_id=city.pk, actor=u["street"], timeliness=2, action=3, result=4)
@@ -210,26 +243,52 @@ def test_an_early_evaluation_and_a_finished_call_are_refused(scene):
     assert services.muster_sweep(now=NOW + timedelta(days=1))["escalated"] == 0
     # Nothing of a cancelled call touched the appeals.
     assert set(Appeal.objects.filter(pk__in=[a.pk for a in scene["appeals"]]).values_list("state", flat=True)) == {
-        "dispatched", "accepted", "in_progress", "registered"}
+        "dispatched",
+        "accepted",
+        "in_progress",
+        "registered",
+    }
 
 
 def test_blowing_checks_its_inputs(scene, gencity):
     u = scene["users"]
     other_street = gencity.streets[1]
-    foreign = make_appeals([(next(c for c in gencity.codes if c.startswith(other_street)), scene["place"],
-                             "020104", NOW - timedelta(days=1))])
+    foreign = make_appeals(
+        [
+            (
+                next(c for c in gencity.codes if c.startswith(other_street)),
+                scene["place"],
+                "020104",
+                NOW - timedelta(days=1),
+            )
+        ]
+    )
     with pytest.raises(services.WhistleError) as outside:
-        services.whistle_blow(actor=u["street"], problem="x", street_code=scene["street"], lng=scene["place"][0],
-                              lat=scene["place"][1], appeal_ids=[foreign[0].pk], department_codes=["zilaishui"],
-                              now=T0)
+        services.whistle_blow(
+            actor=u["street"],
+            problem="x",
+            street_code=scene["street"],
+            lng=scene["place"][0],
+            lat=scene["place"][1],
+            appeal_ids=[foreign[0].pk],
+            department_codes=["zilaishui"],
+            now=T0,
+        )
     assert outside.value.code == "appeal_outside_street"
     with pytest.raises(services.WhistleError) as unknown:
         blow(scene, department_codes=["no-such-unit"])
     assert unknown.value.code == "unknown_department"
     with pytest.raises(services.WhistleError) as past:
-        services.whistle_blow(actor=u["street"], problem="x", street_code=scene["street"], lng=scene["place"][0],
-                              lat=scene["place"][1], department_codes=["zilaishui"], muster_deadline=T0 - timedelta(minutes=1),
-                              now=T0)
+        services.whistle_blow(
+            actor=u["street"],
+            problem="x",
+            street_code=scene["street"],
+            lng=scene["place"][0],
+            lat=scene["place"][1],
+            department_codes=["zilaishui"],
+            muster_deadline=T0 - timedelta(minutes=1),
+            now=T0,
+        )
     assert past.value.code == "deadline_past"
 
 
@@ -250,9 +309,16 @@ def test_the_database_backs_the_rules(scene):
     with pytest.raises(IntegrityError), transaction.atomic():
         Muster.objects.filter(pk=water.pk).update(state="checked_in")  # no position
     with pytest.raises(IntegrityError), transaction.atomic():
-        Evaluation.objects.create(call=call, department=water.department, muster=water,
-                                  direction="street_to_department", timeliness=0, action=3, result=3,
-                                  by=scene["users"]["street"])
+        Evaluation.objects.create(
+            call=call,
+            department=water.department,
+            muster=water,
+            direction="street_to_department",
+            timeliness=0,
+            action=3,
+            result=3,
+            by=scene["users"]["street"],
+        )
     with pytest.raises(IntegrityError), transaction.atomic():
         Muster.objects.create(call=call, department=water.department)  # summoned twice
     with pytest.raises(IntegrityError), transaction.atomic():

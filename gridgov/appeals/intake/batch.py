@@ -36,18 +36,14 @@ import logging
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from gridgov.areas.locate import BadPoint
-from gridgov.audit.services import audit_record_many
-from gridgov.bulk import copy_insert, reserve_ids
-
-from gridgov.appeals import services
-
-from gridgov.appeals import notices
-
+from gridgov.appeals import notices, services
 from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal, Category
 from gridgov.appeals.routing.selectors import BatchRouteBook
 from gridgov.appeals.workflow import State, next_state
+from gridgov.areas.locate import BadPoint
+from gridgov.audit.services import audit_record_many
+from gridgov.bulk import copy_insert, reserve_ids
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +51,20 @@ logger = logging.getLogger(__name__)
 class _Item:
     """One new appeal of the batch on its way: the decisions, then the rows to write."""
 
-    __slots__ = ("index", "data", "received_at", "loc", "fields", "decision", "clock", "appeal", "rows",
-                 "audits", "assignments", "last_event")
+    __slots__ = (
+        "index",
+        "data",
+        "received_at",
+        "loc",
+        "fields",
+        "decision",
+        "clock",
+        "appeal",
+        "rows",
+        "audits",
+        "assignments",
+        "last_event",
+    )
 
     def __init__(self, index, data, received_at):
         self.index, self.data, self.received_at = index, data, received_at
@@ -74,8 +82,12 @@ class _Item:
         services.appeal_transition, with the same history row and audit record."""
         appeal = self.appeal
         new = next_state(appeal.state, event)  # raises IllegalTransition
-        self.record(services.transition_records(appeal, event, appeal.state, new, actor=actor, data=data,
-                                                department=department), event)
+        self.record(
+            services.transition_records(
+                appeal, event, appeal.state, new, actor=actor, data=data, department=department
+            ),
+            event,
+        )
         appeal.state = new
 
 
@@ -85,8 +97,9 @@ def _existing(keys):
     if not ext:
         return {}
     # `external_id <> ''` is the predicate of the unique index the lookup needs.
-    found = (Appeal.objects.filter(external_id__in=ext, source_system__in=sorted({s for s, _ in keys}))
-             .exclude(external_id=""))
+    found = Appeal.objects.filter(external_id__in=ext, source_system__in=sorted({s for s, _ in keys})).exclude(
+        external_id=""
+    )
     return {(a.source_system, a.external_id): a for a in found if (a.source_system, a.external_id) in keys}
 
 
@@ -144,8 +157,7 @@ def appeal_register_many(items, *, actor, classifier=None, geocoder=None, now=No
 def _one(data, actor, classifier, geocoder, now):
     try:
         with transaction.atomic():
-            return services.appeal_register(data=data, actor=actor, classifier=classifier, geocoder=geocoder,
-                                            now=now)
+            return services.appeal_register(data=data, actor=actor, classifier=classifier, geocoder=geocoder, now=now)
     except (services.AppealError, BadPoint, Category.DoesNotExist) as exc:
         return exc
     except Exception as exc:  # one broken item must not lose the others
@@ -169,24 +181,30 @@ def _decide(todo, results, classifier, geocoder, now):
             results[item.index] = loc
             continue
         try:
-            item.fields = services.appeal_fields(item.data, loc, guess, received_at=item.received_at,
-                                                 categories=categories)
+            item.fields = services.appeal_fields(
+                item.data, loc, guess, received_at=item.received_at, categories=categories
+            )
         except Category.DoesNotExist as exc:
             results[item.index] = exc
             continue
         item.loc = loc
         ok.append(item)
     routed = [it for it in ok if it.loc.located and it.fields["category"] is not None]
-    book = BatchRouteBook({it.fields["category"] for it in routed}, {it.fields["grid_code"] for it in routed},
-                          [it.received_at for it in routed])
+    book = BatchRouteBook(
+        {it.fields["category"] for it in routed},
+        {it.fields["grid_code"] for it in routed},
+        [it.received_at for it in routed],
+    )
     refused = set()
     for item in routed:
         f = item.fields
-        item.decision = pipeline.route_step(f["category"], f["grid_code"], item.received_at,
-                                            f["risk"].get("flags", []), book=book)
+        item.decision = pipeline.route_step(
+            f["category"], f["grid_code"], item.received_at, f["risk"].get("flags", []), book=book
+        )
         if item.decision.lead is None:
             results[item.index] = services.AppealError(
-                "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+                "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule"
+            )
             refused.add(item.index)
             continue
         item.clock = pipeline.clock_step(item.received_at, f["time_limit"], now)
@@ -231,8 +249,9 @@ def _walk(item, actor, now):
     due, _colour, next_at = item.clock
     route = services.route_record(decision)
     appeal.department, appeal.route, appeal.deadline, appeal.next_colour_at = decision.lead, route, due, next_at
-    item.step("dispatch", actor, data={"lead": decision.lead.code, "assists": route["assists"]},
-              department=decision.lead)
+    item.step(
+        "dispatch", actor, data={"lead": decision.lead.code, "assists": route["assists"]}, department=decision.lead
+    )
     colour = item.clock[1]
     if colour != appeal.warning_colour:
         # Dispatched after part of its limit had gone (a backfill, an import of past tickets): the
@@ -246,7 +265,9 @@ def _announce(batch):
     changes = []
     for item in batch:
         appeal = item.appeal
-        units = (appeal.department.code if appeal.department_id else "",
-                 sorted({a.department_id for a in item.assignments} | ({appeal.department_id} - {None})))
+        units = (
+            appeal.department.code if appeal.department_id else "",
+            sorted({a.department_id for a in item.assignments} | ({appeal.department_id} - {None})),
+        )
         changes.append((appeal, item.last_event, units))
     notices.appeals_changed(changes)

@@ -38,10 +38,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from gridgov.nlp.classify import Classifier
-
 from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal
+from gridgov.nlp.classify import Classifier
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +89,9 @@ def model_write(classifier, *, catalogue, meta, path=None):
     path = Path(path or settings.CLASSIFIER_MODEL_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    joblib.dump({"format": 1, "classifier": classifier.to_payload(), "catalogue": dict(catalogue),
-                 "meta": dict(meta)}, buf)
+    joblib.dump(
+        {"format": 1, "classifier": classifier.to_payload(), "catalogue": dict(catalogue), "meta": dict(meta)}, buf
+    )
     body = buf.getvalue()
     mac = _mac()
     mac.update(body)
@@ -125,9 +125,11 @@ def model_read(path=None):
         raise ModelFileError(f"{path}: not a GridGov appeal classifier file")
     mac = _mac()
     mac.update(body)
-    if not hmac.compare_digest(mac.hexdigest().encode(), header[len(MAGIC):-1]):
-        raise ModelFileError(f"{path}: signature does not match (written elsewhere or under another "
-                             f"SECRET_KEY): not loaded; run retrain_classifier")
+    if not hmac.compare_digest(mac.hexdigest().encode(), header[len(MAGIC) : -1]):
+        raise ModelFileError(
+            f"{path}: signature does not match (written elsewhere or under another "
+            f"SECRET_KEY): not loaded; run retrain_classifier"
+        )
     payload = joblib.load(io.BytesIO(body))
     if not isinstance(payload, dict) or payload.get("format") != 1:
         raise ModelFileError(f"{path}: unknown classifier file format")
@@ -206,12 +208,15 @@ def training_rows(max_rows=None):
     """(text, leaf code, leaf name) of confirmed history, newest first: appeals whose category an
     operator chose, confirmed or corrected (see TRAINING_CONFIRMED_BY), on active leaves. The
     same text with the same category counts once."""
-    qs = (Appeal.objects.filter(category__level=3, category__is_active=True)
-          .filter(Q(classification__confirmed_by__in=sorted(TRAINING_CONFIRMED_BY))
-                  | Q(classification__has_key="confirmed"))
-          .exclude(text="")
-          .order_by("-received_at", "-pk")
-          .values_list("text", "category__code", "category__name"))
+    qs = (
+        Appeal.objects.filter(category__level=3, category__is_active=True)
+        .filter(
+            Q(classification__confirmed_by__in=sorted(TRAINING_CONFIRMED_BY)) | Q(classification__has_key="confirmed")
+        )
+        .exclude(text="")
+        .order_by("-received_at", "-pk")
+        .values_list("text", "category__code", "category__name")
+    )
     seen, rows = set(), []
     for text, code, name in qs.iterator(chunk_size=5000):
         key = (" ".join(text.split()), code)
@@ -234,8 +239,9 @@ def _top_k(classifier, texts, labels, ks=(1, 3)):
     return {k: float((classes[order[:, :k]] == truth).any(axis=1).mean()) for k in ks}
 
 
-def classifier_retrain(*, min_per_class=10, holdout=0.2, path=None, max_rows=200_000, min_top1=0.0,
-                       seed=0, actor="system"):
+def classifier_retrain(
+    *, min_per_class=10, holdout=0.2, path=None, max_rows=200_000, min_top1=0.0, seed=0, actor="system"
+):
     """Train on confirmed history and replace the model file. With `holdout` > 0 a stratified
     share of the rows is held out and scored first (top-1 and top-3 accuracy); the model written
     is then trained on every row. Categories with fewer than `min_per_class` rows are left out
@@ -256,36 +262,59 @@ def classifier_retrain(*, min_per_class=10, holdout=0.2, path=None, max_rows=200
     dropped = {code: n for code, n in sorted(counts.items()) if code not in kept}
     rows = [r for r in rows if r[1] in kept]
     if len(kept) < 2:
-        raise RetrainError(f"need at least two categories with {min_per_class}+ confirmed appeals, "
-                           f"found {len(kept)} ({len(rows)} appeals)")
+        raise RetrainError(
+            f"need at least two categories with {min_per_class}+ confirmed appeals, "
+            f"found {len(kept)} ({len(rows)} appeals)"
+        )
     texts = [t for t, _c, _n in rows]
     labels = [c for _t, c, _n in rows]
-    summary = {"rows": len(rows), "classes": len(kept), "min_per_class": min_per_class,
-               "dropped_classes": dropped, "holdout": holdout, "train": len(rows), "held_out": 0,
-               "top1": None, "top3": None}
+    summary = {
+        "rows": len(rows),
+        "classes": len(kept),
+        "min_per_class": min_per_class,
+        "dropped_classes": dropped,
+        "holdout": holdout,
+        "train": len(rows),
+        "held_out": 0,
+        "top1": None,
+        "top3": None,
+    }
     if holdout:
         # At least one held-out appeal per class, or stratification cannot place them.
         n_test = max(math.ceil(holdout * len(rows)), len(kept))
         if len(rows) - n_test < len(kept):
             raise RetrainError(f"{len(rows)} appeals are too few to hold out {holdout:.0%} over {len(kept)} classes")
-        x_tr, x_te, y_tr, y_te = train_test_split(texts, labels, test_size=n_test, stratify=labels,
-                                                  random_state=seed)
+        x_tr, x_te, y_tr, y_te = train_test_split(texts, labels, test_size=n_test, stratify=labels, random_state=seed)
         scores = _top_k(Classifier(random_state=seed, min_df=_min_df(len(x_tr))).fit(x_tr, y_tr), x_te, y_te)
         summary.update(train=len(x_tr), held_out=len(x_te), top1=round(scores[1], 4), top3=round(scores[3], 4))
     if summary["top1"] is not None and summary["top1"] < min_top1:
-        summary.update(written=False, reason=f"top-1 {summary['top1']:.3f} below {min_top1:.3f}",
-                       seconds=round(time.monotonic() - started, 1))
-        audit_record(actor=actor, action="classifier.retrain", object_type="appeals.classifier",
-                     object_id=Path(path or settings.CLASSIFIER_MODEL_PATH).name, data=summary)
+        summary.update(
+            written=False,
+            reason=f"top-1 {summary['top1']:.3f} below {min_top1:.3f}",
+            seconds=round(time.monotonic() - started, 1),
+        )
+        audit_record(
+            actor=actor,
+            action="classifier.retrain",
+            object_type="appeals.classifier",
+            object_id=Path(path or settings.CLASSIFIER_MODEL_PATH).name,
+            data=summary,
+        )
         return summary
     final = Classifier(random_state=seed, min_df=_min_df(len(texts))).fit(texts, labels)
     catalogue = {code: name for _t, code, name in rows}
     meta = {"trained_at": timezone.now().isoformat(), **{k: summary[k] for k in ("rows", "classes", "top1", "top3")}}
     out, digest = model_write(final, catalogue=catalogue, meta=meta, path=path)
-    summary.update(written=True, path=str(out), digest=digest[:16], bytes=out.stat().st_size,
-                   seconds=round(time.monotonic() - started, 1))
-    audit_record(actor=actor, action="classifier.retrain", object_type="appeals.classifier",
-                 object_id=out.name, data=summary)
+    summary.update(
+        written=True,
+        path=str(out),
+        digest=digest[:16],
+        bytes=out.stat().st_size,
+        seconds=round(time.monotonic() - started, 1),
+    )
+    audit_record(
+        actor=actor, action="classifier.retrain", object_type="appeals.classifier", object_id=out.name, data=summary
+    )
     return summary
 
 

@@ -22,13 +22,18 @@ def category_choices(empty_label):
     """Active leaves grouped under their level-2 parent, as <optgroup>s."""
     groups = {}
     for leaf in Category.objects.filter(level=3, is_active=True).select_related("parent").order_by("code"):
-        groups.setdefault(leaf.parent.name if leaf.parent_id else "", []).append((leaf.code, f"{leaf.name}（{leaf.code}）"))
+        groups.setdefault(leaf.parent.name if leaf.parent_id else "", []).append(
+            (leaf.code, f"{leaf.name}（{leaf.code}）")
+        )
     return [("", empty_label), *groups.items()]
 
 
 class IntakeForm(forms.Form):
-    text = forms.CharField(label="诉求内容", max_length=5000,
-                           widget=forms.Textarea(attrs={"rows": 5, "placeholder": "请记录诉求人反映的问题、时间、地点"}))
+    text = forms.CharField(
+        label="诉求内容",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "请记录诉求人反映的问题、时间、地点"}),
+    )
     address_text = forms.CharField(label="事发地址", max_length=300, required=False)
     lng = forms.FloatField(label="经度", required=False, widget=forms.NumberInput(attrs={"step": "any"}))
     lat = forms.FloatField(label="纬度", required=False, widget=forms.NumberInput(attrs={"step": "any"}))

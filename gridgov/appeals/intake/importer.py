@@ -8,8 +8,8 @@ appeal_register would; each bad one reported with its reason),
 `write_report` (the row-by-row report, CSV next to the input).
 """
 
-import re
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -18,12 +18,11 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from gridgov import csvfiles
-from gridgov.areas.locate import BadPoint
-
 from gridgov.appeals.intake.batch import appeal_register_many
 from gridgov.appeals.models import Appeal, Channel, Kind
 from gridgov.appeals.serializers import AppealRegisterInput
 from gridgov.appeals.services import AppealError
+from gridgov.areas.locate import BadPoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -53,8 +52,13 @@ DEFAULT_COLUMNS = {
 }
 FIELDS = tuple(DEFAULT_COLUMNS)
 
-KIND_WORDS = {"咨询": Kind.CONSULTATION, "建议": Kind.SUGGESTION, "求助": Kind.HELP, "投诉": Kind.COMPLAINT,
-              "举报": Kind.REPORT}
+KIND_WORDS = {
+    "咨询": Kind.CONSULTATION,
+    "建议": Kind.SUGGESTION,
+    "求助": Kind.HELP,
+    "投诉": Kind.COMPLAINT,
+    "举报": Kind.REPORT,
+}
 # Checked in order, by substring: the exports spell channels many ways ("12345热线", "市民热线电话").
 CHANNEL_WORDS = (
     (("网格",), Channel.GRID_REPORT),
@@ -66,11 +70,24 @@ CHANNEL_WORDS = (
     (("网站", "网络", "网上", "web"), Channel.WEB),
     (("12345", "电话", "热线", "来电", "phone"), Channel.PHONE),
 )
-CRS_WORDS = {"gps": "wgs84", "高德": "gcj02", "腾讯": "gcj02", "火星": "gcj02", "百度": "bd09",
-             "天地图": "wgs84", "国家2000": "wgs84"}
+CRS_WORDS = {
+    "gps": "wgs84",
+    "高德": "gcj02",
+    "腾讯": "gcj02",
+    "火星": "gcj02",
+    "百度": "bd09",
+    "天地图": "wgs84",
+    "国家2000": "wgs84",
+}
 DATETIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y%m%d%H%M%S",
-    "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y/%m/%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y%m%d%H%M%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
 )
 
 
@@ -199,8 +216,9 @@ def resolve_mapping(header, overrides=None):
         raise ImportFileError("找不到诉求内容列，请用 --map text=列名 指定 / no text column: use --map text=Column")
     # Re-running a file must create nothing twice: every row needs the platform's ticket id.
     if "external_id" not in mapping:
-        raise ImportFileError("找不到工单编号列，请用 --map external_id=列名 指定 / no external id column: "
-                              "use --map external_id=Column")
+        raise ImportFileError(
+            "找不到工单编号列，请用 --map external_id=列名 指定 / no external id column: use --map external_id=Column"
+        )
     return mapping
 
 
@@ -354,7 +372,9 @@ def import_rows(table, mapping, *, source_system, actor, dry_run=False, progress
             continue
         if dry_run:
             key = (data.get("source_system", ""), ext)
-            exists = bool(ext) and (key in seen or Appeal.objects.filter(source_system=key[0], external_id=ext).exists())
+            exists = bool(ext) and (
+                key in seen or Appeal.objects.filter(source_system=key[0], external_id=ext).exists()
+            )
             seen.add(key)
             results.append(RowResult(number, "existing" if exists else "valid", ext))
             continue

@@ -10,15 +10,14 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
 
-from gridgov.areas.coords import to_wgs84
-from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
-from gridgov.nlp import classify as nlp
-
-from gridgov.appeals.timelimits import clock
 from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, find_duplicates
 from gridgov.appeals.models import Appeal, Category, Kind
 from gridgov.appeals.routing.selectors import RouteBook
+from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import OPEN_STATES
+from gridgov.areas.coords import to_wgs84
+from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
+from gridgov.nlp import classify as nlp
 
 # --- 1. locate ------------------------------------------------------------------------------
 
@@ -59,8 +58,9 @@ def locate_step(*, lng=None, lat=None, crs="wgs84", address_text="", at=None, ge
             best = candidates[0]
             chain = locate(best.lng, best.lat, "wgs84", at=at)
             detail = {"candidates": [c.as_dict() for c in candidates[:5]]}
-            return LocationDecision(chain, Point(best.lng, best.lat, srid=4326), "geocode",
-                                    best.confidence if chain else 0.0, detail)
+            return LocationDecision(
+                chain, Point(best.lng, best.lat, srid=4326), "geocode", best.confidence if chain else 0.0, detail
+            )
         return LocationDecision(None, None, "geocode", 0.0, {"candidates": []})
     return LocationDecision(None, None, "none", 0.0, {})
 
@@ -98,8 +98,9 @@ def locate_steps(requests, *, geocoder=None):
     if geocoded:
         chains = locate_many([(best.lng, best.lat) for _, best, _ in geocoded])
         for (i, best, detail), chain in zip(geocoded, chains):
-            out[i] = LocationDecision(chain, Point(best.lng, best.lat, srid=4326), "geocode",
-                                      best.confidence if chain else 0.0, detail)
+            out[i] = LocationDecision(
+                chain, Point(best.lng, best.lat, srid=4326), "geocode", best.confidence if chain else 0.0, detail
+            )
     return out
 
 
@@ -123,7 +124,9 @@ _leaf_cache = {"key": None, "leaves": []}
 def _leaves():
     key = Category.objects.filter(level=3, is_active=True).count()
     if _leaf_cache["key"] != key:
-        _leaf_cache["leaves"] = list(Category.objects.filter(level=3, is_active=True).values_list("code", "name", "keywords"))
+        _leaf_cache["leaves"] = list(
+            Category.objects.filter(level=3, is_active=True).values_list("code", "name", "keywords")
+        )
         _leaf_cache["key"] = key
     return _leaf_cache["leaves"]
 
@@ -182,8 +185,15 @@ def kind_step(text):
 # self-harm) are one "threat" flag on the appeal: the same alert and double dispatch to the
 # police and the locality. "transfer" is the line to hand the caller to now; "transfers" lists
 # every line the risk calls for (self-harm: 110, then 120).
-_RISK_FLAG = {nlp.THREAT_VIOLENCE: "threat", nlp.THREAT_SELF_HARM: "threat", nlp.FIRE: "fire",
-              nlp.GAS_LEAK: "gas_leak", nlp.COLLAPSE: "collapse", nlp.TRAPPED: "trapped", nlp.MEDICAL: "medical"}
+_RISK_FLAG = {
+    nlp.THREAT_VIOLENCE: "threat",
+    nlp.THREAT_SELF_HARM: "threat",
+    nlp.FIRE: "fire",
+    nlp.GAS_LEAK: "gas_leak",
+    nlp.COLLAPSE: "collapse",
+    nlp.TRAPPED: "trapped",
+    nlp.MEDICAL: "medical",
+}
 _LINES = ("110", "119", "120")
 
 
@@ -198,8 +208,9 @@ def risk_step(text):
     flags = []
     for name in sorted(merged, key=order.index):
         transfers = sorted(merged[name]["transfers"], key=_LINES.index)
-        flags.append({"flag": name, "words": sorted(merged[name]["words"]), "transfer": transfers[0],
-                      "transfers": transfers})
+        flags.append(
+            {"flag": name, "words": sorted(merged[name]["words"]), "transfer": transfers[0], "transfers": transfers}
+        )
     return flags
 
 
@@ -209,8 +220,12 @@ def risk_step(text):
 def sketch(appeal):
     pos = appeal.position
     return AppealSketch(
-        id=appeal.pk, text=appeal.text, lng=pos.x if pos else None, lat=pos.y if pos else None,
-        received_at=appeal.received_at, category_code=appeal.category.code if appeal.category_id else None,
+        id=appeal.pk,
+        text=appeal.text,
+        lng=pos.x if pos else None,
+        lat=pos.y if pos else None,
+        received_at=appeal.received_at,
+        category_code=appeal.category.code if appeal.category_id else None,
         address_text=appeal.address_text,
     )
 
@@ -224,10 +239,15 @@ def duplicate_candidates(appeal, params=None, limit=500):
     """Open appeals near in time and (when known) place: what find_duplicates compares."""
     params = params or DuplicateParams()
     window = timedelta(hours=params.window_hours)
-    qs = Appeal.objects.filter(
-        state__in=sorted(OPEN_STATES), received_at__gte=appeal.received_at - window,
-        received_at__lte=appeal.received_at + window,
-    ).exclude(pk=appeal.pk).select_related("category")
+    qs = (
+        Appeal.objects.filter(
+            state__in=sorted(OPEN_STATES),
+            received_at__gte=appeal.received_at - window,
+            received_at__lte=appeal.received_at + window,
+        )
+        .exclude(pk=appeal.pk)
+        .select_related("category")
+    )
     if appeal.position is not None:
         qs = qs.filter(position__dwithin=(appeal.position, _box_deg(params, appeal.position.y)))
     elif appeal.grid_code:
@@ -264,9 +284,16 @@ def duplicates_many(sketches, params=None, limit=500):
                           AND v.at + make_interval(secs => %s)
                       AND ST_DWithin(a.position, ST_SetSRID(ST_MakePoint(v.lng, v.lat), 4326), v.deg)
                     ORDER BY a.received_at DESC LIMIT %s) c""",
-            [[i for i, _ in probes], [sk.lng for _, sk in probes], [sk.lat for _, sk in probes],
-             [sk.received_at for _, sk in probes], [_box_deg(params, sk.lat) for _, sk in probes],
-             window, window, limit],
+            [
+                [i for i, _ in probes],
+                [sk.lng for _, sk in probes],
+                [sk.lat for _, sk in probes],
+                [sk.received_at for _, sk in probes],
+                [_box_deg(params, sk.lat) for _, sk in probes],
+                window,
+                window,
+                limit,
+            ],
         )
         pairs = cur.fetchall()
         ids = sorted({cid for _, cid in pairs})
@@ -275,7 +302,9 @@ def duplicates_many(sketches, params=None, limit=500):
             cur.execute(
                 """SELECT a.id, a.text, ST_X(a.position), ST_Y(a.position), a.received_at, c.code, a.address_text
                    FROM appeals_appeal a LEFT JOIN appeals_category c ON c.id = a.category_id
-                   WHERE a.id = ANY(%s)""", [ids])
+                   WHERE a.id = ANY(%s)""",
+                [ids],
+            )
             rows = {r[0]: AppealSketch(*r) for r in cur.fetchall()}
     found = {}
     for i, cid in pairs:
@@ -286,9 +315,14 @@ def duplicates_many(sketches, params=None, limit=500):
     for i, sk in probes:
         deg = _box_deg(params, sk.lat)
         cx, cy = math.floor(sk.lng / cell), math.floor(sk.lat / cell)
-        mine = [e for dx in (-1, 0, 1) for dy in (-1, 0, 1) for e in earlier.get((cx + dx, cy + dy), ())
-                if abs((e.received_at - sk.received_at).total_seconds()) <= window
-                and math.hypot(e.lng - sk.lng, e.lat - sk.lat) <= deg]
+        mine = [
+            e
+            for dx in (-1, 0, 1)
+            for dy in (-1, 0, 1)
+            for e in earlier.get((cx + dx, cy + dy), ())
+            if abs((e.received_at - sk.received_at).total_seconds()) <= window
+            and math.hypot(e.lng - sk.lng, e.lat - sk.lat) <= deg
+        ]
         cands = found.get(i, [])
         if mine:
             cands = sorted(cands + mine, key=lambda c: c.received_at, reverse=True)[:limit]
@@ -324,10 +358,22 @@ def route_step(category, grid_code, at, risk_flags=(), book=None):
     cands = book.candidates(category, grid_code, at) if category is not None else []
     leads = [c for c in cands if c.role == "lead"]
     lead = leads[0] if leads else None
-    assists = [(c.department, c.rule, "rule") for c in cands if c.role != "lead" or (lead and c is not lead and
-                                                                                  c.area_code == lead.area_code)]
-    explanation = {"candidates": [{"department": c.department.code, "role": c.role, "area_code": c.area_code,
-                                   "rule_id": c.rule.pk if c.rule else None} for c in cands]}
+    assists = [
+        (c.department, c.rule, "rule")
+        for c in cands
+        if c.role != "lead" or (lead and c is not lead and c.area_code == lead.area_code)
+    ]
+    explanation = {
+        "candidates": [
+            {
+                "department": c.department.code,
+                "role": c.role,
+                "area_code": c.area_code,
+                "rule_id": c.rule.pk if c.rule else None,
+            }
+            for c in cands
+        ]
+    }
     first_receiver = False
     lead_dept, lead_rule = (lead.department, lead.rule) if lead else (None, None)
     # The locality is asked for only when it is needed: most appeals have a lead by rule.
@@ -359,5 +405,8 @@ def clock_step(received_at, time_limit, now, deadline=None):
             return None, "none", None
         deadline = clock.deadline(received_at, time_limit, mode=settings.TIME_LIMIT_MODES.get(time_limit))
     shares = settings.WARNING_THRESHOLDS
-    return (deadline, str(clock.warning_colour(received_at, deadline, now, shares)),
-            clock.next_colour_change(received_at, deadline, now, shares))
+    return (
+        deadline,
+        str(clock.warning_colour(received_at, deadline, now, shares)),
+        clock.next_colour_change(received_at, deadline, now, shares),
+    )

@@ -10,16 +10,22 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from gridgov.areas.locate import BadPoint
-
 from gridgov.appeals import access, services
 from gridgov.appeals.intake.forms import IntakeForm, category_choices, chinese
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import AppealDetailOutput, CategoriseInput
 from gridgov.appeals.workflow import IllegalTransition
+from gridgov.areas.locate import BadPoint
 
 TRANSFER_LABELS = {"110": "110 报警", "119": "119 火警", "120": "120 急救"}
-RISK_LABELS = {"threat": "扬言（暴力或自伤）", "fire": "火情", "gas_leak": "燃气泄漏", "collapse": "坍塌", "medical": "急症", "trapped": "被困"}
+RISK_LABELS = {
+    "threat": "扬言（暴力或自伤）",
+    "fire": "火情",
+    "gas_leak": "燃气泄漏",
+    "collapse": "坍塌",
+    "medical": "急症",
+    "trapped": "被困",
+}
 
 
 def _intake_user(request):
@@ -36,8 +42,10 @@ def map_config():
     base = get_basemap()
     return {
         "crs": base.crs,
-        "tiles": [{"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains, "maxZoom": t.max_zoom}
-                  for t in base.tiles],
+        "tiles": [
+            {"url": t.url, "attribution": t.attribution, "subdomains": t.subdomains, "maxZoom": t.max_zoom}
+            for t in base.tiles
+        ],
         "gridsUrl": "/api/v1/areas/grid/?zoom=15&page_size=5000" if base.crs == "wgs84" else "",
     }
 
@@ -72,18 +80,27 @@ def intake_result(request, ticket_no):
     dup_ids = [d["candidate_id"] for d in data["duplicates"]]
     candidates = {a.pk: a for a in access.appeals_visible_to(request.user).filter(pk__in=dup_ids)}
     duplicates = [{**d, "appeal": candidates.get(d["candidate_id"])} for d in data["duplicates"]]
-    risks = [{**f, "label": RISK_LABELS.get(f["flag"], f["flag"]), "transfer_label": TRANSFER_LABELS.get(f["transfer"],
-                                                                                                     f["transfer"])}
-             for f in data["risk"]["flags"]]
-    return render(request, "appeals/intake_result.html", {
-        "appeal": appeal,
-        "a": data,
-        "risks": risks,
-        "duplicates": duplicates,
-        "category_groups": [c for c in category_choices("") if isinstance(c[1], list)],
-        "may_merge": access.may_act(request.user, appeal, "merge"),
-        "may_categorise": access.may_act(request.user, appeal, "categorise"),
-    })
+    risks = [
+        {
+            **f,
+            "label": RISK_LABELS.get(f["flag"], f["flag"]),
+            "transfer_label": TRANSFER_LABELS.get(f["transfer"], f["transfer"]),
+        }
+        for f in data["risk"]["flags"]
+    ]
+    return render(
+        request,
+        "appeals/intake_result.html",
+        {
+            "appeal": appeal,
+            "a": data,
+            "risks": risks,
+            "duplicates": duplicates,
+            "category_groups": [c for c in category_choices("") if isinstance(c[1], list)],
+            "may_merge": access.may_act(request.user, appeal, "merge"),
+            "may_categorise": access.may_act(request.user, appeal, "categorise"),
+        },
+    )
 
 
 @login_required
@@ -100,8 +117,9 @@ def intake_categorise(request, ticket_no):
         messages.error(request, chinese(data.errors["category_code"][0]))
     else:
         try:
-            services.appeal_categorise(appeal_id=appeal.pk, category_code=data.validated_data["category_code"],
-                                       actor=request.user)
+            services.appeal_categorise(
+                appeal_id=appeal.pk, category_code=data.validated_data["category_code"], actor=request.user
+            )
         except (services.AppealError, IllegalTransition) as exc:
             messages.error(request, chinese(exc))
         else:

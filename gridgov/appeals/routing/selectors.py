@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from gridgov.accounts.models import Department
-
 from gridgov.appeals.models import Category, ResponsibilityRule
 
 LEAD = ResponsibilityRule.Role.LEAD
@@ -94,9 +93,13 @@ class BatchRouteBook(RouteBook):
         self.rules = {}
         if categories and times:
             lo, hi = min(times), max(times)
-            qs = (ResponsibilityRule.objects.filter(category_id__in=sorted(categories), area_code__in=prefixes,
-                                                    valid_from__lte=hi)
-                  .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=lo)).select_related("department"))
+            qs = (
+                ResponsibilityRule.objects.filter(
+                    category_id__in=sorted(categories), area_code__in=prefixes, valid_from__lte=hi
+                )
+                .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=lo))
+                .select_related("department")
+            )
             for rule in qs:
                 self.rules.setdefault(rule.category_id, []).append(rule)
         codes = {locality_department_code(code) for code in grid_codes} - {""}
@@ -105,8 +108,11 @@ class BatchRouteBook(RouteBook):
 
     def candidates(self, category, grid_code, at):
         prefixes = set(area_prefixes(grid_code))
-        rules = [r for r in self.rules.get(category.pk, ()) if r.area_code in prefixes and r.valid_from <= at
-                 and (r.valid_to is None or r.valid_to > at)]
+        rules = [
+            r
+            for r in self.rules.get(category.pk, ())
+            if r.area_code in prefixes and r.valid_from <= at and (r.valid_to is None or r.valid_to > at)
+        ]
         return _ranked(category, rules)
 
     def locality(self, grid_code):

@@ -12,12 +12,11 @@ from datetime import UTC
 from django.db import transaction
 from django.utils import timezone
 
-from gridgov.audit.services import audit_record
-
 from gridgov.appeals import notices
 from gridgov.appeals.models import AppealEvent, LongTermItem
 from gridgov.appeals.timelimits.supervision import oversight_appeals
 from gridgov.appeals.workflow import OPEN_STATES
+from gridgov.audit.services import audit_record
 
 REMINDER = "ledger_review_due"
 
@@ -45,8 +44,11 @@ def long_term_due(now=None):
     that date yet."""
     now = now or timezone.now()
     items = list(long_term_items().filter(review_at__lte=now, appeal__state__in=OPEN_STATES))
-    reminded = set(AppealEvent.objects.filter(event=REMINDER, appeal_id__in=[i.appeal_id for i in items])
-                   .values_list("appeal_id", "data__review_at"))
+    reminded = set(
+        AppealEvent.objects.filter(event=REMINDER, appeal_id__in=[i.appeal_id for i in items]).values_list(
+            "appeal_id", "data__review_at"
+        )
+    )
     return [i for i in items if (i.appeal_id, _key(i.review_at)) not in reminded]
 
 
@@ -65,13 +67,26 @@ def long_term_remind(now=None):
             locked = LongTermItem.objects.select_for_update().select_related("appeal").get(pk=item.pk)
             key = _key(locked.review_at)
             appeal = locked.appeal
-            if (locked.closed_at is not None or locked.review_at > now or appeal.state not in OPEN_STATES
-                    or AppealEvent.objects.filter(appeal=appeal, event=REMINDER, data__review_at=key).exists()):
+            if (
+                locked.closed_at is not None
+                or locked.review_at > now
+                or appeal.state not in OPEN_STATES
+                or AppealEvent.objects.filter(appeal=appeal, event=REMINDER, data__review_at=key).exists()
+            ):
                 continue
-            data = {"review_at": key, "opened_at": _key(locked.opened_at),
-                    "overdue_days": (now - locked.review_at).days}
-            AppealEvent.objects.create(appeal=appeal, event=REMINDER, old_state=appeal.state,
-                                       new_state=appeal.state, department_id=appeal.department_id, data=data)
+            data = {
+                "review_at": key,
+                "opened_at": _key(locked.opened_at),
+                "overdue_days": (now - locked.review_at).days,
+            }
+            AppealEvent.objects.create(
+                appeal=appeal,
+                event=REMINDER,
+                old_state=appeal.state,
+                new_state=appeal.state,
+                department_id=appeal.department_id,
+                data=data,
+            )
             audit_record(actor="system", action="appeal.ledger_review_due", obj=appeal, data=data)
             notices.appeal_changed(appeal, REMINDER)
             reminded += 1
@@ -84,8 +99,11 @@ def long_term_review(*, appeal_id, actor, review_at, note="", plan=None, now=Non
     if review_at <= now:
         raise ValueError("the next review date must be in the future")
     with transaction.atomic():
-        item = LongTermItem.objects.select_for_update().select_related("appeal").get(
-            appeal_id=appeal_id, closed_at__isnull=True)
+        item = (
+            LongTermItem.objects.select_for_update()
+            .select_related("appeal")
+            .get(appeal_id=appeal_id, closed_at__isnull=True)
+        )
         data = {"previous": _key(item.review_at), "review_at": _key(review_at)}
         item.review_at = review_at
         fields = ["review_at"]
@@ -94,9 +112,16 @@ def long_term_review(*, appeal_id, actor, review_at, note="", plan=None, now=Non
             fields.append("plan")
         item.save(update_fields=fields)
         appeal = item.appeal
-        AppealEvent.objects.create(appeal=appeal, actor=actor if getattr(actor, "pk", None) else None,
-                                   event="ledger_review", old_state=appeal.state, new_state=appeal.state,
-                                   department_id=appeal.department_id, note=note, data=data)
+        AppealEvent.objects.create(
+            appeal=appeal,
+            actor=actor if getattr(actor, "pk", None) else None,
+            event="ledger_review",
+            old_state=appeal.state,
+            new_state=appeal.state,
+            department_id=appeal.department_id,
+            note=note,
+            data=data,
+        )
         audit_record(actor=actor, action="appeal.ledger_review", obj=appeal, data={**data, "note": note})
     return item
 
@@ -112,8 +137,14 @@ def long_term_close(*, appeal, actor, now=None):
         item.closed_at = now
         item.save(update_fields=["closed_at"])
         data = {"opened_at": _key(item.opened_at), "days_open": (now - item.opened_at).days}
-        AppealEvent.objects.create(appeal_id=appeal.pk, actor=actor if getattr(actor, "pk", None) else None,
-                                   event="ledger_close", old_state=appeal.state, new_state=appeal.state,
-                                   department_id=appeal.department_id, data=data)
+        AppealEvent.objects.create(
+            appeal_id=appeal.pk,
+            actor=actor if getattr(actor, "pk", None) else None,
+            event="ledger_close",
+            old_state=appeal.state,
+            new_state=appeal.state,
+            department_id=appeal.department_id,
+            data=data,
+        )
         audit_record(actor=actor, action="appeal.ledger_close", obj=appeal, data=data)
     return item

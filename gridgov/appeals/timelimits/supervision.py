@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Department, Role
-
-from gridgov.appeals.timelimits import clock
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, WarningColour
+from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import ON_CLOCK_STATES
 
 COLOURS = [c.value for c in WarningColour]  # none, yellow, orange, red: rising
@@ -85,36 +84,64 @@ def supervision_list(user, now=None):
       "appeals": [{"id", "ticket_no", "state", "warning_colour", "deadline", "grid_code",
                    "colour_since", "overdue", "time_left"}, ...]}, ...]"""
     now = now or timezone.now()
-    colours = [WarningColour.RED] if getattr(user, "role", None) == Role.LEADER and not user.is_superuser \
+    colours = (
+        [WarningColour.RED]
+        if getattr(user, "role", None) == Role.LEADER and not user.is_superuser
         else list(SUPERVISED)
-    since = (AppealEvent.objects.filter(appeal=OuterRef("pk"), event__startswith="colour_")
-             .order_by("-at", "-id").values("at")[:1])
-    rows = (oversight_appeals(user).filter(state__in=ON_CLOCK_STATES, warning_colour__in=colours)
-            .select_related("department").annotate(colour_since=Subquery(since)).order_by("deadline", "pk"))
+    )
+    since = (
+        AppealEvent.objects.filter(appeal=OuterRef("pk"), event__startswith="colour_")
+        .order_by("-at", "-id")
+        .values("at")[:1]
+    )
+    rows = (
+        oversight_appeals(user)
+        .filter(state__in=ON_CLOCK_STATES, warning_colour__in=colours)
+        .select_related("department")
+        .annotate(colour_since=Subquery(since))
+        .order_by("deadline", "pk")
+    )
     units = {}
     for a in rows:
         d = a.department
-        unit = units.setdefault(a.department_id, {
-            "department": {"id": a.department_id, "code": d.code if d else "", "name": d.name if d else ""},
-            "orange": 0, "red": 0, "max_overdue": timedelta(0), "appeals": [],
-        })
+        unit = units.setdefault(
+            a.department_id,
+            {
+                "department": {"id": a.department_id, "code": d.code if d else "", "name": d.name if d else ""},
+                "orange": 0,
+                "red": 0,
+                "max_overdue": timedelta(0),
+                "appeals": [],
+            },
+        )
         late = now - a.deadline if a.deadline else timedelta(0)
         unit[a.warning_colour] += 1
         unit["max_overdue"] = max(unit["max_overdue"], late)
-        unit["appeals"].append({
-            "id": a.pk, "ticket_no": a.ticket_no, "state": a.state, "warning_colour": a.warning_colour,
-            "deadline": a.deadline, "grid_code": a.grid_code, "colour_since": a.colour_since,
-            "overdue": max(late, timedelta(0)), "time_left": max(-late, timedelta(0)),
-        })
-    return sorted(units.values(), key=lambda u: (-u["red"], -u["orange"], -u["max_overdue"],
-                                                 u["department"]["code"]))
+        unit["appeals"].append(
+            {
+                "id": a.pk,
+                "ticket_no": a.ticket_no,
+                "state": a.state,
+                "warning_colour": a.warning_colour,
+                "deadline": a.deadline,
+                "grid_code": a.grid_code,
+                "colour_since": a.colour_since,
+                "overdue": max(late, timedelta(0)),
+                "time_left": max(-late, timedelta(0)),
+            }
+        )
+    return sorted(units.values(), key=lambda u: (-u["red"], -u["orange"], -u["max_overdue"], u["department"]["code"]))
 
 
 def escalated_to_district(district_code, now=None):
     """Red appeals on the clock in a district: the flag its leaders act on (提级处置)."""
-    return (Appeal.objects.filter(state__in=ON_CLOCK_STATES, warning_colour=WarningColour.RED,
-                                  grid_code__startswith=district_code)
-            .select_related("department").order_by("deadline", "pk"))
+    return (
+        Appeal.objects.filter(
+            state__in=ON_CLOCK_STATES, warning_colour=WarningColour.RED, grid_code__startswith=district_code
+        )
+        .select_related("department")
+        .order_by("deadline", "pk")
+    )
 
 
 # --- disputes (退单) ----------------------------------------------------------------------------
@@ -131,21 +158,36 @@ def dispute_counts(since=None, until=None):
         window &= Q(at__gte=since)
     if until is not None:
         window &= Q(at__lt=until)
-    made = (AppealEvent.objects.filter(window, event="return").values("department_id")
-            .annotate(n=Count("id")).values_list("department_id", "n"))
+    made = (
+        AppealEvent.objects.filter(window, event="return")
+        .values("department_id")
+        .annotate(n=Count("id"))
+        .values_list("department_id", "n")
+    )
     # The return a decision answers is the latest one on the same appeal before it.
-    returner = Subquery(AppealEvent.objects.filter(appeal=OuterRef("appeal"), event="return", id__lt=OuterRef("id"))
-                        .order_by("-id").values("department_id")[:1])
-    decided = (AppealEvent.objects.filter(window, event__in=["reassign", "reject_return"])
-               .annotate(returner=returner).values("returner", "event").annotate(n=Count("id"))
-               .values_list("returner", "event", "n"))
+    returner = Subquery(
+        AppealEvent.objects.filter(appeal=OuterRef("appeal"), event="return", id__lt=OuterRef("id"))
+        .order_by("-id")
+        .values("department_id")[:1]
+    )
+    decided = (
+        AppealEvent.objects.filter(window, event__in=["reassign", "reject_return"])
+        .annotate(returner=returner)
+        .values("returner", "event")
+        .annotate(n=Count("id"))
+        .values_list("returner", "event", "n")
+    )
     counts = {}
     for dept_id, n in made:
         counts.setdefault(dept_id, {"made": 0, "upheld": 0, "refused": 0})["made"] += n
     for dept_id, event, n in decided:
         key = "upheld" if event == "reassign" else "refused"
         counts.setdefault(dept_id, {"made": 0, "upheld": 0, "refused": 0})[key] += n
-    depts = {pk: (code, name) for pk, code, name in
-             Department.objects.filter(pk__in=[k for k in counts if k]).values_list("pk", "code", "name")}
+    depts = {
+        pk: (code, name)
+        for pk, code, name in Department.objects.filter(pk__in=[k for k in counts if k]).values_list(
+            "pk", "code", "name"
+        )
+    }
     out = [{"department": depts.get(k, ("", ""))[0], "name": depts.get(k, ("", ""))[1], **v} for k, v in counts.items()]
     return sorted(out, key=lambda r: (-r["made"], r["department"]))

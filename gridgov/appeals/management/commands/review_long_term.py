@@ -4,7 +4,6 @@ the review_long_term task does hourly)."""
 from django.core.management.base import BaseCommand
 
 from gridgov.appeals.timelimits.long_term import long_term_remind
-
 from gridgov.cli import parse_now
 
 
@@ -16,5 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, now=None, **options):
         result = long_term_remind(now=parse_now(now))
-        self.stdout.write(f"到期 {result['due']} 件，已提醒 {result['reminded']} 件 / "
-                          f"due {result['due']}, reminded {result['reminded']}")
+        self.stdout.write(
+            f"到期 {result['due']} 件，已提醒 {result['reminded']} 件 / "
+            f"due {result['due']}, reminded {result['reminded']}"
+        )

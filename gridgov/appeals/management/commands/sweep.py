@@ -4,7 +4,6 @@ SWEEP_INTERVAL_SECONDS): for cron, after an outage, or by hand."""
 from django.core.management.base import BaseCommand
 
 from gridgov.appeals.services import appeal_sweep
-
 from gridgov.cli import parse_now
 
 
@@ -16,5 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, now=None, **options):
         result = appeal_sweep(now=parse_now(now))
-        self.stdout.write(f"检查 {result['checked']} 件，变色 {result['changed']} 件，失败 {result['failed']} 件 / "
-                          f"checked {result['checked']}, changed {result['changed']}, failed {result['failed']}")
+        self.stdout.write(
+            f"检查 {result['checked']} 件，变色 {result['changed']} 件，失败 {result['failed']} 件 / "
+            f"checked {result['checked']}, changed {result['changed']}, failed {result['failed']}"
+        )
