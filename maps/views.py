@@ -26,6 +26,7 @@ from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.models import Category
 from gridgov.appeals.workflow import State
 from gridgov.areas.models import LEVELS
+from gridgov.basemaps import get_basemap
 
 from . import aggregates, builders, offline, selectors
 from .aggregates import LEVEL_LENGTH, Window
@@ -170,7 +171,7 @@ def _render(request, template, *, page, m, config, context):
         "colors": builders.POINT_COLORS,
         "choropleth_colors": list(builders.CHOROPLETH_COLORS),
         "no_data_color": builders.NO_DATA_COLOR,
-        "crs": builders.get_basemap().crs,
+        "crs": get_basemap().crs,
         "actions": _actions(),
         **config,
     }
@@ -342,7 +343,7 @@ def leader(request):
     zoom = zoom_for(prefixes, extent=extent)
     # Too many grids to embed (10,000: 4.5 MB): the page draws them from vector tiles, coloured
     # in the browser by the same scale; tiles are WGS-84, so not over a GCJ-02 basemap.
-    tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and builders.get_basemap().crs == "wgs84"
+    tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and get_basemap().crs == "wgs84"
     areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom, geometry=not tiled)
     # orjson: these are the page's largest inputs (1,000 community outlines: 0.16 s with json)
     areas, heat = orjson.loads(areas_text), orjson.loads(heat_text)
@@ -440,7 +441,7 @@ def hotline(request):
     config = {
         "roles": {"待派单诉求": "queue"},
         "api": {"queue": "/maps/api/queue"},
-        "tiles": "/maps/tiles/appeals/{z}/{x}/{y}.mvt" if builders.get_basemap().crs == "wgs84" else None,
+        "tiles": "/maps/tiles/appeals/{z}/{x}/{y}.mvt" if get_basemap().crs == "wgs84" else None,
     }
     context = {
         "title": "热线派单地图",
