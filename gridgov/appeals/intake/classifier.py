@@ -1,7 +1,7 @@
 """The trained leaf-category model behind intake: loading it, asking it, and retraining it on
 the categories operators confirmed.
 
-* `model_guesses(text, k)`: the model's top-k leaf categories as `pipeline.Guess` (source
+* `model_guesses(text, k)`: the model's top-k leaf categories as `guesses.Guess` (source
   "model"), or [] when no model file is there (or it cannot be used). `pipeline.classify_step`
   calls it by default and merges the keyword floor (Category.keywords) over it.
 * `classifier_retrain(...)`: trains a new model (gridgov.nlp.classify.Classifier: TF-IDF on
@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from gridgov.appeals.intake import pipeline
+from gridgov.appeals.intake.guesses import Guess, leaf_categories
 from gridgov.appeals.models import Appeal
 from gridgov.nlp.classify import Classifier
 
@@ -174,7 +174,7 @@ def loaded_model():
 
 
 def model_guesses(text, k=3):
-    """The trained model's k best leaf categories for `text`, best first, as pipeline.Guess with
+    """The trained model's k best leaf categories for `text`, best first, as guesses.Guess with
     source "model"; [] with no model. Only leaves that are active now and still carry the name
     they had at training are offered, and none below settings.CLASSIFIER_MIN_CONFIDENCE."""
     return model_guesses_many([text], k)[0]
@@ -187,7 +187,7 @@ def model_guesses_many(texts, k=3):
     todo = [i for i, text in enumerate(texts) if (text or "").strip()]
     if model is None or model.classifier.pipeline is None or not todo:
         return out
-    leaves = {code: name for code, name, _kw in pipeline._leaves()}
+    leaves = {code: name for code, name, _kw in leaf_categories()}
     labels = [str(c) for c in model.classifier.pipeline.classes_]
     proba = model.classifier.proba([texts[i] for i in todo])
     floor = settings.CLASSIFIER_MIN_CONFIDENCE
@@ -197,7 +197,7 @@ def model_guesses_many(texts, k=3):
             if len(guesses) >= k or p < floor:
                 break
             if leaves.get(code) is not None and leaves[code] == model.catalogue.get(code):
-                guesses.append(pipeline.Guess(code, leaves[code], p, "model"))
+                guesses.append(Guess(code, leaves[code], p, "model"))
     return out
 
 
