@@ -8,6 +8,7 @@ static/js/live.js hears an event on the WebSocket (the page works without it).
 """
 
 import math
+from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
@@ -153,12 +154,6 @@ def _actions():
     }
 
 
-def _ws_url():
-    from django.apps import apps
-
-    return "/ws/v1/events/" if apps.is_installed("gridgov.realtime") else None
-
-
 def _render(request, template, *, page, m, config, context):
     _strip_bootstrap(m)
     parts = offline.render_parts(m)
@@ -166,7 +161,7 @@ def _render(request, template, *, page, m, config, context):
         "page": page,
         "map": m.get_name(),
         "layers": _layer_names(m),
-        "ws": _ws_url(),
+        "ws": "/ws/v1/events/",
         "csrf": get_token(request),
         "colors": builders.POINT_COLORS,
         "choropleth_colors": list(builders.CHOROPLETH_COLORS),
@@ -210,8 +205,6 @@ def _rates_rows(areas, limit=50):
 
 
 def _query(**params):
-    from urllib.parse import urlencode
-
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
@@ -281,7 +274,6 @@ def street(request):
         "suggestion_count": len(suggestions["features"]),
         "call_count": len(calls["features"]),
         "appeal_layer": appeals,
-        "whistles": selectors.whistles_installed(),
     }
     return _render(request, "maps/street.html", page="street", m=m, config=config, context=context)
 
@@ -319,7 +311,6 @@ def department(request):
         "tasks": [f["properties"] for f in tasks["features"]],
         "calls": [f["properties"] for f in calls["features"]],
         "legend": legend,
-        "whistles": selectors.whistles_installed(),
     }
     return _render(request, "maps/department.html", page="department", m=m, config=config, context=context)
 

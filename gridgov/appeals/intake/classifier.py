@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -40,6 +41,7 @@ from django.utils.crypto import salted_hmac
 
 from gridgov.appeals.intake.guesses import Guess, leaf_categories
 from gridgov.appeals.models import Appeal
+from gridgov.audit.services import audit_record
 from gridgov.nlp.classify import Classifier
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ def _mac():
 def model_write(classifier, *, catalogue, meta, path=None):
     """Write the model next to `path` and rename it into place, so a reader sees the old file or
     the new one, never half of one. Returns (path, hmac hex digest)."""
+    # joblib (and the scikit-learn a model file unpickles) loads only when a model is used.
     import joblib
 
     path = Path(path or settings.CLASSIFIER_MODEL_PATH)
@@ -114,6 +117,7 @@ def model_write(classifier, *, catalogue, meta, path=None):
 def model_read(path=None):
     """Verify the file's HMAC, then unpickle it. Raises ModelFileError for anything this system
     did not write."""
+    # joblib (and the scikit-learn a model file unpickles) loads only when a model is used.
     import joblib
 
     path = Path(path or settings.CLASSIFIER_MODEL_PATH)
@@ -230,8 +234,6 @@ def training_rows(max_rows=None):
 
 
 def _top_k(classifier, texts, labels, ks=(1, 3)):
-    import numpy as np
-
     proba = classifier.proba(texts)
     classes = np.array(classifier.labels)
     order = np.argsort(-proba, axis=1)
@@ -247,9 +249,8 @@ def classifier_retrain(
     is then trained on every row. Categories with fewer than `min_per_class` rows are left out
     (the keyword floor still covers them). A model scoring below `min_top1` is not written.
     Returns a summary dict (also the audit record's data)."""
+    # scikit-learn is heavy to import: only the (nightly) retrain needs its splitter.
     from sklearn.model_selection import train_test_split
-
-    from gridgov.audit.services import audit_record
 
     if not 0 <= holdout < 1:
         raise RetrainError("holdout must be in [0, 1)")
