@@ -9,7 +9,7 @@ from django.conf import settings
 from gridgov.basemaps import get_basemap
 
 
-def tile_origins(basemap=None):
+def tile_origins(basemap: str | None = None) -> list[str]:
     """The origins the basemap's tiles come from (every {s} subdomain spelled out), for img-src."""
     origins = []
     for tile in get_basemap(basemap).tiles:

@@ -82,13 +82,13 @@ def limited_protocol(factory):
     return http._GenericHTTPChannelProtocol(LimitedHTTPChannel())
 
 
-def install():
+def install() -> None:
     """Make Daphne's HTTP factory build LimitedHTTPChannel, configured from the settings."""
     LimitedHTTPChannel.request_line_limit = settings.REQUEST_LINE_MAX_BYTES
     HTTPFactory.protocol = limited_protocol
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     # Reading a setting loads (and checks) settings.py; Django itself is set up by gridgov.asgi.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings")
     install()

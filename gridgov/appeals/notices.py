@@ -13,8 +13,10 @@ centre). Some changes are also a notice to someone who must act:
     appeal.ledger_review  a long-term item (挂账) is due for review: the lead unit, the centre
 """
 
+from collections.abc import Iterable
+
 from gridgov.accounts.models import Department
-from gridgov.appeals.models import AppealAssignment
+from gridgov.appeals.models import Appeal, AppealAssignment
 from gridgov.realtime import broadcast
 
 NOTICES = {
@@ -52,7 +54,9 @@ def appeal_payload(appeal, event, lead_code):
     }
 
 
-def appeal_events(appeal, event, units=None):
+def appeal_events(
+    appeal: Appeal, event: str, units: tuple[str, list[int]] | None = None
+) -> list[tuple[str, str, dict]]:
     """The (group, type, payload) triples that announce `event` on `appeal`. `units` is
     (lead department code, ids of every unit on the appeal) when the caller knows them (bulk
     intake, which has just made the assignments); otherwise they are read."""
@@ -75,7 +79,7 @@ def appeal_events(appeal, event, units=None):
     return out
 
 
-def appeal_changed(appeal, event):
+def appeal_changed(appeal: Appeal, event: str) -> list[tuple[str, str, dict]]:
     """Announce `event` on `appeal` after commit (outbox rows now, in the caller's transaction)."""
     triples = appeal_events(appeal, event)
     if triples:
@@ -83,7 +87,7 @@ def appeal_changed(appeal, event):
     return triples
 
 
-def appeals_changed(changes):
+def appeals_changed(changes: Iterable[tuple[Appeal, str, tuple[str, list[int]] | None]]) -> list[tuple[str, str, dict]]:
     """appeal_changed for many: [(appeal, event, units)] (units as appeal_events takes them),
     with one INSERT into the outbox."""
     triples = [t for appeal, event, units in changes for t in appeal_events(appeal, event, units=units)]

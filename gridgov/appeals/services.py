@@ -2,6 +2,7 @@
 composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
 
 import logging
+from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -202,7 +203,7 @@ def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
     return appeal, True
 
 
-def default_geocoder(pinned=False):
+def default_geocoder(pinned: bool = False) -> Callable[[str], list]:
     """The local place registry's geocoder (gridgov.places).
     `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
     if not pinned:
@@ -338,7 +339,9 @@ def appeal_return(*, appeal_id, actor, reason):
     )
 
 
-def appeal_arbitrate(*, appeal_id, actor, uphold, department=None, note=""):
+def appeal_arbitrate(
+    *, appeal_id: int, actor: object, uphold: bool, department: Department | str | None = None, note: str = ""
+) -> Appeal:
     """The HotlineCenter decides a return: uphold it and re-dispatch to `department`, or refuse it."""
     if not uphold:
         return appeal_transition(appeal_id=appeal_id, event="reject_return", actor=actor, note=note)

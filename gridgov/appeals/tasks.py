@@ -28,7 +28,7 @@ def review_long_term():
 
 
 @shared_task(name="gridgov.appeals.tasks.retrain_classifier", ignore_result=True)
-def retrain_classifier():
+def retrain_classifier() -> dict:
     """Nightly: retrain the category model on confirmed history (settings.CLASSIFIER_RETRAIN_HOUR).
     Too little history is not an error: the model in place (or the keyword rules) stays."""
     try:

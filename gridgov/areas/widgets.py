@@ -47,7 +47,7 @@ class OfflineMapWidget(OSMWidget):
         return mark_safe(html)
 
 
-def base_layer_js(basemap=None):
+def base_layer_js(basemap: str | None = None) -> str:
     """OpenLayers expression for the admin map's base layer under `basemap` (default: settings)."""
     bm = get_basemap(settings.MAP_BASEMAP if basemap is None else basemap)
     if bm.crs != "wgs84" or not bm.tiles:

@@ -17,10 +17,12 @@ The events leave after commit.
     whistle.evaluation       a rating was recorded: the one rated
 """
 
+from collections.abc import Iterable
+
 from gridgov.realtime import broadcast
 
 
-def send(triples):
+def send(triples: Iterable[tuple[str, str, str, dict]]) -> list[tuple[str, str, dict]]:
     """Queue (group level, code, type, payload) items: level is "street", "district",
     "department" or "city"."""
     if not triples:

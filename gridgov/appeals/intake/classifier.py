@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,14 +178,14 @@ def loaded_model():
     return _cache["model"]
 
 
-def model_guesses(text, k=3):
+def model_guesses(text: str, k: int = 3) -> list[Guess]:
     """The trained model's k best leaf categories for `text`, best first, as guesses.Guess with
     source "model"; [] with no model. Only leaves that are active now and still carry the name
     they had at training are offered, and none below settings.CLASSIFIER_MIN_CONFIDENCE."""
     return model_guesses_many([text], k)[0]
 
 
-def model_guesses_many(texts, k=3):
+def model_guesses_many(texts: Sequence[str], k: int = 3) -> list[list[Guess]]:
     """model_guesses for many texts with one call of the model (bulk intake)."""
     model = loaded_model()
     out = [[] for _ in texts]
@@ -242,8 +243,15 @@ def _top_k(classifier, texts, labels, ks=(1, 3)):
 
 
 def classifier_retrain(
-    *, min_per_class=10, holdout=0.2, path=None, max_rows=200_000, min_top1=0.0, seed=0, actor="system"
-):
+    *,
+    min_per_class: int = 10,
+    holdout: float = 0.2,
+    path: str | os.PathLike | None = None,
+    max_rows: int | None = 200_000,
+    min_top1: float = 0.0,
+    seed: int = 0,
+    actor: object = "system",
+) -> dict:
     """Train on confirmed history and replace the model file. With `holdout` > 0 a stratified
     share of the rows is held out and scored first (top-1 and top-3 accuracy); the model written
     is then trained on every row. Categories with fewer than `min_per_class` rows are left out

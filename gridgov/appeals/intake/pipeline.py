@@ -2,6 +2,7 @@
 `services.appeal_register` composes them and keeps every decision on the appeal."""
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from django.db import connection
 
 from gridgov.appeals.intake.classifier import model_guesses_many
 from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, find_duplicates
-from gridgov.appeals.intake.guesses import keyword_guesses, leaf_categories
+from gridgov.appeals.intake.guesses import Guess, keyword_guesses, leaf_categories
 from gridgov.appeals.models import Appeal, Kind
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
@@ -109,7 +110,7 @@ def locate_steps(requests, *, geocoder=None):
 # --- 2. classify -----------------------------------------------------------------------------
 
 
-def classify_step(text, *, model=None, k=3):
+def classify_step(text: str, *, model: Callable[[str, int], list[Guess]] | None = None, k: int = 3) -> list[Guess]:
     """Top-k leaf categories. A trained model speaks first when there is one; the keyword rules
     are the floor, merged in so a strong keyword is never missed. `model` is a callable
     (text, k) -> [Guess]; None means this deployment's trained model
@@ -117,7 +118,9 @@ def classify_step(text, *, model=None, k=3):
     return classify_many([text], model=model, k=k)[0]
 
 
-def classify_many(texts, *, model=None, k=3):
+def classify_many(
+    texts: Sequence[str], *, model: Callable[[str, int], list[Guess]] | None = None, k: int = 3
+) -> list[list[Guess]]:
     """classify_step for each text; with the deployment's model, one call of it for them all."""
     if model is None:
         model_out = model_guesses_many(texts, k)

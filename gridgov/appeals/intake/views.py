@@ -34,7 +34,7 @@ def _intake_user(request):
         raise PermissionDenied("只有坐席和热线中心可以登记诉求")
 
 
-def map_config():
+def map_config() -> dict:
     """Tiles for the position picker, from the same basemap setting as every other map. AMap
     tiles are GCJ-02, so a click there is a GCJ-02 position; grid outlines (WGS-84) are drawn
     only on WGS-84 basemaps, where they line up."""
