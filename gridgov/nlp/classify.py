@@ -194,7 +194,7 @@ class Classifier:
         return self._predict_proba([_prepare(t) for t in texts])
 
     def _predict_proba(self, texts):
-        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.calibration import CalibratedClassifierCV  # heavy, as in _build
 
         clf = self.pipeline[-1]
         if isinstance(clf, CalibratedClassifierCV) and clf.method == "sigmoid":
