@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from django.conf import settings
 
+from gridgov.basemaps import get_basemap
 
-def tile_origins(basemap=None):
+
+def tile_origins(basemap: str | None = None) -> list[str]:
     """The origins the basemap's tiles come from (every {s} subdomain spelled out), for img-src."""
-    from maps.builders import get_basemap  # folium is heavy; import it when the first page is served
-
     origins = []
     for tile in get_basemap(basemap).tiles:
         for sub in tile.subdomains if "{s}" in tile.url else "":

@@ -15,6 +15,8 @@ each one it relies on, so an upgrade that moves them fails there, loudly.
 import os
 import sys
 
+from daphne.http_protocol import HTTPFactory
+from django.conf import settings
 from twisted.web import http
 
 # Twisted's own ceiling for one line (and for request line + headers); a longer request line
@@ -80,19 +82,18 @@ def limited_protocol(factory):
     return http._GenericHTTPChannelProtocol(LimitedHTTPChannel())
 
 
-def install():
+def install() -> None:
     """Make Daphne's HTTP factory build LimitedHTTPChannel, configured from the settings."""
-    from daphne.http_protocol import HTTPFactory
-    from django.conf import settings
-
     LimitedHTTPChannel.request_line_limit = settings.REQUEST_LINE_MAX_BYTES
     HTTPFactory.protocol = limited_protocol
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     # Reading a setting loads (and checks) settings.py; Django itself is set up by gridgov.asgi.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings")
     install()
+    # daphne.cli imports daphne.server, which installs Twisted's asyncio reactor on import: only
+    # when serving, not whenever this module is imported (tests, install()).
     from daphne.cli import CommandLineInterface
 
     CommandLineInterface().run(sys.argv[1:] if argv is None else argv)

@@ -18,6 +18,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.gis.db.models import Collect
+from django.contrib.gis.db.models.functions import Centroid, SnapToGrid
+from django.contrib.gis.geos import Polygon
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -443,9 +446,6 @@ def open_appeal_points(user, *, zoom=13, states=None, colours=None, grid="", bbo
     of them one feature each; above that, one feature per cell of about CLUSTER_PIXELS
     screen pixels at `zoom`, grouped in the database, with its count per colour and the worst
     colour as its own. No personal data: ticket, category, state, colour and deadline."""
-    from django.contrib.gis.db.models import Collect
-    from django.contrib.gis.db.models.functions import Centroid, SnapToGrid
-
     qs = open_appeals(user, states=states, colours=colours, grid=grid, bbox=bbox)
     rows = list(
         qs.order_by("received_at", "pk").values(
@@ -534,8 +534,6 @@ def appeals_tile(user, z, x, y, *, states=None, colours=None):
     """An MVT tile (bytes) of the open appeals `user` may see, layer "appeals". From zoom
     TILE_POINTS_FROM_ZOOM one point per appeal (ticket_no, colour, state); below it one point
     per TILE_CELL-pixel cell with its count and worst colour."""
-    from django.contrib.gis.geos import Polygon
-
     west, south, east, north = tile_bounds(z, x, y)
     # A 64-pixel margin, as ST_AsMVTGeom's buffer, so symbols on a tile edge are not cut.
     mx, my = (east - west) * 64 / TILE_EXTENT, (north - south) * 64 / TILE_EXTENT

@@ -5,9 +5,11 @@ Outsiders: a `parent` outside the viewer's jurisdiction is 404 (as if it did not
 a viewer with no area jurisdiction (department staff) gets 403 on area data.
 """
 
+import html
 import json
 from datetime import timedelta
 
+from django.contrib.gis.geos import Polygon
 from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -77,8 +79,6 @@ class BboxQuery(serializers.Serializer):
     def validate_bbox(self, value):
         if not value:
             return None
-        from django.contrib.gis.geos import Polygon
-
         try:  # the pattern lets "4.0." and "." through
             w, s, e, n = (float(v) for v in value.split(","))
         except ValueError:
@@ -178,8 +178,6 @@ def to_crs(fc, crs):
 
 def escaped(fc):
     """Labels go into folium's tooltip as HTML: escape them as the builders do."""
-    import html
-
     for f in fc["features"]:
         props = f["properties"]
         if isinstance(props.get("label"), str):

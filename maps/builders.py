@@ -4,7 +4,7 @@ No ORM, no request: views query (aggregated, see STYLE.md "Maps"), call a builde
 the result with maps.offline.render_parts. Every map comes back offline (assets from
 static/vendor), so it works on an intranet.
 
-The basemap comes from settings.MAP_BASEMAP unless a builder is told otherwise:
+The basemap (gridgov.basemaps) comes from settings.MAP_BASEMAP unless a builder is told otherwise:
   none      no tiles at all, grid outlines on a plain background (the default; works offline)
   osm       OpenStreetMap tiles
   tianditu  天地图 vector map + Chinese labels (vec_w + cva_w), needs settings.TIANDITU_KEY
@@ -16,22 +16,17 @@ through `layers=` and it refuses a layer built for another coordinate system.
 
 import html
 import math
-from dataclasses import dataclass
 
 import branca.colormap
 import folium
 import numpy as np
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from folium import plugins
 
 from gridgov.areas.coords import wgs84_to_gcj02
+from gridgov.basemaps import BASEMAP_CRS, basemap_name, get_basemap
 
 from . import offline
 
-BASEMAPS = ("none", "osm", "tianditu", "amap")
-# Tianditu draws CGCS2000, equal to WGS-84 within centimetres here; only AMap needs a shift.
-_BASEMAP_CRS = {"none": "wgs84", "osm": "wgs84", "tianditu": "wgs84", "amap": "gcj02"}
 _GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 # Shown when a map has no data to fit to: all of China.
 _DEFAULT_CENTER, _DEFAULT_ZOOM = (35.0, 105.0), 4
@@ -47,89 +42,6 @@ MARKER_COLORS = frozenset(
         *("lightgray", "black"),
     }
 )
-
-
-@dataclass(frozen=True)
-class TileSource:
-    url: str
-    attribution: str
-    name: str
-    subdomains: str = "abc"
-    max_zoom: int = 18
-    overlay: bool = False
-
-
-@dataclass(frozen=True)
-class Basemap:
-    name: str
-    crs: str  # what the tiles are drawn in, and so what overlays are converted to
-    tiles: tuple = ()
-    max_zoom: int = 18
-
-
-def basemap_name(name=None):
-    """Validated basemap name; None means settings.MAP_BASEMAP."""
-    raw = settings.MAP_BASEMAP if name is None else name
-    key = str(raw).strip().lower()
-    if key not in BASEMAPS:
-        raise ValueError(f"unknown basemap {raw!r}: use one of {', '.join(BASEMAPS)}")
-    return key
-
-
-def get_basemap(name=None, *, tianditu_key=None):
-    """The Basemap for `name` (None: settings.MAP_BASEMAP); Tianditu takes settings.TIANDITU_KEY."""
-    key = basemap_name(name)
-    if key == "none":
-        return Basemap("none", "wgs84")
-    if key == "osm":
-        return Basemap(
-            "osm",
-            "wgs84",
-            (
-                TileSource(
-                    "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
-                    "OpenStreetMap",
-                    subdomains="",
-                    max_zoom=19,
-                ),
-            ),
-            max_zoom=19,
-        )
-    if key == "tianditu":
-        tk = settings.TIANDITU_KEY if tianditu_key is None else tianditu_key
-        if not tk:
-            raise ImproperlyConfigured("basemap 'tianditu' needs TIANDITU_KEY (a 天地图 browser key)")
-        if not (tk.isascii() and tk.isalnum()):
-            raise ImproperlyConfigured("TIANDITU_KEY must be letters and digits only")
-        return Basemap(
-            "tianditu",
-            "wgs84",
-            tuple(
-                TileSource(
-                    f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-                    f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-                    f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={tk}",
-                    "&copy; 天地图",
-                    title,
-                    subdomains="01234567",
-                    overlay=overlay,
-                )
-                for layer, title, overlay in (("vec", "天地图矢量", False), ("cva", "天地图注记", True))
-            ),
-        )
-    return Basemap(
-        "amap",
-        "gcj02",
-        (
-            TileSource(
-                "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-                "&copy; 高德地图",
-                "高德地图",
-                subdomains="1234",
-            ),
-        ),
-    )
 
 
 # --- maps ----------------------------------------------------------------------------------------
@@ -236,7 +148,7 @@ def heatmap_layer(points_or_weighted_cells, *, basemap=None, name="热力图", r
     ST_SquareGrid / ST_HexagonGrid, weighted at their centre), with the weight in properties
     "weight" or "count" (default 1); or plain (lng, lat) / (lng, lat, weight) tuples.
     """
-    crs = _BASEMAP_CRS[basemap_name(basemap)]
+    crs = BASEMAP_CRS[basemap_name(basemap)]
     rows = [_weighted_point(item) for item in _iter_items(points_or_weighted_cells)]
     rows = [r for r in rows if r[2] > 0]
     if rows:
@@ -269,7 +181,7 @@ def markers_layer(
     Meant for tens to hundreds of points; more belong in heatmap_layer or aggregated cells.
     Text is escaped: titles come from citizens.
     """
-    crs = _BASEMAP_CRS[basemap_name(basemap)]
+    crs = BASEMAP_CRS[basemap_name(basemap)]
     group = plugins.MarkerCluster(name=name) if cluster else folium.FeatureGroup(name=name)
     for feature in _features(features):
         geometry = feature.get("geometry") or {}
@@ -335,7 +247,7 @@ def points_layer(
     Unlike markers_layer this is one L.geoJson layer: a page can swap its data (clearLayers /
     addData) when it refreshes from the API or hears an event, and finds each feature's
     properties on the Leaflet layer. Labels are escaped: they may hold citizens' words."""
-    crs = _BASEMAP_CRS[basemap_name(basemap)]
+    crs = BASEMAP_CRS[basemap_name(basemap)]
     items = _features(features)
     for f in items:
         geometry = f.get("geometry") or {}

@@ -4,22 +4,27 @@ a department's tasks, a grid worker's grids, the hotline's queue. Each returns G
 what the API would refuse. Small numbers only (tens to hundreds of rows): dense layers go
 through maps.aggregates.
 
-Hotspots, suggestions and calls come from gridgov.whistles when it is installed; without it
-those layers are empty and the pages say so.
+Hotspots, suggestions and calls come from gridgov.whistles.
 """
 
+import json
 from datetime import timedelta
 
-from django.apps import apps
 from django.contrib.gis.db.models.functions import AsGeoJSON, PointOnSurface
+from django.db.models import Q
 from django.utils import timezone
 
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Role
 from gridgov.appeals.access import appeals_visible_to
+from gridgov.appeals.models import Category
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS, State
 from gridgov.areas.models import LEVELS
-from gridgov.areas.views import tolerance_for_zoom
+from gridgov.areas.views import SimplifyPreserveTopology, tolerance_for_zoom
+from gridgov.whistles.access import calls_visible_to, hotspots_visible_to, suggestions_visible_to
+from gridgov.whistles.workflow import CALL_OPEN, HOTSPOT_OPEN, LABELS
+
+from .aggregates import LEVEL_LENGTH
 
 # Hex colours for the colour names used in properties; static/js/map-page.js has the same table.
 PALETTE = {
@@ -41,10 +46,6 @@ DEADLINE_LABELS = {
 }
 # What the hotline centre still has to do: place it on the map, or send it to a unit.
 WAITING_STATES = (State.LOCATED, State.RETURNED)
-
-
-def whistles_installed():
-    return apps.is_installed("gridgov.whistles")
 
 
 def feature(fid, lng, lat, **props):
@@ -71,10 +72,6 @@ def area_scope(user):
 def outlines(level, prefixes, *, zoom=None, codes=None):
     """Current areas of `level` inside `prefixes` (or exactly `codes`) as a FeatureCollection,
     simplified for `zoom`."""
-    from gridgov.areas.views import SimplifyPreserveTopology
-
-    from .aggregates import LEVEL_LENGTH
-
     model = LEVELS[level]
     qs = model.objects.current()
     if codes is not None:
@@ -83,8 +80,6 @@ def outlines(level, prefixes, *, zoom=None, codes=None):
         keep = [p for p in prefixes if len(p) <= LEVEL_LENGTH[level]]
         if not keep:
             return collection([])
-        from django.db.models import Q
-
         cond = Q()
         for p in keep:
             cond |= Q(code__startswith=p)
@@ -92,8 +87,6 @@ def outlines(level, prefixes, *, zoom=None, codes=None):
     tol = tolerance_for_zoom(zoom)
     geom = SimplifyPreserveTopology("geom", tol) if tol else "geom"
     rows = qs.annotate(gj=AsGeoJSON(geom, precision=6)).values_list("code", "name", "gj").order_by("code")
-    import json
-
     return collection(
         {"type": "Feature", "id": code, "geometry": json.loads(gj), "properties": {"code": code, "name": name}}
         for code, name, gj in rows
@@ -104,8 +97,6 @@ def outlines(level, prefixes, *, zoom=None, codes=None):
 
 
 def _category_names(keys):
-    from gridgov.appeals.models import Category
-
     codes = {c for key in keys for c in (key or "").split(",") if c}
     return dict(Category.objects.filter(code__in=sorted(codes)).values_list("code", "name"))
 
@@ -119,11 +110,6 @@ def _category_label(key, names):
 def hotspots(user, *, window_days=None):
     """Open, still significant hotspots the user may see, at a point on each one's area, with
     their statistics (count, z, p, confidence, trend) for the popup."""
-    if not whistles_installed():
-        return collection([])
-    from gridgov.whistles.access import hotspots_visible_to
-    from gridgov.whistles.workflow import HOTSPOT_OPEN, LABELS
-
     qs = hotspots_visible_to(user).filter(active=True, state__in=sorted(HOTSPOT_OPEN))
     if window_days:
         qs = qs.filter(window_days=window_days)
@@ -163,10 +149,6 @@ def hotspots(user, *, window_days=None):
 
 def suggestions(user):
     """Pending whistle suggestions (吹哨建议) the user may see, at the centre of their evidence."""
-    if not whistles_installed():
-        return collection([])
-    from gridgov.whistles.access import suggestions_visible_to
-
     rows = list(suggestions_visible_to(user).filter(state="pending").order_by("-created_at", "-pk")[:200])
     names = _category_names(s.category_key for s in rows)
     out = []
@@ -202,11 +184,6 @@ def suggestions(user):
 def calls(user, *, include_closed_days=7):
     """Whistle calls the user may see: open ones and those closed in the last few days, with
     their musters; for department staff, the own muster (id and state) to answer from the map."""
-    if not whistles_installed():
-        return collection([])
-    from gridgov.whistles.access import calls_visible_to
-    from gridgov.whistles.workflow import CALL_OPEN, LABELS
-
     since = timezone.now() - timedelta(days=include_closed_days)
     qs = calls_visible_to(user).filter(state__in=sorted(CALL_OPEN)) | calls_visible_to(user).filter(
         closed_at__gte=since

@@ -8,6 +8,7 @@ static/js/live.js hears an event on the WebSocket (the page works without it).
 """
 
 import math
+from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
@@ -26,6 +27,7 @@ from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.models import Category
 from gridgov.appeals.workflow import State
 from gridgov.areas.models import LEVELS
+from gridgov.basemaps import get_basemap
 
 from . import aggregates, builders, offline, selectors
 from .aggregates import LEVEL_LENGTH, Window
@@ -152,12 +154,6 @@ def _actions():
     }
 
 
-def _ws_url():
-    from django.apps import apps
-
-    return "/ws/v1/events/" if apps.is_installed("gridgov.realtime") else None
-
-
 def _render(request, template, *, page, m, config, context):
     _strip_bootstrap(m)
     parts = offline.render_parts(m)
@@ -165,12 +161,12 @@ def _render(request, template, *, page, m, config, context):
         "page": page,
         "map": m.get_name(),
         "layers": _layer_names(m),
-        "ws": _ws_url(),
+        "ws": "/ws/v1/events/",
         "csrf": get_token(request),
         "colors": builders.POINT_COLORS,
         "choropleth_colors": list(builders.CHOROPLETH_COLORS),
         "no_data_color": builders.NO_DATA_COLOR,
-        "crs": builders.get_basemap().crs,
+        "crs": get_basemap().crs,
         "actions": _actions(),
         **config,
     }
@@ -209,8 +205,6 @@ def _rates_rows(areas, limit=50):
 
 
 def _query(**params):
-    from urllib.parse import urlencode
-
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
@@ -280,7 +274,6 @@ def street(request):
         "suggestion_count": len(suggestions["features"]),
         "call_count": len(calls["features"]),
         "appeal_layer": appeals,
-        "whistles": selectors.whistles_installed(),
     }
     return _render(request, "maps/street.html", page="street", m=m, config=config, context=context)
 
@@ -318,7 +311,6 @@ def department(request):
         "tasks": [f["properties"] for f in tasks["features"]],
         "calls": [f["properties"] for f in calls["features"]],
         "legend": legend,
-        "whistles": selectors.whistles_installed(),
     }
     return _render(request, "maps/department.html", page="department", m=m, config=config, context=context)
 
@@ -342,7 +334,7 @@ def leader(request):
     zoom = zoom_for(prefixes, extent=extent)
     # Too many grids to embed (10,000: 4.5 MB): the page draws them from vector tiles, coloured
     # in the browser by the same scale; tiles are WGS-84, so not over a GCJ-02 basemap.
-    tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and builders.get_basemap().crs == "wgs84"
+    tiled = level == "grid" and n_grids > settings.MAP_GRID_TILES_ABOVE and get_basemap().crs == "wgs84"
     areas_text, heat_text, totals = aggregates.leader_data(window, prefixes, level=level, zoom=zoom, geometry=not tiled)
     # orjson: these are the page's largest inputs (1,000 community outlines: 0.16 s with json)
     areas, heat = orjson.loads(areas_text), orjson.loads(heat_text)
@@ -440,7 +432,7 @@ def hotline(request):
     config = {
         "roles": {"待派单诉求": "queue"},
         "api": {"queue": "/maps/api/queue"},
-        "tiles": "/maps/tiles/appeals/{z}/{x}/{y}.mvt" if builders.get_basemap().crs == "wgs84" else None,
+        "tiles": "/maps/tiles/appeals/{z}/{x}/{y}.mvt" if get_basemap().crs == "wgs84" else None,
     }
     context = {
         "title": "热线派单地图",

@@ -18,7 +18,6 @@ import hashlib
 import logging
 from datetime import timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -38,6 +37,7 @@ from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
 from gridgov.areas import coords
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.services import audit_record
+from gridgov.realtime import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -314,10 +314,6 @@ def _geodesic(pairs):
 def _announce_field(appeal, event):
     """notices.appeal_changed reaches the units, the street, the grid and the city; the worker
     who reported the problem also hears on its own user group (after commit)."""
-    if not apps.is_installed("gridgov.realtime"):
-        return
-    from gridgov.realtime import broadcast
-
     groups = []
     if appeal.reporter_id and appeal.channel == Channel.GRID_REPORT:
         groups.append(broadcast.user_group(appeal.reporter_id))

@@ -2,8 +2,7 @@
 
 `appeal_changed(appeal, event)` is called by services._publish after every change, as the last
 step of a service (after audit_record: see broadcast.py on lock order). It writes outbox rows in
-the caller's transaction; they are sent after commit. Without the realtime app it does nothing,
-so appeals work either way.
+the caller's transaction; they are sent after commit.
 
 Every change goes out as "appeal.changed" to the appeal's units (lead and assisting) and every
 area that watches its grid: grid, community, street, district and the city (the hotline
@@ -14,26 +13,17 @@ centre). Some changes are also a notice to someone who must act:
     appeal.ledger_review  a long-term item (挂账) is due for review: the lead unit, the centre
 """
 
-from django.apps import apps
+from collections.abc import Iterable
 
 from gridgov.accounts.models import Department
-from gridgov.appeals.models import AppealAssignment
+from gridgov.appeals.models import Appeal, AppealAssignment
+from gridgov.realtime import broadcast
 
 NOTICES = {
     "colour_orange": "appeal.supervision",
     "colour_red": "appeal.escalation",
     "ledger_review_due": "appeal.ledger_review",
 }
-
-
-def _broadcast():
-    if not apps.is_installed("gridgov.realtime"):
-        return None
-    try:
-        from gridgov.realtime import broadcast
-    except ImportError:
-        return None
-    return broadcast
 
 
 def _units(appeal):
@@ -64,13 +54,12 @@ def appeal_payload(appeal, event, lead_code):
     }
 
 
-def appeal_events(appeal, event, units=None):
+def appeal_events(
+    appeal: Appeal, event: str, units: tuple[str, list[int]] | None = None
+) -> list[tuple[str, str, dict]]:
     """The (group, type, payload) triples that announce `event` on `appeal`. `units` is
     (lead department code, ids of every unit on the appeal) when the caller knows them (bulk
     intake, which has just made the assignments); otherwise they are read."""
-    broadcast = _broadcast()
-    if broadcast is None:
-        return []
     lead_code, unit_ids = units if units is not None else _units(appeal)
     payload = appeal_payload(appeal, event, lead_code)
     unit_groups = [broadcast.department_group(d) for d in unit_ids]
@@ -90,18 +79,18 @@ def appeal_events(appeal, event, units=None):
     return out
 
 
-def appeal_changed(appeal, event):
+def appeal_changed(appeal: Appeal, event: str) -> list[tuple[str, str, dict]]:
     """Announce `event` on `appeal` after commit (outbox rows now, in the caller's transaction)."""
     triples = appeal_events(appeal, event)
     if triples:
-        _broadcast().publish_many(triples)
+        broadcast.publish_many(triples)
     return triples
 
 
-def appeals_changed(changes):
+def appeals_changed(changes: Iterable[tuple[Appeal, str, tuple[str, list[int]] | None]]) -> list[tuple[str, str, dict]]:
     """appeal_changed for many: [(appeal, event, units)] (units as appeal_events takes them),
     with one INSERT into the outbox."""
     triples = [t for appeal, event, units in changes for t in appeal_events(appeal, event, units=units)]
     if triples:
-        _broadcast().publish_many(triples)
+        broadcast.publish_many(triples)
     return triples

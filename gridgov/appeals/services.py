@@ -2,17 +2,20 @@
 composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
 
 import logging
+from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from gridgov.accounts.models import Department
 from gridgov.appeals import notices
 from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
 from gridgov.appeals.timelimits import long_term, supervision
 from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
 from gridgov.audit.services import audit_record
+from gridgov.places.geocode import geocode, place_index
 
 logger = logging.getLogger(__name__)
 
@@ -200,15 +203,9 @@ def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
     return appeal, True
 
 
-def default_geocoder(pinned=False):
-    """The local place registry's geocoder (gridgov.places), when that app is installed.
+def default_geocoder(pinned: bool = False) -> Callable[[str], list]:
+    """The local place registry's geocoder (gridgov.places).
     `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
-    from django.apps import apps
-
-    if not apps.is_installed("gridgov.places"):
-        return None
-    from gridgov.places.geocode import geocode, place_index
-
     if not pinned:
         return geocode
     pinned_index = []  # read at the first address, so a batch of positions never asks
@@ -342,10 +339,10 @@ def appeal_return(*, appeal_id, actor, reason):
     )
 
 
-def appeal_arbitrate(*, appeal_id, actor, uphold, department=None, note=""):
+def appeal_arbitrate(
+    *, appeal_id: int, actor: object, uphold: bool, department: Department | str | None = None, note: str = ""
+) -> Appeal:
     """The HotlineCenter decides a return: uphold it and re-dispatch to `department`, or refuse it."""
-    from gridgov.accounts.models import Department
-
     if not uphold:
         return appeal_transition(appeal_id=appeal_id, event="reject_return", actor=actor, note=note)
     if department is None:

@@ -5,9 +5,13 @@ worker or beat that was down catches up on its first run, and running one twice 
 The `sweep` and `review_long_term` management commands do the same from cron or by hand.
 """
 
+import logging
+
 from celery import shared_task
+from django.conf import settings
 
 from gridgov.appeals import services
+from gridgov.appeals.intake.classifier import RetrainError, classifier_retrain
 from gridgov.appeals.timelimits import long_term
 
 
@@ -24,15 +28,9 @@ def review_long_term():
 
 
 @shared_task(name="gridgov.appeals.tasks.retrain_classifier", ignore_result=True)
-def retrain_classifier():
+def retrain_classifier() -> dict:
     """Nightly: retrain the category model on confirmed history (settings.CLASSIFIER_RETRAIN_HOUR).
     Too little history is not an error: the model in place (or the keyword rules) stays."""
-    import logging
-
-    from django.conf import settings
-
-    from gridgov.appeals.intake.classifier import RetrainError, classifier_retrain
-
     try:
         return classifier_retrain(min_per_class=settings.CLASSIFIER_MIN_PER_CLASS, holdout=0.2, actor="system")
     except RetrainError as exc:

@@ -16,6 +16,8 @@ from django.forms.renderers import get_default_renderer
 from django.template import engines
 from django.utils.safestring import mark_safe
 
+from gridgov.basemaps import get_basemap
+
 # Replaces the base_layer block of Django's template; everything else (options, the MapWidget
 # call) stays Django's.
 _TEMPLATE = (
@@ -45,10 +47,8 @@ class OfflineMapWidget(OSMWidget):
         return mark_safe(html)
 
 
-def base_layer_js(basemap=None):
+def base_layer_js(basemap: str | None = None) -> str:
     """OpenLayers expression for the admin map's base layer under `basemap` (default: settings)."""
-    from maps.builders import get_basemap  # folium is heavy; load it only when a map is drawn
-
     bm = get_basemap(settings.MAP_BASEMAP if basemap is None else basemap)
     if bm.crs != "wgs84" or not bm.tiles:
         # AMap tiles are GCJ-02: boundaries edited over them would be saved ~500 m off. Better no

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 LABELS = (
     "country",
     "prov",
@@ -912,6 +914,7 @@ class CrfParser:
     source = "crf"
 
     def __init__(self, model_path: str | os.PathLike, gazetteer: Gazetteer | None = None):
+        # python-crfsuite only where a CRF model is configured; the rule parser needs none.
         import pycrfsuite
 
         self.model_path = Path(model_path)
@@ -951,7 +954,7 @@ def train_address_model(
     `limit` takes the first N addresses, for quick tests. The defaults were chosen on a split of
     the training file (first 7,000 addresses to train, the rest to score): 100 L-BFGS iterations
     score as well as 200 in half the time."""
-    import pycrfsuite
+    import pycrfsuite  # as in CrfParser: only where a CRF is used
 
     data = read_bio(train_path)
     if limit is not None:
@@ -981,14 +984,8 @@ def configured_model_path() -> Path:
     """GRIDGOV_ADDRESS_MODEL, else settings.ADDRESS_MODEL_PATH (when Django is set up), else
     var/models/address-crf.crfsuite."""
     raw = os.environ.get(MODEL_ENV)
-    if not raw:
-        try:
-            from django.conf import settings
-
-            if settings.configured:
-                raw = getattr(settings, "ADDRESS_MODEL_PATH", None)
-        except ImportError:
-            pass
+    if not raw and settings.configured:
+        raw = getattr(settings, "ADDRESS_MODEL_PATH", None)
     return Path(raw) if raw else DEFAULT_MODEL_PATH
 
 

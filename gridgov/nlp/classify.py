@@ -16,8 +16,10 @@ each decision, with its source and confidence, on the appeal.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +97,7 @@ def _sigmoid_proba(calibrated, X):
     """CalibratedClassifierCV(method="sigmoid").predict_proba(X), the same numbers, with one
     array operation per fold where scikit-learn calls each class's calibrator in turn (with
     its input checks: ~170 ms a text for 100 classes and 3 folds, the whole of intake's time)."""
+    # numpy and scipy only once a trained model answers: the keyword rules need neither.
     import numpy as np
     from scipy.special import expit
 
@@ -148,8 +151,7 @@ class Classifier:
         return [] if self.pipeline is None else [str(c) for c in self.pipeline.classes_]
 
     def _build(self, labels: Sequence[str]):
-        from collections import Counter
-
+        # scikit-learn is heavy to import: only training and a trained model need it.
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -192,7 +194,7 @@ class Classifier:
         return self._predict_proba([_prepare(t) for t in texts])
 
     def _predict_proba(self, texts):
-        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.calibration import CalibratedClassifierCV  # heavy, as in _build
 
         clf = self.pipeline[-1]
         if isinstance(clf, CalibratedClassifierCV) and clf.method == "sigmoid":
@@ -258,7 +260,7 @@ class Classifier:
         return clf
 
     def save(self, path: str | os.PathLike) -> Path:
-        import joblib
+        import joblib  # with scikit-learn behind it: only when a model is saved or loaded
 
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,7 +272,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike, rules: KeywordRules | None = None) -> Classifier:
         """`rules` replaces the saved keyword rules (the catalogue may have changed since training)."""
-        import joblib
+        import joblib  # with scikit-learn behind it: only when a model is saved or loaded
 
         return cls.from_payload(joblib.load(path), rules, where=str(path))
 
@@ -537,8 +539,6 @@ def top_k_accuracy(clf: Classifier, texts: Sequence[str], labels: Sequence[str],
 def load_labelled_messages(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """Texts (subject + details) and level-1 labels of the Teddy Cup 2020 labelled messages
     (UTF-8 CSV: 留言编号, 留言用户, 留言主题, 留言时间, 留言详情, 一级分类)."""
-    import csv
-
     texts, labels = [], []
     with open(path, encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from gridgov.areas.locate import areas_revision
 from gridgov.nlp.address import Gazetteer, get_parser, parse_address
 
 # Scores before context and ambiguity: how much a kind of match says by itself.
@@ -219,8 +220,6 @@ _index = None
 
 
 def _revision():
-    from gridgov.areas.locate import areas_revision
-
     with connection.cursor() as cur:
         cur.execute("SELECT count(*), max(id), max(updated_at) FROM places_place")
         places = cur.fetchone()

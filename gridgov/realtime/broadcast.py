@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from collections import defaultdict
 
 from asgiref.sync import async_to_sync
@@ -30,6 +29,7 @@ from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Role
 from gridgov.bulk import copy_insert, reserve_ids
 
+from . import layer_adapter
 from .models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -205,114 +205,8 @@ def session_revoke(user_id, token_keys=None, *, using=None):
 
 
 # --- sending ------------------------------------------------------------------------------------
-# channels_redis's group_send costs four round trips to Redis per message (trim the group, read
-# its members, trim each channel, one Lua call). A burst pipelines the same steps instead: one
-# round trip reads every group's members, one more delivers every message, with the same Lua
-# script and capacity rule, and scores that keep the messages in order for each receiving
-# process. It relies on RedisChannelLayer internals (channels-redis is pinned in requirements.txt;
-# tests/realtime exercise this path on a real Redis); the pub/sub layer gets its PUBLISHes
-# pipelined the same way, other layers plain group_send.
-_GROUP_SEND_LUA = """
-    local over_capacity = 0
-    local current_time = ARGV[#ARGV - 1]
-    local expiry = ARGV[#ARGV]
-    for i=1,#KEYS do
-        if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-            redis.call('ZADD', KEYS[i], current_time, ARGV[i])
-            redis.call('EXPIRE', KEYS[i], expiry)
-        else
-            over_capacity = over_capacity + 1
-        end
-    end
-    return over_capacity
-"""
-PIPELINE_CHUNK = 1000
-
-
-def _bulk_sender(layer):
-    try:
-        from channels_redis.core import RedisChannelLayer
-        from channels_redis.pubsub import RedisPubSubChannelLayer
-    except ImportError:  # pragma: no cover
-        return None
-    if isinstance(layer, RedisChannelLayer) and hasattr(layer, "_map_channel_keys_to_connection"):
-        return _bulk_group_send
-    if isinstance(layer, RedisPubSubChannelLayer):
-        return _pubsub_bulk_publish
-    return None
-
-
-async def _bulk_group_send(layer, pairs):
-    now = time.time()
-    groups = list(dict.fromkeys(group for group, _ in pairs))
-    members = {}
-    by_shard = defaultdict(list)
-    for group in groups:
-        by_shard[layer.consistent_hash(group)].append(group)
-    for index, shard_groups in by_shard.items():
-        for chunk in _chunks(shard_groups, PIPELINE_CHUNK):
-            pipe = layer.connection(index).pipeline(transaction=False)
-            for group in chunk:
-                key = layer._group_key(group)
-                pipe.zremrangebyscore(key, min=0, max=int(now) - layer.group_expiry)
-                pipe.zrange(key, 0, -1)
-            answers = await pipe.execute()
-            for group, channels in zip(chunk, answers[1::2], strict=True):
-                members[group] = [c.decode("utf8") for c in channels]
-
-    calls = defaultdict(list)  # shard index -> [(keys, args)] in publish order
-    stale_keys = defaultdict(set)
-    for i, (group, message) in enumerate(pairs):
-        if not members[group]:
-            continue
-        shard_keys, key_message, key_capacity = layer._map_channel_keys_to_connection(members[group], message)
-        # A microsecond apart: the receiving process pops the lowest score first, so this keeps
-        # publish order even across groups (ties would be broken by random message bytes).
-        score = now + i * 1e-6
-        for index, keys in shard_keys.items():
-            calls[index].append(
-                (keys, [key_message[k] for k in keys] + [key_capacity[k] for k in keys] + [score, layer.expiry])
-            )
-            stale_keys[index].update(keys)
-    over = 0
-    for index, shard_calls in calls.items():
-        connection = layer.connection(index)
-        pipe = connection.pipeline(transaction=False)
-        for key in stale_keys[index]:
-            pipe.zremrangebyscore(key, min=0, max=int(now) - int(layer.expiry))
-        await pipe.execute()
-        sha = await connection.script_load(_GROUP_SEND_LUA)  # per flush: survives a Redis restart
-        for chunk in _chunks(shard_calls, PIPELINE_CHUNK):
-            pipe = connection.pipeline(transaction=False)
-            for keys, args in chunk:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            over += sum(await pipe.execute())
-    if over:
-        logger.warning("realtime: %d message(s) dropped, receiving channels over capacity (CHANNEL_CAPACITY)", over)
-
-
-async def _pubsub_bulk_publish(layer, pairs):
-    """RedisPubSubChannelLayer publishes one message per round trip under a lock; this sends the
-    same PUBLISH commands pipelined, in order, on the same connection."""
-    loop_layer = layer._get_layer()
-    by_shard = {}
-    for group, message in pairs:
-        channel = loop_layer._get_group_channel_name(group)
-        shard = loop_layer._get_shard(channel)
-        by_shard.setdefault(id(shard), (shard, []))[1].append((channel, layer.serialize(message)))
-    for shard, items in by_shard.values():
-        async with shard._lock:
-            shard._ensure_redis()
-            for chunk in _chunks(items, PIPELINE_CHUNK):
-                pipe = shard._redis.pipeline(transaction=False)
-                for channel, data in chunk:
-                    pipe.publish(channel, data)
-                await pipe.execute()
-
-
-def _chunks(seq, n):
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
+# A burst goes pipelined where the layer allows (layer_adapter, the one user of channels_redis's
+# internals); otherwise one group_send per message.
 
 
 async def _group_send_each(layer, pairs):
@@ -336,7 +230,7 @@ async def _send_all(pairs, bulk=True):
     layer = get_channel_layer()
     if layer is None:
         return
-    sender = _bulk_sender(layer) if bulk and len(pairs) > 1 else None
+    sender = layer_adapter.bulk_sender(layer) if bulk and len(pairs) > 1 else None
     if sender is not None:
         await sender(layer, pairs)
     else:

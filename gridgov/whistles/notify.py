@@ -1,7 +1,6 @@
-"""Live pushes about hotspots and whistles, through the realtime outbox when it is installed.
+"""Live pushes about hotspots and whistles, through the realtime outbox.
 
-Every function returns the (group, type, payload) triples it queued and does nothing without
-gridgov.realtime, so whistles work either way. Call them as the last step of a service, after
+Every function returns the (group, type, payload) triples it queued. Call them as the last step of a service, after
 every audit_record (broadcast.py: the outbox lock is taken by the first publish and held to the
 commit; taking the audit head after it while another transaction does the opposite deadlocks).
 The events leave after commit.
@@ -18,33 +17,24 @@ The events leave after commit.
     whistle.evaluation       a rating was recorded: the one rated
 """
 
-from django.apps import apps
+from collections.abc import Iterable
+
+from gridgov.realtime import broadcast
 
 
-def _broadcast():
-    if not apps.is_installed("gridgov.realtime"):
-        return None
-    try:
-        from gridgov.realtime import broadcast
-    except ImportError:
-        return None
-    return broadcast
-
-
-def send(triples):
-    """Queue (group_fn_name, code, type, payload) items; group helpers are looked up late so
-    that nothing here needs the realtime app."""
-    b = _broadcast()
-    if b is None or not triples:
+def send(triples: Iterable[tuple[str, str, str, dict]]) -> list[tuple[str, str, dict]]:
+    """Queue (group level, code, type, payload) items: level is "street", "district",
+    "department" or "city"."""
+    if not triples:
         return []
     helpers = {
-        "street": b.street_group,
-        "district": b.district_group,
-        "department": b.department_group,
-        "city": lambda _=None: b.city_group(),
+        "street": broadcast.street_group,
+        "district": broadcast.district_group,
+        "department": broadcast.department_group,
+        "city": lambda _=None: broadcast.city_group(),
     }
     out = [(helpers[level](code), type_, payload) for level, code, type_, payload in triples]
-    b.publish_many(out)
+    broadcast.publish_many(out)
     return out
 
 

@@ -4,7 +4,7 @@ render rows the selectors already scoped."""
 import json
 
 import shapely
-from django.contrib.gis.geos import GEOSGeometry
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
@@ -86,8 +86,6 @@ class CallPlanInput(serializers.Serializer):
             raise serializers.ValidationError("lng 与 lat 须同时给出 / give both lng and lat")
         area = data.get("area")
         if area is not None:
-            from django.contrib.gis.geos import MultiPolygon, Polygon
-
             if isinstance(area, Polygon):
                 area = MultiPolygon(area, srid=4326)
             if not isinstance(area, MultiPolygon):

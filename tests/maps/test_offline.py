@@ -23,6 +23,7 @@ from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 from folium import plugins
 
+from gridgov import basemaps
 from gridgov.areas.coords import wgs84_to_gcj02
 from maps import builders, offline
 
@@ -30,7 +31,7 @@ ROOT = Path(django_settings.BASE_DIR)
 VENDOR_DIR = ROOT / "static" / "vendor"
 TIANDITU_KEY = "0123456789abcdef0123456789abcdef"  # shape of a real key; no request is made
 CDN_HOSTS = ("jsdelivr", "cdnjs", "code.jquery.com", "bootstrapcdn", "unpkg", "d3js.org")
-BASEMAPS = builders.BASEMAPS
+BASEMAPS = basemaps.BASEMAPS
 # A URL anywhere in the page; folium writes "&" in JSON as \u0026.
 URL_RE = re.compile(r"""(?:https?:)?//[^\s"'<>()`\\]+(?:\\u0026[^\s"'<>()`\\]+)*""")
 
@@ -92,7 +93,7 @@ KINDS = ("grid", "choropleth", "heatmap", "markers", "markers-flat")
 
 def allowed_urls(basemap):
     """The tile URL templates of the basemap, and the links in their attributions."""
-    bm = builders.get_basemap(basemap, tianditu_key=TIANDITU_KEY)
+    bm = basemaps.get_basemap(basemap, tianditu_key=TIANDITU_KEY)
     urls = {t.url for t in bm.tiles}
     for t in bm.tiles:
         urls.update(re.findall(r'href="([^"]+)"', t.attribution))
@@ -319,12 +320,12 @@ def test_marker_text_is_escaped():
 
 def test_basemap_validation():
     with pytest.raises(ValueError, match="unknown basemap"):
-        builders.get_basemap("google")
+        basemaps.get_basemap("google")
     with pytest.raises(ImproperlyConfigured, match="TIANDITU_KEY"):
-        builders.get_basemap("tianditu", tianditu_key="")
+        basemaps.get_basemap("tianditu", tianditu_key="")
     with pytest.raises(ImproperlyConfigured):
-        builders.get_basemap("tianditu", tianditu_key="abc&evil=1")
-    bm = builders.get_basemap("tianditu", tianditu_key=TIANDITU_KEY)
+        basemaps.get_basemap("tianditu", tianditu_key="abc&evil=1")
+    bm = basemaps.get_basemap("tianditu", tianditu_key=TIANDITU_KEY)
     assert [t.url.split("/")[3] for t in bm.tiles] == ["vec_w", "cva_w"]
     assert all(t.url.endswith("tk=" + TIANDITU_KEY) for t in bm.tiles)
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gridgov.accounts.models import Department, Role
-from gridgov.realtime import broadcast
+from gridgov.realtime import broadcast, layer_adapter
 from gridgov.realtime.models import OutboxEvent, outbox_purge
 from gridgov.settings import channel_layers
 
@@ -184,7 +184,7 @@ def test_real_redis_delivery_keeps_order_for_a_burst(channel_prefix, settings, k
     across groups."""
     settings.CHANNEL_LAYERS = channel_layers(kind, channel_prefix)  # as settings.py's CHANNEL_LAYER=kind
     layer = get_channel_layer()
-    assert broadcast._bulk_sender(layer) is not None
+    assert layer_adapter.bulk_sender(layer) is not None
 
     async def scenario():
         a, b = await layer.new_channel(), await layer.new_channel()

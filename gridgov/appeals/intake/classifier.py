@@ -1,7 +1,7 @@
 """The trained leaf-category model behind intake: loading it, asking it, and retraining it on
 the categories operators confirmed.
 
-* `model_guesses(text, k)`: the model's top-k leaf categories as `pipeline.Guess` (source
+* `model_guesses(text, k)`: the model's top-k leaf categories as `guesses.Guess` (source
   "model"), or [] when no model file is there (or it cannot be used). `pipeline.classify_step`
   calls it by default and merges the keyword floor (Category.keywords) over it.
 * `classifier_retrain(...)`: trains a new model (gridgov.nlp.classify.Classifier: TF-IDF on
@@ -30,16 +30,19 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from gridgov.appeals.intake import pipeline
+from gridgov.appeals.intake.guesses import Guess, leaf_categories
 from gridgov.appeals.models import Appeal
+from gridgov.audit.services import audit_record
 from gridgov.nlp.classify import Classifier
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ def _mac():
 def model_write(classifier, *, catalogue, meta, path=None):
     """Write the model next to `path` and rename it into place, so a reader sees the old file or
     the new one, never half of one. Returns (path, hmac hex digest)."""
+    # joblib (and the scikit-learn a model file unpickles) loads only when a model is used.
     import joblib
 
     path = Path(path or settings.CLASSIFIER_MODEL_PATH)
@@ -114,6 +118,7 @@ def model_write(classifier, *, catalogue, meta, path=None):
 def model_read(path=None):
     """Verify the file's HMAC, then unpickle it. Raises ModelFileError for anything this system
     did not write."""
+    # joblib (and the scikit-learn a model file unpickles) loads only when a model is used.
     import joblib
 
     path = Path(path or settings.CLASSIFIER_MODEL_PATH)
@@ -173,21 +178,21 @@ def loaded_model():
     return _cache["model"]
 
 
-def model_guesses(text, k=3):
-    """The trained model's k best leaf categories for `text`, best first, as pipeline.Guess with
+def model_guesses(text: str, k: int = 3) -> list[Guess]:
+    """The trained model's k best leaf categories for `text`, best first, as guesses.Guess with
     source "model"; [] with no model. Only leaves that are active now and still carry the name
     they had at training are offered, and none below settings.CLASSIFIER_MIN_CONFIDENCE."""
     return model_guesses_many([text], k)[0]
 
 
-def model_guesses_many(texts, k=3):
+def model_guesses_many(texts: Sequence[str], k: int = 3) -> list[list[Guess]]:
     """model_guesses for many texts with one call of the model (bulk intake)."""
     model = loaded_model()
     out = [[] for _ in texts]
     todo = [i for i, text in enumerate(texts) if (text or "").strip()]
     if model is None or model.classifier.pipeline is None or not todo:
         return out
-    leaves = {code: name for code, name, _kw in pipeline._leaves()}
+    leaves = {code: name for code, name, _kw in leaf_categories()}
     labels = [str(c) for c in model.classifier.pipeline.classes_]
     proba = model.classifier.proba([texts[i] for i in todo])
     floor = settings.CLASSIFIER_MIN_CONFIDENCE
@@ -197,7 +202,7 @@ def model_guesses_many(texts, k=3):
             if len(guesses) >= k or p < floor:
                 break
             if leaves.get(code) is not None and leaves[code] == model.catalogue.get(code):
-                guesses.append(pipeline.Guess(code, leaves[code], p, "model"))
+                guesses.append(Guess(code, leaves[code], p, "model"))
     return out
 
 
@@ -230,8 +235,6 @@ def training_rows(max_rows=None):
 
 
 def _top_k(classifier, texts, labels, ks=(1, 3)):
-    import numpy as np
-
     proba = classifier.proba(texts)
     classes = np.array(classifier.labels)
     order = np.argsort(-proba, axis=1)
@@ -240,16 +243,22 @@ def _top_k(classifier, texts, labels, ks=(1, 3)):
 
 
 def classifier_retrain(
-    *, min_per_class=10, holdout=0.2, path=None, max_rows=200_000, min_top1=0.0, seed=0, actor="system"
-):
+    *,
+    min_per_class: int = 10,
+    holdout: float = 0.2,
+    path: str | os.PathLike | None = None,
+    max_rows: int | None = 200_000,
+    min_top1: float = 0.0,
+    seed: int = 0,
+    actor: object = "system",
+) -> dict:
     """Train on confirmed history and replace the model file. With `holdout` > 0 a stratified
     share of the rows is held out and scored first (top-1 and top-3 accuracy); the model written
     is then trained on every row. Categories with fewer than `min_per_class` rows are left out
     (the keyword floor still covers them). A model scoring below `min_top1` is not written.
     Returns a summary dict (also the audit record's data)."""
+    # scikit-learn is heavy to import: only the (nightly) retrain needs its splitter.
     from sklearn.model_selection import train_test_split
-
-    from gridgov.audit.services import audit_record
 
     if not 0 <= holdout < 1:
         raise RetrainError("holdout must be in [0, 1)")

@@ -140,6 +140,7 @@ def read_csv(path):
 
 
 def read_xlsx(path):
+    # openpyxl only for spreadsheet imports, a rare path.
     from openpyxl import load_workbook
 
     try:

@@ -2,6 +2,7 @@
 `services.appeal_register` composes them and keeps every decision on the appeal."""
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -10,8 +11,10 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
 
+from gridgov.appeals.intake.classifier import model_guesses_many
 from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, find_duplicates
-from gridgov.appeals.models import Appeal, Category, Kind
+from gridgov.appeals.intake.guesses import Guess, keyword_guesses, leaf_categories
+from gridgov.appeals.models import Appeal, Kind
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import OPEN_STATES
@@ -107,46 +110,7 @@ def locate_steps(requests, *, geocoder=None):
 # --- 2. classify -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Guess:
-    code: str
-    name: str
-    confidence: float
-    source: str  # "keyword" | "model" | "operator"
-
-    def as_dict(self):
-        return {"code": self.code, "name": self.name, "confidence": round(self.confidence, 3), "source": self.source}
-
-
-_leaf_cache = {"key": None, "leaves": []}
-
-
-def _leaves():
-    key = Category.objects.filter(level=3, is_active=True).count()
-    if _leaf_cache["key"] != key:
-        _leaf_cache["leaves"] = list(
-            Category.objects.filter(level=3, is_active=True).values_list("code", "name", "keywords")
-        )
-        _leaf_cache["key"] = key
-    return _leaf_cache["leaves"]
-
-
-def keyword_guesses(text, k=3, leaves=None):
-    """The floor under any model: categories whose keywords appear in the text, scored by the
-    share of the text their matched keywords cover. `leaves`: _leaves(), when the caller has it."""
-    scored = []
-    for code, name, keywords in leaves if leaves is not None else _leaves():
-        words = [w for w in (keywords or []) if w and w in text]
-        if name in text:
-            words.append(name)
-        if words:
-            covered = sum(len(w) for w in set(words))
-            scored.append((min(0.95, 0.35 + 0.1 * len(set(words)) + covered / max(len(text), 1)), code, name))
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    return [Guess(code, name, conf, "keyword") for conf, code, name in scored[:k]]
-
-
-def classify_step(text, *, model=None, k=3):
+def classify_step(text: str, *, model: Callable[[str, int], list[Guess]] | None = None, k: int = 3) -> list[Guess]:
     """Top-k leaf categories. A trained model speaks first when there is one; the keyword rules
     are the floor, merged in so a strong keyword is never missed. `model` is a callable
     (text, k) -> [Guess]; None means this deployment's trained model
@@ -154,16 +118,16 @@ def classify_step(text, *, model=None, k=3):
     return classify_many([text], model=model, k=k)[0]
 
 
-def classify_many(texts, *, model=None, k=3):
+def classify_many(
+    texts: Sequence[str], *, model: Callable[[str, int], list[Guess]] | None = None, k: int = 3
+) -> list[list[Guess]]:
     """classify_step for each text; with the deployment's model, one call of it for them all."""
     if model is None:
-        from gridgov.appeals.intake.classifier import model_guesses_many
-
         model_out = model_guesses_many(texts, k)
     else:
         model_out = [model(text, k) for text in texts]
     out = []
-    leaves = _leaves()
+    leaves = leaf_categories()
     for text, model_guesses in zip(texts, model_out):
         guesses = {g.code: g for g in model_guesses}
         for g in keyword_guesses(text, k, leaves):

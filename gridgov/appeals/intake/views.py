@@ -16,6 +16,7 @@ from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import AppealDetailOutput, CategoriseInput
 from gridgov.appeals.workflow import IllegalTransition
 from gridgov.areas.locate import BadPoint
+from gridgov.basemaps import get_basemap
 
 TRANSFER_LABELS = {"110": "110 报警", "119": "119 火警", "120": "120 急救"}
 RISK_LABELS = {
@@ -33,12 +34,10 @@ def _intake_user(request):
         raise PermissionDenied("只有坐席和热线中心可以登记诉求")
 
 
-def map_config():
+def map_config() -> dict:
     """Tiles for the position picker, from the same basemap setting as every other map. AMap
     tiles are GCJ-02, so a click there is a GCJ-02 position; grid outlines (WGS-84) are drawn
     only on WGS-84 basemaps, where they line up."""
-    from maps.builders import get_basemap
-
     base = get_basemap()
     return {
         "crs": base.crs,
