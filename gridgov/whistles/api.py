@@ -490,14 +490,15 @@ def _muster(user, pk):
 
 
 class MusterActionApi(APIView):
-    """POST .../musters/<id>/<action>: only staff of the summoned department. Idempotent: the
-    same Idempotency-Key (or client_id) again answers the first answer and changes nothing."""
+    """POST .../musters/<id>/<action>: only staff of the summoned department."""
 
     input_serializer = s.NoteInput
 
     def perform(self, muster, data, request):
         raise NotImplementedError
 
+    # Phones answer musters and replay their offline queues: the same key again gets the first
+    # answer back and changes nothing, as the phone API's task actions do.
     @idempotent
     def post(self, request, pk):
         muster = _muster(request.user, pk)
