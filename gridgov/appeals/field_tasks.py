@@ -13,16 +13,15 @@ outbox (publish). Every service here writes its first audit record before its fi
 The geofence and the evidence files are the field work's own (gridgov/fieldwork: the same
 for whistle musters): files arrive inspected (type sniffed from the bytes, SHA-256, EXIF time
 and position, thumbnail); this module stores them, has them compared with the check-in, and
-decides what a completion still lacks.
+refuses a completion that still lacks what the category needs (field_rules.py).
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -34,6 +33,13 @@ from django.utils.dateparse import parse_datetime
 
 from gridgov.accounts.models import Department, Role, User
 from gridgov.appeals import access, notices, services
+from gridgov.appeals.field_rules import (
+    current_round,
+    geofence_metres,
+    missing_evidence,
+    missing_message,
+    required_evidence,
+)
 from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
 from gridgov.appeals.routing.selectors import locality_department_code
 from gridgov.appeals.services import AppealError
@@ -61,10 +67,6 @@ _AS_UNIT_ACTION = {
     "evidence": "resolve",
     "complete": "resolve",
 }
-# Events that start a round of work: check-ins and "after" photos count from the latest one.
-ROUND_EVENTS = ("accept", "redo", "reopen")
-PHOTO = Attachment.Kind.PHOTO
-PURPOSE_LABELS = {"before": "处置前", "during": "处置中", "after": "处置后"}
 ACTION_LABELS = {
     "accept": ("签收", "accept the task"),
     "return": ("退单", "return the task"),
@@ -188,70 +190,6 @@ def task_for(user: User, ticket_no: str, *, detail: bool = False) -> Appeal:
             ),
         )
     return qs.get(ticket_no=ticket_no)
-
-
-# --- the rules per category ---------------------------------------------------------------------
-
-
-def _by_category(mapping, category_code, default):
-    """The value for the longest prefix of the category code in `mapping`, else `default`."""
-    code = category_code or ""
-    for n in (6, 4, 2):
-        if len(code) >= n and code[:n] in mapping:
-            return mapping[code[:n]]
-    return default
-
-
-def _category_code(appeal):
-    return appeal.category.code if appeal.category_id else ""
-
-
-def geofence_metres(appeal: Appeal) -> float:
-    return float(_by_category(settings.CATEGORY_GEOFENCE_METRES, _category_code(appeal), settings.GEOFENCE_METRES))
-
-
-def required_evidence(appeal: Appeal) -> tuple[str, ...]:
-    """Purposes of the photos a completion needs, e.g. ("before", "after")."""
-    return tuple(
-        _by_category(settings.CATEGORY_REQUIRED_EVIDENCE, _category_code(appeal), settings.EVIDENCE_REQUIRED_DEFAULT)
-    )
-
-
-def missing_evidence(
-    required: Iterable[str], photos: Iterable[tuple[str, str, datetime]], since: datetime | None = None
-) -> list[str]:
-    """Required purposes with no photo. `photos`: (kind, purpose, uploaded_at) triples. An
-    "after" photo must come from this round of work (since the latest accept / redo / reopen);
-    a "before" photo may be older (a grid report's photo shows the problem as found)."""
-    have = {
-        purpose
-        for kind, purpose, at in photos
-        if kind == PHOTO and (purpose != "after" or since is None or at >= since)
-    }
-    return [p for p in required if p not in have]
-
-
-def round_progress(events_list: Iterable[AppealEvent]) -> tuple[datetime | None, AppealEvent | None]:
-    """(start of the current round of work, its latest check-in event) from an appeal's
-    history in time order; no database access (the detail view passes prefetched rows)."""
-    started, check_in = None, None
-    for ev in events_list:
-        if ev.event in ROUND_EVENTS:
-            started, check_in = ev.at, None
-        elif ev.event == "check_in":
-            check_in = ev
-    return started, check_in
-
-
-def _round(appeal_id):
-    return round_progress(
-        AppealEvent.objects.filter(appeal_id=appeal_id, event__in=(*ROUND_EVENTS, "check_in")).order_by("at", "pk")
-    )
-
-
-def missing_message(missing: Sequence[str]) -> str:
-    zh = "、".join(PURPOSE_LABELS.get(p, p) for p in missing)
-    return f"办结前还需上传{zh}照片 / photos still missing: {', '.join(missing)}"
 
 
 def allowed_actions(user: User, appeal: Appeal, events_list: object = None) -> list[str]:
@@ -464,7 +402,7 @@ def evidence_add(
         if existing is not None:
             return existing, False
         _require_on_site_state(appeal, "evidence")
-        _started, check_in = _round(appeal.pk)
+        _started, check_in = current_round(appeal.pk)
         reference = evidence_reference(appeal, check_in)
         att = attach_evidence(appeal, file, purpose, actor, now, reference, geofence_metres(appeal))
         data = {
@@ -495,7 +433,7 @@ def task_complete(*, appeal_id: int, actor: Any, note: str, closure_type: str = 
         if appeal.state == State.DISPATCHED:
             raise OutOfOrder("complete", "accept", appeal.state)
         if appeal.state in ON_SITE_STATES:
-            started, check_in = _round(appeal.pk)
+            started, check_in = current_round(appeal.pk)
             if check_in is None:
                 raise OutOfOrder("complete", "check_in", appeal.state)
             required = required_evidence(appeal)

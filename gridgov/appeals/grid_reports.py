@@ -13,17 +13,8 @@ from django.utils import timezone
 
 from gridgov.accounts.models import Role, User
 from gridgov.appeals import services
-from gridgov.appeals.field_tasks import (
-    FieldError,
-    announce_field,
-    attach_evidence,
-    evidence_reference,
-    geofence_metres,
-    history_row,
-    missing_evidence,
-    missing_message,
-    required_evidence,
-)
+from gridgov.appeals.field_rules import geofence_metres, missing_evidence, missing_message, required_evidence
+from gridgov.appeals.field_tasks import FieldError, announce_field, attach_evidence, evidence_reference, history_row
 from gridgov.appeals.models import Appeal, Channel
 from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import ClosureType, State

@@ -85,35 +85,48 @@ class EvidenceRefused(ValueError):
         super().__init__(message)
 
 
+# Magic numbers at the start of a file: looked for before the ISO media boxes (first group) and
+# after them (second), in this order.
+_FIRST = (
+    (b"%PDF-", (DOCUMENT, "application/pdf", ".pdf")),
+    (b"\xff\xd8\xff", (PHOTO, "image/jpeg", ".jpg")),
+    (b"\x89PNG\r\n\x1a\n", (PHOTO, "image/png", ".png")),
+)
+_AFTER_BOXES = (
+    (b"#!AMR-WB\n", (AUDIO, "audio/amr-wb", ".awb")),
+    (b"#!AMR\n", (AUDIO, "audio/amr", ".amr")),
+    (b"ID3", (AUDIO, "audio/mpeg", ".mp3")),
+)
+
+
+def _iso_media(head: bytes) -> tuple[str, str, str] | None:
+    size = int.from_bytes(head[:4], "big")
+    major = head[8:12]
+    compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+    if major in _HEIC_BRANDS or (major in _HEIF_GENERIC and compatible & _HEIC_BRANDS):
+        return PHOTO, "image/heic", ".heic"
+    for brands, found in (
+        (_AUDIO_BRANDS, (AUDIO, "audio/mp4", ".m4a")),
+        (_MOV_BRANDS, (VIDEO, "video/quicktime", ".mov")),
+        (_MP4_BRANDS, (VIDEO, "video/mp4", ".mp4")),
+    ):
+        if major in brands:
+            return found
+    return None  # AVIF, JPEG 2000, CR3 raw ...: not on the list
+
+
 def sniff(head: bytes) -> tuple[str, str, str] | None:
     """(kind, content type, extension) from the first bytes of a file, or None."""
-    if head.startswith(b"%PDF-"):
-        return DOCUMENT, "application/pdf", ".pdf"
-    if head.startswith(b"\xff\xd8\xff"):
-        return PHOTO, "image/jpeg", ".jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return PHOTO, "image/png", ".png"
+    for magic, found in _FIRST:
+        if head.startswith(magic):
+            return found
     if head[4:8] == b"ftyp":
-        size = int.from_bytes(head[:4], "big")
-        major = head[8:12]
-        compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
-        if major in _HEIC_BRANDS or (major in _HEIF_GENERIC and compatible & _HEIC_BRANDS):
-            return PHOTO, "image/heic", ".heic"
-        if major in _AUDIO_BRANDS:
-            return AUDIO, "audio/mp4", ".m4a"
-        if major in _MOV_BRANDS:
-            return VIDEO, "video/quicktime", ".mov"
-        if major in _MP4_BRANDS:
-            return VIDEO, "video/mp4", ".mp4"
-        return None  # AVIF, JPEG 2000, CR3 raw ...: not on the list
+        return _iso_media(head)
     if head[4:8] in _MOV_ATOMS:
         return VIDEO, "video/quicktime", ".mov"
-    if head.startswith(b"#!AMR-WB\n"):
-        return AUDIO, "audio/amr-wb", ".awb"
-    if head.startswith(b"#!AMR\n"):
-        return AUDIO, "audio/amr", ".amr"
-    if head.startswith(b"ID3"):
-        return AUDIO, "audio/mpeg", ".mp3"
+    for magic, found in _AFTER_BOXES:
+        if head.startswith(magic):
+            return found
     if len(head) >= 2 and head[0] == 0xFF:
         if head[1] & 0xF6 == 0xF0:  # ADTS sync word, layer 00: raw AAC
             return AUDIO, "audio/aac", ".aac"

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
-from gridgov.appeals import field_tasks, grid_reports
+from gridgov.appeals import field_rules, field_tasks, grid_reports
 from gridgov.appeals.access import may_see_personal_data
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import EVENT_LABELS
@@ -330,7 +330,7 @@ class GridReportApi(APIView):
         try:
             photos = [inspect(f) for f in data["photos"]]
             after = [inspect(f) for f in data["after_photos"]]
-            if any(f.kind != field_tasks.PHOTO for f in [*photos, *after]):
+            if any(f.kind != field_rules.PHOTO for f in [*photos, *after]):
                 return Response(
                     {"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
                     status=400,
