@@ -48,10 +48,10 @@ class Position:
 
 def position(lng: object, lat: object, crs: str | None = "wgs84") -> Position:
     """Check and convert what a phone sent; BadPoint / UnknownCRS for what is not a position."""
-    lng, lat = check_lnglat(lng, lat)
-    crs = coords.normalise_crs(crs)
-    wlng, wlat = (float(v) for v in coords.to_wgs84(lng, lat, crs))
-    return Position(lng=lng, lat=lat, crs=crs, wgs84=(wlng, wlat))
+    x, y = check_lnglat(lng, lat)
+    name = coords.normalise_crs(crs)
+    wlng, wlat = (float(v) for v in coords.to_wgs84(x, y, name))
+    return Position(lng=x, lat=y, crs=name, wgs84=(wlng, wlat))
 
 
 def distances(queryset: QuerySet, at: Position, *fields: str) -> list[float | None]:
