@@ -184,7 +184,7 @@ TICKET_PARAMETER = OpenApiParameter(
 
 # --- the phone API's Idempotency-Key ------------------------------------------------------------
 
-# mobile_api/v1/idempotency.py accepts 1–255 visible ASCII characters (33–126).
+# gridgov/idempotency/replay.py accepts 1–255 visible ASCII characters (33–126).
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(

@@ -496,6 +496,15 @@ CATEGORY_REQUIRED_EVIDENCE = env_category_map("CATEGORY_REQUIRED_EVIDENCE", _pur
 EVIDENCE_MAX_PHOTO_BYTES = env_int("EVIDENCE_MAX_PHOTO_BYTES", 20 * 1024 * 1024, 1024)
 EVIDENCE_MAX_VIDEO_BYTES = env_int("EVIDENCE_MAX_VIDEO_BYTES", 100 * 1024 * 1024, 1024)
 EVIDENCE_MAX_AUDIO_BYTES = env_int("EVIDENCE_MAX_AUDIO_BYTES", 20 * 1024 * 1024, 1024)
+EVIDENCE_MAX_DOCUMENT_BYTES = env_int("EVIDENCE_MAX_DOCUMENT_BYTES", 20 * 1024 * 1024, 1024)  # musters' PDFs
+# Musters had their own names for these until the field work was one (#12): refused, not ignored.
+for _old, _new in {
+    "WHISTLE_GEOFENCE_M": "GEOFENCE_METRES",
+    "WHISTLE_GEOFENCE_MODE": "GEOFENCE_MODE",
+    "WHISTLE_EVIDENCE_MAX_BYTES": "EVIDENCE_MAX_PHOTO_BYTES / _VIDEO_ / _DOCUMENT_",
+}.items():
+    if os.environ.get(_old, "").strip():
+        raise ImproperlyConfigured(f"{_old} is no longer read: set {_new} (tasks and musters alike)")
 EVIDENCE_THUMBNAIL_PX = env_int("EVIDENCE_THUMBNAIL_PX", 320, 32)
 # A photo whose EXIF time is farther than this from the check-in is flagged (never refused: many
 # apps strip EXIF, and a flag is for the reviewer to weigh).
@@ -582,14 +591,8 @@ WHISTLE_RULE_N = env_int("WHISTLE_RULE_N", 5, 2)
 WHISTLE_RULE_RADIUS_M = env_float("WHISTLE_RULE_RADIUS_M", 50.0, 1)
 WHISTLE_RULE_DAYS = env_int("WHISTLE_RULE_DAYS", 7, 1)
 # Departments must be on site within this many minutes of the whistle unless the street says
-# otherwise; a check-in farther than WHISTLE_GEOFENCE_M from the place is refused ("refuse")
-# or accepted and flagged ("flag").
+# otherwise. Their check-in and evidence follow the field-work settings (GEOFENCE_*, EVIDENCE_*).
 WHISTLE_MUSTER_MINUTES = env_int("WHISTLE_MUSTER_MINUTES", 120, 5)
-WHISTLE_GEOFENCE_M = env_float("WHISTLE_GEOFENCE_M", 200.0, 1)
-WHISTLE_GEOFENCE_MODE = os.environ.get("WHISTLE_GEOFENCE_MODE", "").strip().lower() or "refuse"
-if WHISTLE_GEOFENCE_MODE not in ("refuse", "flag"):
-    raise ImproperlyConfigured(f"WHISTLE_GEOFENCE_MODE={WHISTLE_GEOFENCE_MODE!r}: expected refuse or flag")
-WHISTLE_EVIDENCE_MAX_BYTES = env_int("WHISTLE_EVIDENCE_MAX_BYTES", 20 * 1024 * 1024, 1024)
 WHISTLE_RECOMPUTE_SECONDS = env_int("WHISTLE_RECOMPUTE_SECONDS", 3600, 60)
 CELERY_BEAT_SCHEDULE["whistles-recompute-hotspots"] = {
     "task": "gridgov.whistles.tasks.recompute_hotspots",

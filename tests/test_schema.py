@@ -50,7 +50,7 @@ def test_the_schema_names_what_the_issue_found_missing():
 
     from rest_framework.test import APIRequestFactory
 
-    from mobile_api.v1.idempotency import BadKey, idempotency_key
+    from gridgov.idempotency.replay import BadKey, idempotency_key
 
     doc = SchemaGenerator().get_schema(request=None, public=True)
     paths = doc["paths"]

@@ -3,7 +3,7 @@ phone replaying its offline queue gets that answer again instead of a second cha
 
 The row is inserted as the first statement of the request's transaction: a concurrent request
 with the same key waits on the unique index until the first one commits, then replays it (see
-mobile_api/v1/idempotency.py). Only successful answers are kept; a refused request changed
+gridgov/idempotency/replay.py). Only successful answers are kept; a refused request changed
 nothing and is answered afresh when retried.
 """
 

@@ -16,6 +16,7 @@ from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal
 from gridgov.areas.coords import UnknownCRS
 from gridgov.areas.locate import BadPoint
+from gridgov.idempotency.replay import idempotent
 
 from . import access, rules, services
 from . import serializers as s
@@ -94,6 +95,8 @@ MUSTER_REPORT = doc.obj(
 )
 # What an action on an object can answer besides its success.
 ACTION_ERRORS = (400, 401, 403, 404, 409)
+# A muster is answered from a phone, with the phone API's Idempotency-Key (gridgov/idempotency).
+MUSTER_ERRORS = (*ACTION_ERRORS, 422)
 
 REFUSALS = (IllegalTransition, services.WhistleError, BadPoint, UnknownCRS)
 
@@ -494,6 +497,9 @@ class MusterActionApi(APIView):
     def perform(self, muster, data, request):
         raise NotImplementedError
 
+    # Phones answer musters and replay their offline queues: the same key again gets the first
+    # answer back and changes nothing, as the phone API's task actions do.
+    @idempotent
     def post(self, request, pk):
         muster = _muster(request.user, pk)
         if not access.may_answer(request.user, muster):
@@ -509,7 +515,9 @@ class MusterActionApi(APIView):
 
 @extend_schema_view(
     post=extend_schema(
-        parameters=[doc.ID_PARAMETER], request=s.NoteInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)
+        parameters=[doc.ID_PARAMETER, doc.IDEMPOTENCY_PARAMETER],
+        request=s.NoteInput,
+        responses=doc.responses(s.MusterOutput, *MUSTER_ERRORS),
     )
 )
 class MusterAcknowledgeApi(MusterActionApi):
@@ -519,7 +527,9 @@ class MusterAcknowledgeApi(MusterActionApi):
 
 @extend_schema_view(
     post=extend_schema(
-        parameters=[doc.ID_PARAMETER], request=s.CheckInInput, responses=doc.responses(s.MusterOutput, *ACTION_ERRORS)
+        parameters=[doc.ID_PARAMETER, doc.IDEMPOTENCY_PARAMETER],
+        request=s.CheckInInput,
+        responses=doc.responses(s.MusterOutput, *MUSTER_ERRORS),
     )
 )
 class MusterCheckInApi(MusterActionApi):
@@ -533,9 +543,9 @@ class MusterCheckInApi(MusterActionApi):
 
 @extend_schema_view(
     post=extend_schema(
-        parameters=[doc.ID_PARAMETER],
+        parameters=[doc.ID_PARAMETER, doc.IDEMPOTENCY_PARAMETER],
         request={"multipart/form-data": MUSTER_REPORT},
-        responses=doc.responses(s.MusterOutput, *ACTION_ERRORS),
+        responses=doc.responses(s.MusterOutput, *MUSTER_ERRORS),
     )
 )
 class MusterReportApi(MusterActionApi):

@@ -6,14 +6,15 @@ audit record. Services compose them and push live notices as their last step (no
 Authorisation is the caller's (access.py); services keep the domain rules.
 """
 
-import hashlib
 import logging
 from collections import deque
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gridgov.accounts.models import Department
@@ -21,10 +22,9 @@ from gridgov.appeals import services as appeal_services
 from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
 from gridgov.appeals.routing.selectors import route_candidates
-from gridgov.areas import coords
-from gridgov.areas.locate import check_lnglat
 from gridgov.audit.models import AuditHead
 from gridgov.audit.services import audit_record
+from gridgov.fieldwork import evidence, geofence
 
 from . import notify, workflow
 from .models import (
@@ -237,9 +237,7 @@ def whistle_proposal(*, street_code, appeals=(), category_codes=(), exclude_depa
 
 def _place(lng, lat, crs, hotspot, appeals):
     if lng is not None and lat is not None:
-        lng, lat = check_lnglat(lng, lat)
-        wlng, wlat = coords.to_wgs84(lng, lat, crs or "wgs84")
-        return Point(float(wlng), float(wlat), srid=4326)
+        return geofence.position(lng, lat, crs).point
     if hotspot is not None:
         return hotspot.geom.point_on_surface
     positions = [a.position for a in appeals if a.position is not None]
@@ -456,58 +454,38 @@ def muster_acknowledge(*, muster_id, actor, note="", now=None):
     return muster
 
 
-def _distances(call, lng, lat):
-    """Geodesic metres (WGS-84 spheroid) from the point to the call's place, and to its area
-    (0 inside) when it has one."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT ST_Distance(p::geography, c.place::geography), "
-            "CASE WHEN c.area IS NULL THEN NULL ELSE ST_Distance(p::geography, c.area::geography) END "
-            "FROM whistles_whistlecall c, ST_SetSRID(ST_MakePoint(%s, %s), 4326) p WHERE c.id = %s",
-            [lng, lat, call.pk],
-        )
-        to_place, to_area = cur.fetchone()
-    return float(to_place), (None if to_area is None else float(to_area))
-
-
-def muster_check_in(*, muster_id, actor, lng, lat, crs="wgs84", now=None):
+def muster_check_in(
+    *, muster_id: int, actor: Any, lng: object, lat: object, crs: str = "wgs84", now: datetime | None = None
+) -> Muster:
     """报到: the department is on site. The position (any of wgs84 / gcj02 / bd09, as phones send
-    it) must lie within WHISTLE_GEOFENCE_M of the place (or of the call's area): farther, the
-    check-in is refused with the distance (WHISTLE_GEOFENCE_MODE=refuse, and the attempt is kept
-    on the record) or accepted and flagged (flag)."""
+    it) must lie within GEOFENCE_METRES of the place (or of the call's area): farther, the
+    check-in is refused with the distance (GEOFENCE_MODE=refuse, and the attempt is kept on the
+    record) or accepted and flagged (flag)."""
     now = now or timezone.now()
-    lng, lat = check_lnglat(lng, lat)
-    crs = coords.normalise_crs(crs)
-    wlng, wlat = (float(v) for v in coords.to_wgs84(lng, lat, crs))
-    fence, mode = settings.WHISTLE_GEOFENCE_M, settings.WHISTLE_GEOFENCE_MODE
+    at = geofence.position(lng, lat, crs)
     with transaction.atomic():
         call = _open_call(muster_id)
-        to_place, to_area = _distances(call, wlng, wlat)
-        distance = to_place if to_area is None else min(to_place, to_area)
-        outside = distance > fence
+        to_place, to_area = geofence.distances(WhistleCall.objects.filter(pk=call.pk), at, "place", "area")
+        fence = geofence.decide(to_place if to_area is None else min(to_place, to_area))
         data = {
-            "lng": lng,
-            "lat": lat,
-            "crs": crs,
-            "distance_m": round(distance, 1),
-            "geofence_m": fence,
-            "outside_geofence": outside,
+            **at.as_sent(),
+            "distance_m": round(fence.distance_m, 1),
+            "geofence_m": fence.geofence_m,
+            "outside_geofence": fence.inside is False,
         }
-        if outside and mode == "refuse":
+        if fence.refused:
             muster = Muster.objects.select_for_update().get(pk=muster_id)
             workflow.next_state("muster", muster.state, "check_in")  # an illegal step says so first
-            refused = True
         else:
-            refused = False
             muster = Muster.objects.get(pk=muster_id)
             late = now > call.muster_deadline
             changes = {
                 "checked_in_at": now,
                 "checked_in_by": _user(actor),
-                "check_in_position": Point(wlng, wlat, srid=4326),
-                "check_in_input": {"lng": lng, "lat": lat, "crs": crs},
+                "check_in_position": at.point,
+                "check_in_input": at.as_sent(),
                 "check_in_distance_m": round(to_place, 1),
-                "outside_geofence": outside,
+                "outside_geofence": fence.inside is False,
             }
             if muster.acknowledged_at is None:
                 changes.update(acknowledged_at=now, acknowledged_by=_user(actor))
@@ -520,78 +498,52 @@ def muster_check_in(*, muster_id, actor, lng, lat, crs="wgs84", now=None):
             notify.muster_changed(call, muster, "check_in")
             if moved:
                 notify.call_changed(call, "arrive", list(call.musters.values_list("department_id", flat=True)))
-    if refused:
+    if fence.refused:
         # Its own transaction: the refusal is kept although the check-in did not happen.
         with transaction.atomic():
             _record("muster", muster, "check_in_refused", actor, data=data, now=now)
-        raise WhistleError(
-            "outside_geofence",
-            f"距集合地点{distance:.0f}米，超出{fence:.0f}米报到范围 / {distance:.0f} m from the place, "
-            f"beyond the {fence:.0f} m geofence",
-            distance_m=round(distance, 1),
-            geofence_m=fence,
-        )
+        message, extra = fence.refusal("集合地点", "the place", "报到")
+        raise WhistleError("outside_geofence", message, **extra)
     return muster
 
 
-def _sniff(head):
-    """Content type from the first bytes, never from the name or the declared type."""
-    signatures = (
-        (b"\xff\xd8\xff", "image/jpeg"),
-        (b"\x89PNG\r\n\x1a\n", "image/png"),
-        (b"GIF8", "image/gif"),
-        (b"%PDF", "application/pdf"),
-    )
-    for magic, kind in signatures:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        return "image/heic" if head[8:12] in (b"heic", b"heix", b"mif1") else "video/mp4"
-    return None
-
-
-def muster_report(*, muster_id, actor, text, files=(), now=None):
-    """反馈: what the department did on site, with photos, videos or documents as evidence."""
+def muster_report(
+    *, muster_id: int, actor: Any, text: str, files: Sequence[Any] = (), now: datetime | None = None
+) -> Muster:
+    """反馈: what the department did on site, with photos, videos or PDFs as evidence, each
+    inspected as task evidence is (gridgov/fieldwork/evidence.py); the same file twice is kept
+    once."""
     now = now or timezone.now()
     text = (text or "").strip()
     if not text:
         raise WhistleError("report_required", "请填写处置情况 / describe what was done")
-    limit = settings.WHISTLE_EVIDENCE_MAX_BYTES
     with transaction.atomic():
         call = _open_call(muster_id)
         muster = Muster.objects.get(pk=muster_id)
         workflow.next_state("muster", muster.state, "report")
         saved = []
-        for f in files:
-            if f.size > limit:
-                raise WhistleError(
-                    "file_too_large", f"文件超过{limit // 1048576}MB / {f.name} is larger than {limit} bytes"
-                )
-            digest, head = hashlib.sha256(), b""
-            for chunk in f.chunks():
-                head = head or chunk[:16]
-                digest.update(chunk)
-            kind = _sniff(head)
-            if kind is None:
-                raise WhistleError("file_type", f"只接受照片、视频和PDF / {f.name}: photos, videos and PDF only")
-            sha = digest.hexdigest()
-            if MusterEvidence.objects.filter(muster=muster, sha256=sha).exists() or sha in {e.sha256 for e in saved}:
+        for upload in files:
+            try:
+                f = evidence.inspect(upload, evidence.MUSTER_KINDS)
+            except evidence.EvidenceRefused as exc:
+                raise WhistleError(exc.code, str(exc), **exc.extra) from None
+            if MusterEvidence.objects.filter(muster=muster, sha256=f.sha256).exists() or f.sha256 in {
+                e.sha256 for e in saved
+            }:
                 continue
-            f.seek(0)
-            saved.append(
-                MusterEvidence.objects.create(
-                    muster=muster,
-                    file=f,
-                    name=f.name[:200],
-                    content_type=kind,
-                    size=f.size,
-                    sha256=sha,
-                    uploaded_by=_user(actor),
-                    uploaded_at=now,
-                )
+            ev = MusterEvidence(
+                muster=muster,
+                name=f.meta["name"],
+                content_type=f.content_type,
+                size=f.size,
+                sha256=f.sha256,
+                uploaded_by=_user(actor),
+                uploaded_at=now,
             )
+            upload.seek(0)
+            ev.file.save(f.storage_name, upload, save=False)
+            ev.save()
+            saved.append(ev)
         muster = muster_transition(
             muster_id=muster_id,
             event="report",

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from gridgov import files, inputs
 from gridgov import schema as doc
-from gridgov.appeals import field_tasks
+from gridgov.appeals import field_rules, field_tasks
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
 from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
@@ -87,7 +87,7 @@ class EvidenceInput(_Idempotent):
     file = UploadField(
         help_text="photo JPEG/PNG/HEIC, video MP4/MOV, audio AAC/M4A/MP3/AMR; the type is read from the bytes"
     )
-    purpose = serializers.ChoiceField(choices=[(p, field_tasks.PURPOSE_LABELS[p]) for p in settings.EVIDENCE_PURPOSES])
+    purpose = serializers.ChoiceField(choices=[(p, field_rules.PURPOSE_LABELS[p]) for p in settings.EVIDENCE_PURPOSES])
 
 
 class CompleteInput(_Idempotent):
@@ -176,7 +176,7 @@ def evidence_item(att):
         "size": att.size,
         "sha256": att.sha256,
         "purpose": att.purpose,
-        "purpose_label": field_tasks.PURPOSE_LABELS.get(att.purpose, att.purpose),
+        "purpose_label": field_rules.PURPOSE_LABELS.get(att.purpose, att.purpose),
         "url": files.attachment_url(att),
         "thumbnail_url": files.thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
@@ -356,9 +356,9 @@ class TaskDetailOutput(TaskOutput):
         unmasked = data["personal_data_masked"] is False
         events = list(a.events.all())
         attachments = list(a.attachments.all())
-        started, check_in = field_tasks.round_progress(events)
-        required = field_tasks.required_evidence(a)
-        missing = field_tasks.missing_evidence(
+        started, check_in = field_rules.round_progress(events)
+        required = field_rules.required_evidence(a)
+        missing = field_rules.missing_evidence(
             required, [(f.kind, f.purpose, f.uploaded_at) for f in attachments], started
         )
         data["location"] = {
@@ -383,7 +383,7 @@ class TaskDetailOutput(TaskOutput):
         ]
         data["check_ins"] = [check_in_item(e) for e in events if e.event == "check_in"]
         data["evidence"] = [evidence_item(f) for f in attachments]
-        data["geofence_m"] = field_tasks.geofence_metres(a)
+        data["geofence_m"] = field_rules.geofence_metres(a)
         data["progress"] = {
             "checked_in": check_in is not None and a.state in field_tasks.ON_SITE_STATES,
             "last_check_in": check_in_item(check_in) if check_in is not None else None,

@@ -6,7 +6,7 @@ Every action answers in the appeals API's order: 404 when the ticket is not one 
 tasks (a foreign ticket looks like a missing one), 403 without the right, 400 for bad input,
 409 for a step the workflow does not allow now (out_of_order names what must come first,
 illegal_transition lists what is allowed), 400 for a refusal the caller can fix (outside the
-geofence, missing evidence). Every POST is idempotent (idempotency.py).
+geofence, missing evidence). Every POST is idempotent (gridgov/idempotency/replay.py).
 """
 
 from django.contrib.gis.geos import Polygon
@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
-from gridgov.appeals import field_tasks
+from gridgov.appeals import field_rules, field_tasks, grid_reports
 from gridgov.appeals.access import may_see_personal_data
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import EVENT_LABELS
@@ -28,10 +28,10 @@ from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import STATE_LABELS, IllegalTransition, allowed_events
 from gridgov.areas import coords
 from gridgov.areas.locate import BadPoint
+from gridgov.fieldwork.evidence import EvidenceRefused, inspect
+from gridgov.idempotency.replay import idempotency_key, idempotent
 from gridgov.parsers import StrictJSONParser
 from mobile_api.v1 import task_serializers as s
-from mobile_api.v1.evidence import EvidenceRefused, inspect
-from mobile_api.v1.idempotency import idempotency_key, idempotent
 
 # An action answers with the task, or with ticket_no and state when it left the caller's sight.
 ACTED = {"anyOf": [s.TASK_DETAIL, s.TASK_GONE]}
@@ -324,18 +324,18 @@ class GridReportApi(APIView):
     )
     @idempotent
     def post(self, request):
-        if not field_tasks.may_report(request.user):
+        if not grid_reports.may_report(request.user):
             raise PermissionDenied("只有网格员可以网格上报 / only grid workers file grid reports")
         data = _parse(s.GridReportInput, request.data)
         try:
             photos = [inspect(f) for f in data["photos"]]
             after = [inspect(f) for f in data["after_photos"]]
-            if any(f.kind != field_tasks.PHOTO for f in [*photos, *after]):
+            if any(f.kind != field_rules.PHOTO for f in [*photos, *after]):
                 return Response(
                     {"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
                     status=400,
                 )
-            appeal, created, outcome = field_tasks.grid_report(
+            appeal, created, outcome = grid_reports.grid_report(
                 actor=request.user,
                 text=data["text"],
                 lng=data["lng"],

@@ -130,7 +130,7 @@ def main():
         from django.test.utils import setup_test_environment
 
         from gridgov.appeals.models import Attachment
-        from mobile_api.v1.evidence import inspect
+        from gridgov.fieldwork.evidence import inspect
 
         setup_test_environment()  # 'testserver' allowed; the in-process client needs it
         settings.DEBUG = False  # no query log growing over thousands of requests

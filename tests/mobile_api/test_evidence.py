@@ -13,7 +13,6 @@ from PIL import Image
 
 from gridgov.appeals.models import AppealEvent, Attachment
 from gridgov.audit.models import AuditEvent
-from mobile_api.v1.evidence import sniff
 
 from . import fieldwork
 from .fieldwork import STREET1, mp4_bytes, photo_bytes, task_url, token_client, upload
@@ -41,37 +40,7 @@ def post_file(client, appeal, content, name="photo.jpg", content_type="image/jpe
     )
 
 
-# --- what a file really is ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "head,expected",
-    [
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF", ("photo", "image/jpeg")),
-        (b"\x89PNG\r\n\x1a\n\x00\x00", ("photo", "image/png")),
-        (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic", ("photo", "image/heic")),
-        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", ("photo", "image/heic")),
-        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41", ("video", "video/mp4")),
-        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ", ("video", "video/quicktime")),
-        (b"\x00\x00\x00\x08wide\x00\x00\x00\x00mdat", ("video", "video/quicktime")),
-        (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00M4A isom", ("audio", "audio/mp4")),
-        (b"\xff\xf1\x50\x80\x02\x1f\xfc", ("audio", "audio/aac")),
-        (b"ID3\x04\x00\x00\x00\x00\x00\x00", ("audio", "audio/mpeg")),
-        (b"\xff\xfb\x90\x64\x00", ("audio", "audio/mpeg")),
-        (b"#!AMR\n\x3c", ("audio", "audio/amr")),
-        (b"#!AMR-WB\n\x04", ("audio", "audio/amr-wb")),
-        (b"MZ\x90\x00\x03\x00\x00\x00", None),  # a Windows program
-        (b"\x7fELF\x02\x01\x01", None),
-        (b"%PDF-1.7\n", None),
-        (b"GIF89a\x01\x00", None),
-        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1", None),  # AVIF: not on the list
-        (b"hello, this is text", None),
-        (b"", None),
-    ],
-)
-def test_sniff_reads_the_magic_bytes(head, expected):
-    found = sniff(head)
-    assert (found[:2] if found else None) == expected
+# --- what a file really is (the sniffer itself: tests/fieldwork/test_evidence.py) -------------------
 
 
 def test_a_png_named_jpg_is_stored_as_png(on_site):

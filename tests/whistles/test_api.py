@@ -14,12 +14,13 @@ from gridgov.accounts.models import Department
 from gridgov.appeals.models import Appeal
 from gridgov.whistles import compute, rules, services
 from gridgov.whistles.models import Hotspot, Muster, WhistleSuggestion
+from tests.mobile_api.fieldwork import photo_bytes
 
 from .conftest import cluster, make_appeals, offset, spread
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/whistles"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+PNG = photo_bytes("PNG", size=(8, 8))  # a real one: evidence is decoded (gridgov/fieldwork)
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from gridgov.realtime.models import OutboxEvent
 from gridgov.whistles import compute, rules, services, workflow
 from gridgov.whistles.models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleEvent
 from gridgov.whistles.workflow import IllegalTransition
+from tests.mobile_api.fieldwork import photo_bytes
 
 from .conftest import NOW, make_appeals, offset, spread
 
 pytestmark = pytest.mark.django_db
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = photo_bytes("PNG", size=(8, 8))  # a real one: evidence is decoded (gridgov/fieldwork)
 T0 = NOW - timedelta(hours=3)  # when the whistle is blown
 
 
@@ -153,7 +154,7 @@ def test_the_whole_life_of_a_whistle(scene, tmp_path, settings):
     assert WhistleEvent.objects.filter(object_type="muster", object_id=city.pk, event="escalate").exists()
 
     # It arrives late, 350 m off, with the geofence in "flag" mode: accepted and flagged.
-    with override_settings(WHISTLE_GEOFENCE_MODE="flag"):
+    with override_settings(GEOFENCE_MODE="flag"):
         off = offset(scene["place"], 0, 350)
         city = services.muster_check_in(
             muster_id=city.pk, actor=u["city"], lng=off[0], lat=off[1], now=T0 + timedelta(minutes=80)

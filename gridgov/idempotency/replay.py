@@ -1,4 +1,6 @@
-"""Idempotent POSTs for phones that retry and replay offline queues.
+"""Idempotent POSTs for phones that retry and replay offline queues: the phone API's task
+actions and grid reports (mobile_api/v1) and the musters they answer whistles with
+(gridgov/whistles/api.py).
 
 A POST may carry an `Idempotency-Key` header (any 1–255 visible ASCII characters, a UUID by
 preference) or, where a header is awkward (a queued multipart form), a `client_id` field holding
@@ -18,14 +20,17 @@ import functools
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gridgov.fieldwork.evidence import file_sha256
 from gridgov.idempotency.models import IdempotencyRecord
-from mobile_api.v1.evidence import file_sha256
 
 HEADER = "Idempotency-Key"
 CLIENT_ID_FIELD = "client_id"
@@ -36,14 +41,14 @@ class BadKey(ValueError):
     pass
 
 
-def _field(data, name):
+def _field(data: Any, name: str) -> Any:
     if hasattr(data, "getlist"):
         values = data.getlist(name)
         return values[-1] if values else None
     return data.get(name) if isinstance(data, dict) else None
 
 
-def idempotency_key(request):
+def idempotency_key(request: Request) -> str | None:
     """The request's key: the header, else the client_id field (a UUID); None without either."""
     raw = request.headers.get(HEADER)
     if raw is not None:
@@ -60,7 +65,7 @@ def idempotency_key(request):
         raise BadKey(f"{CLIENT_ID_FIELD} 须为UUID / {CLIENT_ID_FIELD} must be a UUID") from None
 
 
-def _canonical(value):
+def _canonical(value: Any) -> Any:
     if isinstance(value, UploadedFile):
         return {"file_sha256": file_sha256(value), "size": value.size}
     if isinstance(value, dict):
@@ -70,7 +75,7 @@ def _canonical(value):
     return value
 
 
-def request_fingerprint(request):
+def request_fingerprint(request: Request) -> str:
     """SHA-256 over method, path, query and body (without client_id); files count by their
     content, not their name (a phone's retry may name the same photo differently)."""
     data = request.data
@@ -85,13 +90,13 @@ def request_fingerprint(request):
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _replay(record):
+def _replay(record: IdempotencyRecord) -> Response:
     response = Response(record.response, status=record.status)
     response[REPLAYED_HEADER] = "true"
     return response
 
 
-def idempotent(method):
+def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
     """Decorate an APIView's post(): runs after authentication, so request.user is known."""
 
     @functools.wraps(method)
