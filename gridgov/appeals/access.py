@@ -2,6 +2,8 @@
 so an appeal is scoped by the same grid-code prefixes as everything else; the appeals API and
 the intake page ask only these questions."""
 
+from collections.abc import Iterable
+
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Value, When
 
 from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
@@ -56,7 +58,7 @@ def may_register(user):
     return _active(user) and (user.is_superuser or user.role in REGISTER_ROLES)
 
 
-def may_see_personal_data(user, appeal):
+def may_see_personal_data(user, appeal: Appeal) -> bool:
     """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
     lead unit (who must call the citizen back). Assisting units, streets, grid workers and
     leaders work from the masked appeal. No database access: safe per row of a list."""
@@ -67,6 +69,12 @@ def may_see_personal_data(user, appeal):
     return (
         user.role == Role.DEPARTMENT and user.department_id is not None and appeal.department_id == user.department_id
     )
+
+
+def unmasked_ids(user, appeals: Iterable[Appeal]) -> set[int]:
+    """The ids among `appeals` whose personal data `user` sees unmasked: the `unmasked` every
+    appeal serializer (web and phone) takes in its context."""
+    return {a.pk for a in appeals if may_see_personal_data(user, a)}
 
 
 # What taking a call writes; an event beyond these means a unit (or the centre) has acted.
@@ -203,7 +211,7 @@ def output_context(user, appeals):
     tickets = dict(Appeal.objects.filter(pk__in=sorted(ids)).values_list("pk", "ticket_no")) if ids else {}
     return {
         "user": user,
-        "unmasked": {a.pk for a in appeals if may_see_personal_data(user, a)},
+        "unmasked": unmasked_ids(user, appeals),
         "area_names": area_names(codes),
         "tickets": tickets,
     }

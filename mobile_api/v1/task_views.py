@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from gridgov import schema as doc
 from gridgov.appeals import field_tasks
-from gridgov.appeals.access import may_see_personal_data
+from gridgov.appeals.access import unmasked_ids
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import EVENT_LABELS
 from gridgov.appeals.services import AppealError
@@ -64,7 +64,7 @@ def not_found():
 
 
 def _context(user, appeals, crs="wgs84"):
-    return {"user": user, "crs": crs, "unmasked": {a.pk for a in appeals if may_see_personal_data(user, a)}}
+    return {"user": user, "crs": crs, "unmasked": unmasked_ids(user, appeals)}
 
 
 def _parse(serializer_class, data):
