@@ -86,6 +86,8 @@ class FieldError(AppealError):
 class OutOfOrder(FieldError):
     """409: `required_first` must happen before `action`."""
 
+    status_code = 409
+
     def __init__(self, action, required_first, state):
         zh_first, en_first = ACTION_LABELS[required_first]
         zh, en = ACTION_LABELS[action]

@@ -19,6 +19,8 @@ import shapely
 from django.conf import settings
 from django.db import connection
 
+from gridgov.errors import DomainError
+
 from .coords import in_china, to_wgs84
 from .models import ImportRun
 
@@ -29,8 +31,8 @@ OUTSIDE = "outside"
 M_PER_DEG_LAT = 111_320.0
 
 
-class BadPoint(ValueError):
-    pass
+class BadPoint(DomainError, ValueError):
+    code = "bad_point"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from gridgov.areas import coords
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.models import AuditHead
 from gridgov.audit.services import audit_record
+from gridgov.errors import DomainError
 
 from . import notify, workflow
 from .models import (
@@ -41,7 +42,7 @@ from .workflow import CALL_DONE, CALL_OPEN, HOTSPOT_OPEN, MUSTER_NOT_ARRIVED, Ca
 logger = logging.getLogger(__name__)
 
 
-class WhistleError(ValueError):
+class WhistleError(DomainError, ValueError):
     """A request refused for a reason the caller can fix: a code, a bilingual message, extras
     (e.g. the distance of a refused check-in)."""
 

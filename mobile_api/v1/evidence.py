@@ -18,6 +18,8 @@ import pillow_heif
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gridgov.errors import DomainError
+
 pillow_heif.register_heif_opener()
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ _MP4_BRANDS = {
 _MOV_ATOMS = {b"moov", b"mdat", b"wide"}
 
 
-class EvidenceRefused(ValueError):
+class EvidenceRefused(DomainError, ValueError):
     def __init__(self, code, message, **extra):
         self.code, self.extra = code, extra
         super().__init__(message)
