@@ -7,6 +7,8 @@ view, the admin and the WebSocket consumers scope through these functions.
 
 from django.db.models import Q
 
+from gridgov.areas.codes import ancestor_codes
+
 from .models import Role
 
 CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
@@ -47,8 +49,8 @@ def code_in_jurisdiction(user, code):
     return code_checker(user)(code)
 
 
-def ancestors(code):
-    return [code[:n] for n in (6, 9, 12) if n < len(code)]
+def ancestors(code: str) -> list[str]:
+    return ancestor_codes(code)
 
 
 def scope_codes(queryset, user, field="code", with_ancestors=False):

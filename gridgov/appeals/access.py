@@ -10,6 +10,7 @@ from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
 from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
+from gridgov.areas.codes import area_codes_of, level_of
 from gridgov.areas.models import Community, District, Street
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
@@ -182,14 +183,14 @@ def appeal_for(user, ticket_no, *, detail=False):
 def area_names(codes):
     """{code: name} for district, street and community codes, in one query; the newest
     version's name where a code has several."""
-    by_level = {6: set(), 9: set(), 12: set()}
+    by_level = {level: set() for level in ("district", "street", "community")}
     for code in codes:
-        if len(code) in by_level:
-            by_level[len(code)].add(code)
+        if level_of(code) in by_level:
+            by_level[level_of(code)].add(code)
     parts = [
-        model.objects.filter(code__in=sorted(by_level[n])).values_list("code", "name", "version")
-        for model, n in ((District, 6), (Street, 9), (Community, 12))
-        if by_level[n]
+        model.objects.filter(code__in=sorted(by_level[level])).values_list("code", "name", "version")
+        for model, level in ((District, "district"), (Street, "street"), (Community, "community"))
+        if by_level[level]
     ]
     if not parts:
         return {}
@@ -204,7 +205,7 @@ def output_context(user, appeals):
     """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
     unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
     appeals = list(appeals)
-    codes = {a.grid_code[:n] for a in appeals if a.grid_code for n in (6, 9, 12)}
+    codes = {c for a in appeals for c in area_codes_of(a.grid_code or "")}
     ids = {d.get("candidate_id") for a in appeals for d in (a.duplicates or [])}
     ids |= {a.lead_appeal_id for a in appeals if a.lead_appeal_id}
     ids.discard(None)

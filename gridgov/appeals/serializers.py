@@ -16,6 +16,7 @@ from gridgov import schema as doc
 from gridgov.appeals.masking import appellant_fields, event_note
 from gridgov.appeals.models import Appeal, AppealEvent, Category, Channel, Kind, TimeLimit, WarningColour
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
+from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, STREET_LENGTH
 from gridgov.areas.serializers import CRSField
 
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
@@ -296,7 +297,11 @@ class AppealOutput(serializers.Serializer):
                 "grid": {"code": a.grid_code, "name": a.grid.name if a.grid_id else names.get(a.grid_code, "")},
                 **{
                     level: {"code": a.grid_code[:n], "name": names.get(a.grid_code[:n], "")}
-                    for level, n in (("community", 12), ("street", 9), ("district", 6))
+                    for level, n in (
+                        ("community", COMMUNITY_LENGTH),
+                        ("street", STREET_LENGTH),
+                        ("district", DISTRICT_LENGTH),
+                    )
                 },
             }
         return {

@@ -28,6 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from gridgov.accounts.access import jurisdiction
 from gridgov.accounts.models import Role
+from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, GRID_LENGTH, LEVEL_OF_LENGTH, STREET_LENGTH
 from gridgov.bulk import copy_insert, reserve_ids
 
 from .models import OutboxEvent
@@ -40,7 +41,7 @@ GROUP_RE = re.compile(r"^[A-Za-z0-9\-_.]{1,99}$")
 OUTBOX_LOCK_KEY = 0x67726964_6F757478  # "gridoutx"
 # Groups sent to at the same time after one commit; messages within a group stay in order.
 SEND_CONCURRENCY = 32
-AREA_LEVELS = {6: "district", 9: "street", 12: "community", 15: "grid"}
+AREA_LEVELS = LEVEL_OF_LENGTH
 MESSAGE_TYPE = "outbox.event"  # -> EventsConsumer.outbox_event
 REVOKE_TYPE = "session.revoke"  # -> EventsConsumer.session_revoke
 
@@ -62,19 +63,19 @@ def _area(level, code, length):
 
 
 def grid_group(code):
-    return _area("grid", code, 15)
+    return _area("grid", code, GRID_LENGTH)
 
 
 def community_group(code):
-    return _area("community", code, 12)
+    return _area("community", code, COMMUNITY_LENGTH)
 
 
 def street_group(code):
-    return _area("street", code, 9)
+    return _area("street", code, STREET_LENGTH)
 
 
 def district_group(code):
-    return _area("district", code, 6)
+    return _area("district", code, DISTRICT_LENGTH)
 
 
 def city_group():

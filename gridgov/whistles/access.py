@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef
 
 from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
 from gridgov.accounts.models import Role
+from gridgov.areas.codes import street_code_of
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
 
@@ -69,7 +70,7 @@ def calls_visible_to(user, queryset=None):
     if user.role in (Role.LEADER, Role.STREET_OFFICE):
         return scope_codes(qs, user, field="street_code")
     if user.role == Role.GRID_WORKER:
-        streets = sorted({c[:9] for c in user.grid_codes})
+        streets = sorted({street_code_of(c) for c in user.grid_codes})
         return qs.filter(street_code__in=streets) if streets else qs.none()
     if user.role == Role.DEPARTMENT and user.department_id:
         return qs.filter(Exists(_summoned(user)))

@@ -22,6 +22,7 @@ from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
 from gridgov.appeals.routing.selectors import route_candidates
 from gridgov.areas import coords
+from gridgov.areas.codes import level_of
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.models import AuditHead
 from gridgov.audit.services import audit_record
@@ -292,7 +293,7 @@ def whistle_blow(
                 raise WhistleError("hotspot_outside_street", "热点不在本街道 / the hotspot is in another street")
             if appeal_ids is None:
                 appeal_ids = hotspot.appeal_ids
-        if not (street_code and len(street_code) == 9 and street_code.isdigit()):
+        if not (level_of(street_code or "") == "street" and street_code.isdigit()):
             raise WhistleError("street_required", "请指定街道 / give the street code")
         if not problem:
             raise WhistleError("problem_required", "请描述问题 / describe the problem")
@@ -636,7 +637,7 @@ def muster_escalate(*, muster_id, now=None):
             data={
                 "department": muster.department.code,
                 "muster_deadline": call.muster_deadline,
-                "district_code": call.street_code[:6],
+                "district_code": call.district_code,
                 "state": muster.state,
             },
         )
