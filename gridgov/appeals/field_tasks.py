@@ -24,18 +24,18 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Prefetch, Q, Value
-from django.db.models.functions import Concat, Substr
+from django.db.models import F, Prefetch, Q
+from django.db.models.functions import Substr
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from gridgov.accounts.models import Department, Role
 from gridgov.appeals import access, notices, services
 from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
-from gridgov.appeals.routing.selectors import locality_department_code
 from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
 from gridgov.areas import coords
+from gridgov.areas.codes import STREET_LENGTH, street_code_of
 from gridgov.areas.locate import check_lnglat
 from gridgov.audit.services import audit_record
 
@@ -118,8 +118,8 @@ def is_field_staff(user):
 
 
 def _locality_led():
-    # The same rule as selectors.locality_department_code: the street office is 'jiedao-<street>'.
-    return Q(department__code=Concat(Value("jiedao-"), Substr("grid_code", 1, 9)))
+    # The same rule as routing.selectors.locality_of: the lead is the grid's street office.
+    return Q(department__street_code=Substr("grid_code", 1, STREET_LENGTH))
 
 
 def tasks_visible_to(user, queryset=None):
@@ -153,7 +153,8 @@ def may_work(user, appeal, action):
     return (
         appeal.grid_code in (user.grid_codes or [])
         and appeal.department_id is not None
-        and appeal.department.code == locality_department_code(appeal.grid_code)
+        and appeal.department.street_code != ""
+        and appeal.department.street_code == street_code_of(appeal.grid_code)
     )
 
 
