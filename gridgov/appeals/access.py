@@ -3,10 +3,17 @@ so an appeal is scoped by the same grid-code prefixes as everything else; the ap
 the intake page ask only these questions."""
 
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 
-from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
+from gridgov.accounts.access import (
+    is_active_user,
+    is_city_wide,
+    scope_codes,
+    sees_by_department,
+    works_for,
+)
 from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
@@ -22,15 +29,7 @@ INTAKE_ACTIONS = frozenset({"locate", "categorise"})
 REGISTER_ROLES = frozenset({Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN})
 
 
-def _active(user):
-    return bool(user is not None and user.is_authenticated and user.is_active)
-
-
-def _city_wide(user):
-    return user.is_superuser or user.role in CITY_WIDE_ROLES
-
-
-def appeals_visible_to(user, queryset=None):
+def appeals_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     """The appeals `user` may read.
 
     Operator / HotlineCenter / Admin: all. Leader: its district (or the city). StreetOffice:
@@ -38,16 +37,16 @@ def appeals_visible_to(user, queryset=None):
     appeals its department is on now (lead, first receiver or assisting); a unit that returned
     an appeal successfully stops seeing it."""
     qs = Appeal.objects.all() if queryset is None else queryset
-    if not _active(user):
+    if not is_active_user(user):
         return qs.none()
-    if _city_wide(user):
+    if is_city_wide(user):
         return qs
     if user.role in (Role.LEADER, Role.STREET_OFFICE):
         return scope_codes(qs, user, field="grid_code")
     if user.role == Role.GRID_WORKER:
         grids = Q(grid_code__in=sorted(set(user.grid_codes))) if user.grid_codes else Q(pk__in=[])
         return qs.filter(grids | Q(reporter_id=user.pk))
-    if user.role == Role.DEPARTMENT and user.department_id:
+    if sees_by_department(user) and user.department_id:
         on_it = AppealAssignment.objects.filter(
             appeal=OuterRef("pk"), department_id=user.department_id, ended_at__isnull=True
         )
@@ -56,20 +55,18 @@ def appeals_visible_to(user, queryset=None):
 
 
 def may_register(user):
-    return _active(user) and (user.is_superuser or user.role in REGISTER_ROLES)
+    return is_active_user(user) and (user.is_superuser or user.role in REGISTER_ROLES)
 
 
 def may_see_personal_data(user, appeal: Appeal) -> bool:
     """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
     lead unit (who must call the citizen back). Assisting units, streets, grid workers and
     leaders work from the masked appeal. No database access: safe per row of a list."""
-    if not _active(user):
+    if not is_active_user(user):
         return False
-    if _city_wide(user):
+    if is_city_wide(user):
         return True
-    return (
-        user.role == Role.DEPARTMENT and user.department_id is not None and appeal.department_id == user.department_id
-    )
+    return works_for(user, appeal.department_id)
 
 
 def unmasked_ids(user, appeals: Iterable[Appeal]) -> set[int]:
@@ -96,18 +93,14 @@ def own_intake(user, appeal):
     return registered
 
 
-def may_act(user, appeal, action):
+def may_act(user, appeal: Appeal, action: str) -> bool:
     """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
     separately whether the action fits the appeal's state."""
-    if not _active(user) or user.role == Role.LEADER:
+    if not is_active_user(user) or user.role == Role.LEADER:
         return False
     if action in UNIT_ACTIONS:
         # appeal.department is the lead unit, or the first receiver when ownership is unclear.
-        return (
-            user.role == Role.DEPARTMENT
-            and user.department_id is not None
-            and appeal.department_id == user.department_id
-        )
+        return works_for(user, appeal.department_id)
     if action in CENTRE_ACTIONS:
         return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN)
     if action == "categorise" and appeal.state not in PRE_DISPATCH_STATES:
@@ -180,7 +173,7 @@ def appeal_for(user, ticket_no, *, detail=False):
     return qs.get(ticket_no=ticket_no)
 
 
-def area_names(codes):
+def area_names(codes: Iterable[str]) -> dict[str, str]:
     """{code: name} for district, street and community codes, in one query; the newest
     version's name where a code has several."""
     by_level = {level: set() for level in ("district", "street", "community")}
@@ -201,7 +194,7 @@ def area_names(codes):
     return names
 
 
-def output_context(user, appeals):
+def output_context(user, appeals: Iterable[Appeal]) -> dict[str, Any]:
     """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
     unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
     appeals = list(appeals)

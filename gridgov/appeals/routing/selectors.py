@@ -28,7 +28,7 @@ class RouteCandidate:
         return self.rule is None
 
 
-def area_prefixes(code):
+def area_prefixes(code: str) -> list[str]:
     """The area codes a rule may name to cover `code`: city, its district, its street."""
     return [""] + [c for c in (district_code_of(code or ""), street_code_of(code or "")) if c]
 

@@ -25,7 +25,7 @@ SUPERVISED = (WarningColour.ORANGE, WarningColour.RED)
 OVERSIGHT_ROLES = {Role.HOTLINE_CENTER, Role.ADMIN}
 
 
-def district_of(appeal):
+def district_of(appeal: Appeal) -> str:
     """The district an escalated appeal goes to: its grid's, else its unit's ('' = the city)."""
     if district_code_of(appeal.grid_code or ""):
         return district_code_of(appeal.grid_code)
