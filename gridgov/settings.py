@@ -11,6 +11,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from gridgov.appeals.timelimits.clock import parse_modes  # the tiers' one definition; no Django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -404,24 +406,14 @@ def env_thresholds(name, default):
     return shares
 
 
-_MODE_NAMES = {"workdays": "working_days", "working_days": "working_days", "calendar": "calendar"}
-
-
-def env_time_limit_modes(name):
-    """Per-tier counting mode overriding the tier's own (clock.TIERS), e.g.
-    "7d=calendar,15d=workdays". The 2 h tier runs on the calendar clock only."""
+def env_time_limit_modes(name: str) -> dict[str, str]:
+    """Per-tier counting mode overriding the tier's own, e.g. "7d=calendar,15d=workdays"; the
+    tiers and what may be said of each are clock.TIERS's (the 2 h tier: calendar only)."""
     raw = os.environ.get(name, "").strip()
-    modes = {}
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        tier, _, mode = (s.strip().lower() for s in part.partition("="))
-        if tier not in ("2h", "24h", "7d", "15d"):
-            raise ImproperlyConfigured(f"{name}={raw!r}: unknown tier {tier!r} (2h, 24h, 7d, 15d)")
-        if mode not in _MODE_NAMES:
-            raise ImproperlyConfigured(f"{name}={raw!r}: mode of {tier} must be workdays or calendar")
-        if tier == "2h" and _MODE_NAMES[mode] != "calendar":
-            raise ImproperlyConfigured(f"{name}={raw!r}: the 2h tier runs on the calendar clock only")
-        modes[tier] = _MODE_NAMES[mode]
-    return modes
+    try:
+        return parse_modes(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from None
 
 
 WARNING_THRESHOLDS = env_thresholds("WARNING_THRESHOLDS", (0.5, 0.75, 1.0))

@@ -27,11 +27,11 @@ from django.utils import timezone
 
 from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS
+from gridgov.areas.codes import LEVEL_LENGTH
 from gridgov.areas.views import tolerance_for_zoom
 
 from .models import AppealCount, RollupState
 
-LEVEL_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
 LEVEL_TABLE = {
     "district": "areas_district",
     "street": "areas_street",

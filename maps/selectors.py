@@ -8,14 +8,13 @@ Hotspots, suggestions and calls come from gridgov.whistles.
 """
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.gis.db.models.functions import AsGeoJSON, PointOnSurface
 from django.db.models import Q
 from django.utils import timezone
 
-from gridgov.accounts.access import jurisdiction
-from gridgov.accounts.models import Role
+from gridgov.accounts.access import jurisdiction, sees_by_department, staff_department_id
 from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.models import Category
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS, State
@@ -61,10 +60,10 @@ def collection(features, **extra):
     return {"type": "FeatureCollection", "features": list(features), **extra}
 
 
-def area_scope(user):
+def area_scope(user) -> list[str] | None:
     """Code prefixes for area data (counts, heat, outlines): the jurisdiction, except for
     department staff, whose sight is the appeals addressed to them, not an area ([])."""
-    if user.is_authenticated and user.role == Role.DEPARTMENT and not user.is_superuser:
+    if sees_by_department(user):
         return []
     return jurisdiction(user)
 
@@ -189,7 +188,7 @@ def calls(user, *, include_closed_days=7):
         closed_at__gte=since
     )
     rows = list(qs.distinct().prefetch_related("musters__department").order_by("-blown_at", "-pk")[:300])
-    own_department = user.department_id if user.role == Role.DEPARTMENT else None
+    own_department = staff_department_id(user)
     now = timezone.now()
     out = []
     for c in rows:
@@ -281,12 +280,12 @@ def _appeal_features(qs, now, *, colour_by):
     return out
 
 
-def department_tasks(user, now=None):
+def department_tasks(user, now: datetime | None = None) -> dict:
     """Open appeals addressed to the user's department, coloured by how near the deadline is."""
     now = now or timezone.now()
     qs = appeals_visible_to(user).filter(state__in=sorted(OPEN_STATES))
-    if user.role == Role.DEPARTMENT and user.department_id:
-        qs = qs.filter(department_id=user.department_id)
+    if staff_department_id(user) is not None:
+        qs = qs.filter(department_id=staff_department_id(user))
     return collection(_appeal_features(qs, now, colour_by="deadline"))
 
 

@@ -48,8 +48,12 @@ def catalogue(db):
         "chengguan": D.objects.get_or_create(code="chengguan", defaults={"name": "城管委"})[0],
         "ranqi": D.objects.create(code="ranqi", name="燃气集团", kind=D.Kind.UTILITY),
         "gongan": D.objects.create(code="gongan", name="公安局", kind=D.Kind.POLICE),
-        "jiedao-110101001": D.objects.create(code="jiedao-110101001", name="甲街道办事处", district_code="110101"),
-        "jiedao-110101002": D.objects.create(code="jiedao-110101002", name="乙街道办事处", district_code="110101"),
+        "jiedao-110101001": D.objects.create(
+            code="jiedao-110101001", name="甲街道办事处", district_code="110101", street_code="110101001"
+        ),
+        "jiedao-110101002": D.objects.create(
+            code="jiedao-110101002", name="乙街道办事处", district_code="110101", street_code="110101002"
+        ),
     }
     l1 = Category.objects.create(level=1, code="01", name="城市管理")
     l2 = Category.objects.create(level=2, code="0101", name="环境卫生", parent=l1)

@@ -7,6 +7,8 @@ view, the admin and the WebSocket consumers scope through these functions.
 
 from django.db.models import Q
 
+from gridgov.areas.codes import ancestor_codes
+
 from .models import Role
 
 CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
@@ -47,8 +49,8 @@ def code_in_jurisdiction(user, code):
     return code_checker(user)(code)
 
 
-def ancestors(code):
-    return [code[:n] for n in (6, 9, 12) if n < len(code)]
+def ancestors(code: str) -> list[str]:
+    return ancestor_codes(code)
 
 
 def scope_codes(queryset, user, field="code", with_ancestors=False):
@@ -77,3 +79,34 @@ def can_edit_areas(user):
 def can_write(user):
     """Leaders browse; nobody else is read-only."""
     return bool(user and user.is_authenticated and user.is_active and user.role not in READ_ONLY_ROLES)
+
+
+# --- who sees by department -------------------------------------------------------------------
+# A department's staff see the work addressed to their department (as lead, first receiver or
+# assisting unit), never an area: not the appeals, map data or live events of the district it
+# serves. The appeals, whistles, maps and channel groups all ask these three questions.
+
+
+def is_active_user(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_city_wide(user) -> bool:
+    return bool(user.is_superuser or user.role in CITY_WIDE_ROLES)
+
+
+def staff_department_id(user) -> int | None:
+    """The department `user` works for as department staff, or None (any other role)."""
+    if not is_active_user(user) or user.role != Role.DEPARTMENT:
+        return None
+    return user.department_id
+
+
+def works_for(user, department_id: int | None) -> bool:
+    """Is `user` staff of the department `department_id`?"""
+    return department_id is not None and staff_department_id(user) == department_id
+
+
+def sees_by_department(user) -> bool:
+    """Does `user` see by department rather than by area (department staff, not superusers)?"""
+    return is_active_user(user) and not user.is_superuser and user.role == Role.DEPARTMENT

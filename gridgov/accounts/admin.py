@@ -23,7 +23,7 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "kind", "district_code", "phone"]
+    list_display = ["code", "name", "kind", "district_code", "street_code", "phone"]
     search_fields = ["code", "name"]
 
     def has_module_permission(self, request):

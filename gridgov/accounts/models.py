@@ -6,6 +6,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from gridgov.areas.codes import DISTRICT_LENGTH, STREET_LENGTH
+
 code_digits = RegexValidator(r"^\d+$", _("只能包含数字"))
 
 
@@ -31,13 +33,35 @@ class Department(models.Model):
     name = models.CharField(_("名称"), max_length=100)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.BUREAU)
     # Blank: city-wide. Otherwise the 6-digit code of the district it serves.
-    district_code = models.CharField(_("所属区编码"), max_length=6, blank=True, default="", validators=[code_digits])
+    district_code = models.CharField(
+        _("所属区编码"), max_length=DISTRICT_LENGTH, blank=True, default="", validators=[code_digits]
+    )
     phone = models.CharField(_("值班电话"), max_length=30, blank=True, default="")
+    # Set for a street office (街道办事处) as a department: the street it is the locality of
+    # (属地). Routing and field work find a street's office by this, never by its code.
+    street_code = models.CharField(
+        _("街道编码"),
+        max_length=STREET_LENGTH,
+        blank=True,
+        default="",
+        validators=[code_digits],
+        help_text=_("街道办事处填写所在街道的9位编码；其他部门留空"),
+    )
 
     class Meta:
         verbose_name = _("部门")
         verbose_name_plural = _("部门")
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(street_code="") | models.Q(street_code__regex=rf"^\d{{{STREET_LENGTH}}}$"),
+                name="department_street_code_format",
+            ),
+            # One street office per street: the locality of a grid is never a choice.
+            models.UniqueConstraint(
+                fields=["street_code"], condition=~models.Q(street_code=""), name="department_one_office_per_street"
+            ),
+        ]
 
     def __str__(self):
         return self.name

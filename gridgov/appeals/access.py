@@ -2,12 +2,22 @@
 so an appeal is scoped by the same grid-code prefixes as everything else; the appeals API and
 the intake page ask only these questions."""
 
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Value, When
+from collections.abc import Iterable
+from typing import Any
 
-from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+
+from gridgov.accounts.access import (
+    is_active_user,
+    is_city_wide,
+    scope_codes,
+    sees_by_department,
+    works_for,
+)
 from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
+from gridgov.areas.codes import area_codes_of, level_of
 from gridgov.areas.models import Community, District, Street
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
@@ -19,15 +29,7 @@ INTAKE_ACTIONS = frozenset({"locate", "categorise"})
 REGISTER_ROLES = frozenset({Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN})
 
 
-def _active(user):
-    return bool(user is not None and user.is_authenticated and user.is_active)
-
-
-def _city_wide(user):
-    return user.is_superuser or user.role in CITY_WIDE_ROLES
-
-
-def appeals_visible_to(user, queryset=None):
+def appeals_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     """The appeals `user` may read.
 
     Operator / HotlineCenter / Admin: all. Leader: its district (or the city). StreetOffice:
@@ -35,16 +37,16 @@ def appeals_visible_to(user, queryset=None):
     appeals its department is on now (lead, first receiver or assisting); a unit that returned
     an appeal successfully stops seeing it."""
     qs = Appeal.objects.all() if queryset is None else queryset
-    if not _active(user):
+    if not is_active_user(user):
         return qs.none()
-    if _city_wide(user):
+    if is_city_wide(user):
         return qs
     if user.role in (Role.LEADER, Role.STREET_OFFICE):
         return scope_codes(qs, user, field="grid_code")
     if user.role == Role.GRID_WORKER:
         grids = Q(grid_code__in=sorted(set(user.grid_codes))) if user.grid_codes else Q(pk__in=[])
         return qs.filter(grids | Q(reporter_id=user.pk))
-    if user.role == Role.DEPARTMENT and user.department_id:
+    if sees_by_department(user) and user.department_id:
         on_it = AppealAssignment.objects.filter(
             appeal=OuterRef("pk"), department_id=user.department_id, ended_at__isnull=True
         )
@@ -53,20 +55,24 @@ def appeals_visible_to(user, queryset=None):
 
 
 def may_register(user):
-    return _active(user) and (user.is_superuser or user.role in REGISTER_ROLES)
+    return is_active_user(user) and (user.is_superuser or user.role in REGISTER_ROLES)
 
 
-def may_see_personal_data(user, appeal):
+def may_see_personal_data(user, appeal: Appeal) -> bool:
     """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
     lead unit (who must call the citizen back). Assisting units, streets, grid workers and
     leaders work from the masked appeal. No database access: safe per row of a list."""
-    if not _active(user):
+    if not is_active_user(user):
         return False
-    if _city_wide(user):
+    if is_city_wide(user):
         return True
-    return (
-        user.role == Role.DEPARTMENT and user.department_id is not None and appeal.department_id == user.department_id
-    )
+    return works_for(user, appeal.department_id)
+
+
+def unmasked_ids(user, appeals: Iterable[Appeal]) -> set[int]:
+    """The ids among `appeals` whose personal data `user` sees unmasked: the `unmasked` every
+    appeal serializer (web and phone) takes in its context."""
+    return {a.pk for a in appeals if may_see_personal_data(user, a)}
 
 
 # What taking a call writes; an event beyond these means a unit (or the centre) has acted.
@@ -87,18 +93,14 @@ def own_intake(user, appeal):
     return registered
 
 
-def may_act(user, appeal, action):
+def may_act(user, appeal: Appeal, action: str) -> bool:
     """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
     separately whether the action fits the appeal's state."""
-    if not _active(user) or user.role == Role.LEADER:
+    if not is_active_user(user) or user.role == Role.LEADER:
         return False
     if action in UNIT_ACTIONS:
         # appeal.department is the lead unit, or the first receiver when ownership is unclear.
-        return (
-            user.role == Role.DEPARTMENT
-            and user.department_id is not None
-            and appeal.department_id == user.department_id
-        )
+        return works_for(user, appeal.department_id)
     if action in CENTRE_ACTIONS:
         return user.is_superuser or user.role in (Role.HOTLINE_CENTER, Role.ADMIN)
     if action == "categorise" and appeal.state not in PRE_DISPATCH_STATES:
@@ -171,17 +173,17 @@ def appeal_for(user, ticket_no, *, detail=False):
     return qs.get(ticket_no=ticket_no)
 
 
-def area_names(codes):
+def area_names(codes: Iterable[str]) -> dict[str, str]:
     """{code: name} for district, street and community codes, in one query; the newest
     version's name where a code has several."""
-    by_level = {6: set(), 9: set(), 12: set()}
+    by_level = {level: set() for level in ("district", "street", "community")}
     for code in codes:
-        if len(code) in by_level:
-            by_level[len(code)].add(code)
+        if level_of(code) in by_level:
+            by_level[level_of(code)].add(code)
     parts = [
-        model.objects.filter(code__in=sorted(by_level[n])).values_list("code", "name", "version")
-        for model, n in ((District, 6), (Street, 9), (Community, 12))
-        if by_level[n]
+        model.objects.filter(code__in=sorted(by_level[level])).values_list("code", "name", "version")
+        for model, level in ((District, "district"), (Street, "street"), (Community, "community"))
+        if by_level[level]
     ]
     if not parts:
         return {}
@@ -192,18 +194,18 @@ def area_names(codes):
     return names
 
 
-def output_context(user, appeals):
+def output_context(user, appeals: Iterable[Appeal]) -> dict[str, Any]:
     """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
     unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
     appeals = list(appeals)
-    codes = {a.grid_code[:n] for a in appeals if a.grid_code for n in (6, 9, 12)}
+    codes = {c for a in appeals for c in area_codes_of(a.grid_code or "")}
     ids = {d.get("candidate_id") for a in appeals for d in (a.duplicates or [])}
     ids |= {a.lead_appeal_id for a in appeals if a.lead_appeal_id}
     ids.discard(None)
     tickets = dict(Appeal.objects.filter(pk__in=sorted(ids)).values_list("pk", "ticket_no")) if ids else {}
     return {
         "user": user,
-        "unmasked": {a.pk for a in appeals if may_see_personal_data(user, a)},
+        "unmasked": unmasked_ids(user, appeals),
         "area_names": area_names(codes),
         "tickets": tickets,
     }

@@ -4,7 +4,6 @@ Thin views: parse with an input serializer, ask access.py, call one service, ren
 import logging
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
@@ -17,7 +16,7 @@ from gridgov.appeals import access, services
 from gridgov.appeals import serializers as s
 from gridgov.appeals.intake import batch
 from gridgov.appeals.models import Appeal
-from gridgov.appeals.workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition, allowed_events
+from gridgov.appeals.workflow import PRE_DISPATCH_STATES, STATE_LABELS, IllegalTransition
 from gridgov.areas.locate import BadPoint
 
 logger = logging.getLogger(__name__)
@@ -221,6 +220,17 @@ class AppealActionApi(APIView):
     def forbidden(self, appeal):
         return f"您无权对该工单执行“{self.action}” / you may not {self.action} this appeal"
 
+    def refusal_detail(self, exc: Exception) -> str:
+        """The message of a refusal (gridgov.api.exception_handler): a step the workflow does
+        not allow is named with the appeal's state and the step as the web shows them."""
+        if isinstance(exc, IllegalTransition):
+            label = STATE_LABELS.get(exc.state, exc.state)
+            return (
+                f"工单当前状态为“{label}”，不能执行“{s.EVENT_LABELS.get(exc.event, exc.event)}” / {exc.event!r} "
+                f"is not allowed while the appeal is {exc.state!r}"
+            )
+        return str(exc)
+
     @extend_schema(parameters=[doc.TICKET_PARAMETER], responses=doc.responses(ACTED, 400, 401, 403, 404, 409))
     def post(self, request, ticket_no):
         try:
@@ -231,24 +241,9 @@ class AppealActionApi(APIView):
             raise PermissionDenied(self.forbidden(appeal))
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            appeal = self.perform(appeal, data.validated_data, request.user)
-        except IllegalTransition as exc:
-            label = STATE_LABELS.get(exc.state, exc.state)
-            return Response(
-                {
-                    "detail": f"工单当前状态为“{label}”，不能执行“{s.EVENT_LABELS.get(exc.event, exc.event)}” / {exc.event!r} "
-                    f"is not allowed while the appeal is {exc.state!r}",
-                    "code": "illegal_transition",
-                    "state": exc.state,
-                    "allowed": allowed_events(exc.state),
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        except services.AppealError as exc:
-            return Response({"detail": str(exc), "code": exc.code}, status=400)
-        except BadPoint as exc:
-            return Response({"detail": str(exc), "code": "bad_point"}, status=400)
+        # A refusal (IllegalTransition 409, AppealError or BadPoint 400) is answered by
+        # gridgov.api.exception_handler, worded by refusal_detail.
+        appeal = self.perform(appeal, data.validated_data, request.user)
         return detail_response(request.user, appeal)
 
 

@@ -25,8 +25,8 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Prefetch, Q, QuerySet, Value
-from django.db.models.functions import Concat, Substr
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models.functions import Substr
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -40,9 +40,9 @@ from gridgov.appeals.field_rules import (
     required_evidence,
 )
 from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
-from gridgov.appeals.routing.selectors import locality_department_code
 from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
+from gridgov.areas.codes import STREET_LENGTH, street_code_of
 from gridgov.audit.services import audit_record
 from gridgov.fieldwork import evidence, geofence
 from gridgov.fieldwork.evidence import EvidenceFile
@@ -90,6 +90,8 @@ class FieldError(AppealError):
 class OutOfOrder(FieldError):
     """409: `required_first` must happen before `action`."""
 
+    status_code = 409
+
     def __init__(self, action: str, required_first: str, state: str) -> None:
         zh_first, en_first = ACTION_LABELS[required_first]
         zh, en = ACTION_LABELS[action]
@@ -120,8 +122,8 @@ def is_field_staff(user: User | None) -> bool:
 
 
 def _locality_led():
-    # The same rule as selectors.locality_department_code: the street office is 'jiedao-<street>'.
-    return Q(department__code=Concat(Value("jiedao-"), Substr("grid_code", 1, 9)))
+    # The same rule as routing.selectors.locality_of: the lead is the grid's street office.
+    return Q(department__street_code=Substr("grid_code", 1, STREET_LENGTH))
 
 
 def tasks_visible_to(user: User, queryset: QuerySet | None = None) -> QuerySet:
@@ -155,7 +157,8 @@ def may_work(user: User, appeal: Appeal, action: str) -> bool:
     return (
         appeal.grid_code in (user.grid_codes or [])
         and appeal.department_id is not None
-        and appeal.department.code == locality_department_code(appeal.grid_code)
+        and appeal.department.street_code != ""
+        and appeal.department.street_code == street_code_of(appeal.grid_code)
     )
 
 

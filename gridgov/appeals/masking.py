@@ -6,6 +6,8 @@ Pure functions on strings; who sees what is decided in access.may_see_personal_d
 """
 
 import re
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 MASK = "*"
 
@@ -42,7 +44,7 @@ def _mask_digits(value, head, tail):
 _SEPARATORS = re.compile(r"(\s*[,，;；/、]\s*)")
 
 
-def mask_phone(value):
+def mask_phone(value: str | None) -> str:
     """'13812345678' → '138****5678'; '010-68123456' → '010-6****456'; '' → ''."""
     value = (value or "").strip()
     if not value:
@@ -71,7 +73,7 @@ def _mask_one_phone(value):
     return _mask_digits(value, 0, min(2, len(national) - 1) if national else 0)
 
 
-def mask_name(value):
+def mask_name(value: str | None) -> str:
     """Keep the surname: the first character of a 2–3 character name, the first two of a
     longer one (compound surnames such as 欧阳, 司马 make most 4-character names), and mask
     the rest. Latin names keep each word's initial. '张三' → '张*', '欧阳娜娜' → '欧阳**'."""
@@ -88,12 +90,12 @@ def mask_name(value):
     return "".join(ch if (i in kept or i not in letters) else MASK for i, ch in enumerate(value))
 
 
-def mask_id_card(value):
+def mask_id_card(value: str) -> str:
     """'110101199003074512' → '110101********4512': region kept, birth date hidden."""
     return value[:6] + MASK * (len(value) - 10) + value[-4:]
 
 
-def mask_text(text, names=()):
+def mask_text(text: str | None, names: Iterable[str | None] = ()) -> str:
     """Personal data inside free text: ID card numbers, mobile and landline numbers, and the
     given names (the appellant's own name repeated in the appeal)."""
     if not text:
@@ -106,3 +108,25 @@ def mask_text(text, names=()):
         if len(name) >= 2:
             text = text.replace(name, mask_name(name))
     return text
+
+
+class _PersonalData(Protocol):
+    text: str
+    appellant_name: str
+    appellant_phone: str
+
+
+def appellant_fields(appeal: _PersonalData, *, unmasked: bool) -> dict[str, Any]:
+    """The appellant's personal data as every API shows an appeal: as typed for those who may
+    see it (access.may_see_personal_data), masked for everyone else, and which of the two."""
+    if unmasked:
+        text, name, phone = appeal.text, appeal.appellant_name, appeal.appellant_phone
+    else:
+        text = mask_text(appeal.text, [appeal.appellant_name])
+        name, phone = mask_name(appeal.appellant_name), mask_phone(appeal.appellant_phone)
+    return {"text": text, "appellant_name": name, "appellant_phone": phone, "personal_data_masked": not unmasked}
+
+
+def event_note(note: str, appeal: _PersonalData, *, unmasked: bool) -> str:
+    """A history row's note: the appellant's name and numbers masked in it unless `unmasked`."""
+    return note if unmasked else mask_text(note, [appeal.appellant_name])

@@ -17,27 +17,26 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Department
+from gridgov.appeals.timelimits.clock import TIERS
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS, ClosureType, State
 
 # --- catalogue ------------------------------------------------------------------------------
 
 
-class TimeLimit(models.TextChoices):
-    """限时办结 tiers (Beijing). 7 and 15 days are calendar days here; cities that count
-    working days convert where the deadline is computed, not in the catalogue."""
-
-    HOURS_2 = "2h", _("2小时（危及生命财产安全）")
-    HOURS_24 = "24h", _("24小时（水电气热）")
-    DAYS_7 = "7d", _("7天（一般诉求）")
-    DAYS_15 = "15d", _("15天（复杂诉求）")
+_UNITS = {"h": "HOURS", "d": "DAYS"}
 
 
-TIME_LIMIT_DURATIONS = {
-    TimeLimit.HOURS_2: timedelta(hours=2),
-    TimeLimit.HOURS_24: timedelta(hours=24),
-    TimeLimit.DAYS_7: timedelta(days=7),
-    TimeLimit.DAYS_15: timedelta(days=15),
-}
+def _member_name(code: str) -> str:
+    # "2h" → HOURS_2, "15d" → DAYS_15: the names the code has always used for the tiers.
+    return f"{_UNITS[code[-1]]}_{code[:-1]}"
+
+
+# 限时办结 tiers, as clock.TIERS defines them: "7d" and "15d" count working days unless
+# TIME_LIMIT_MODES says a city counts calendar days; the catalogue stores only the tier.
+TimeLimit = models.TextChoices("TimeLimit", [(_member_name(t.code), (t.code, t.label)) for t in TIERS.values()])
+
+# Each tier's length on the calendar clock (its working-day reading is the clock's business).
+TIME_LIMIT_DURATIONS = {TimeLimit(t.code): timedelta(hours=t.hours) for t in TIERS.values()}
 
 
 class Category(models.Model):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from gridgov.accounts.models import Department
 from gridgov.appeals.models import Appeal, AppealAssignment
+from gridgov.areas.codes import district_code_of, level_of
 from gridgov.realtime import broadcast
 
 NOTICES = {
@@ -66,15 +67,15 @@ def appeal_events(
     # Every level that watches the grid: its grid workers, the community, the street office, the
     # district's leaders, the city (the hotline centre).
     code = appeal.grid_code
-    areas = broadcast.area_groups(code) if len(code) in broadcast.AREA_LEVELS else [broadcast.city_group()]
+    areas = broadcast.area_groups(code) if level_of(code) else [broadcast.city_group()]
     out = [(g, "appeal.changed", payload) for g in [*unit_groups, *areas]]
     notice = NOTICES.get(event)
     if notice:
         groups = [broadcast.city_group()]
         if appeal.department_id:
             groups.append(broadcast.department_group(appeal.department_id))
-        if event == "colour_red" and len(appeal.grid_code) >= 6:
-            groups.append(broadcast.district_group(appeal.grid_code[:6]))
+        if event == "colour_red" and district_code_of(appeal.grid_code):
+            groups.append(broadcast.district_group(district_code_of(appeal.grid_code)))
         out += [(g, notice, payload) for g in groups]
     return out
 

@@ -3,6 +3,8 @@ viewer may read, masked per access.may_see_personal_data). The import command an
 page validate through AppealRegisterInput too, so one set of rules holds for every door."""
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from django.contrib.gis.geos import Polygon
 from django.utils import timezone
@@ -11,9 +13,10 @@ from rest_framework import serializers
 
 from gridgov import files, inputs
 from gridgov import schema as doc
-from gridgov.appeals.masking import mask_name, mask_phone, mask_text
-from gridgov.appeals.models import Category, Channel, Kind, TimeLimit, WarningColour
+from gridgov.appeals.masking import appellant_fields, event_note
+from gridgov.appeals.models import Appeal, AppealEvent, Category, Channel, Kind, TimeLimit, WarningColour
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
+from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, STREET_LENGTH
 from gridgov.areas.serializers import CRSField
 
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
@@ -241,6 +244,40 @@ def _code_name(obj):
     return {"code": obj.code, "name": obj.name} if obj is not None else None
 
 
+def appeal_heading(a: Appeal, *, unmasked: bool) -> dict[str, Any]:
+    """What every API shows of an appeal first, the web's appeal and the phone's task alike:
+    ticket, state, channel, kind, then the text and the appellant, masked unless `unmasked`."""
+    return {
+        "ticket_no": a.ticket_no,
+        "state": a.state,
+        "state_label": str(STATE_LABELS.get(a.state, a.state)),
+        "channel": a.channel,
+        "channel_label": a.get_channel_display(),
+        "kind": a.kind,
+        "kind_label": a.get_kind_display(),
+        **appellant_fields(a, unmasked=unmasked),
+        "address_text": a.address_text,
+    }
+
+
+def history_item(
+    e: AppealEvent, a: Appeal, *, unmasked: bool, labels: Mapping[str, str] = EVENT_LABELS
+) -> dict[str, Any]:
+    """One row of an appeal's history, its note masked unless `unmasked`; `labels` name the
+    events (the phone names some field steps its own way)."""
+    return {
+        "at": serializers.DateTimeField().to_representation(e.at),
+        "event": e.event,
+        "event_label": labels.get(e.event, e.event),
+        "old_state": e.old_state,
+        "new_state": e.new_state,
+        "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
+        "actor": e.actor.username if e.actor_id else "",
+        "department": e.department.code if e.department_id else "",
+        "note": event_note(e.note, a, unmasked=unmasked),
+    }
+
+
 class AppealOutput(serializers.Serializer):
     """One appeal as a viewer may see it. Context: `user`, `unmasked` (set of appeal ids the
     user may see personal data of), `area_names` {code: name}, `tickets` {id: ticket_no}."""
@@ -260,22 +297,15 @@ class AppealOutput(serializers.Serializer):
                 "grid": {"code": a.grid_code, "name": a.grid.name if a.grid_id else names.get(a.grid_code, "")},
                 **{
                     level: {"code": a.grid_code[:n], "name": names.get(a.grid_code[:n], "")}
-                    for level, n in (("community", 12), ("street", 9), ("district", 6))
+                    for level, n in (
+                        ("community", COMMUNITY_LENGTH),
+                        ("street", STREET_LENGTH),
+                        ("district", DISTRICT_LENGTH),
+                    )
                 },
             }
         return {
-            "ticket_no": a.ticket_no,
-            "state": a.state,
-            "state_label": str(STATE_LABELS.get(a.state, a.state)),
-            "channel": a.channel,
-            "channel_label": a.get_channel_display(),
-            "kind": a.kind,
-            "kind_label": a.get_kind_display(),
-            "text": a.text if unmasked else mask_text(a.text, [a.appellant_name]),
-            "address_text": a.address_text,
-            "appellant_name": a.appellant_name if unmasked else mask_name(a.appellant_name),
-            "appellant_phone": a.appellant_phone if unmasked else mask_phone(a.appellant_phone),
-            "personal_data_masked": not unmasked,
+            **appeal_heading(a, unmasked=unmasked),
             "received_at": serializers.DateTimeField().to_representation(a.received_at),
             "source_system": a.source_system,
             "external_id": a.external_id,
@@ -305,21 +335,36 @@ class AppealOutput(serializers.Serializer):
         }
 
 
+# What every API shows of an appeal first (appeal_heading): the web's appeal, the phone's task.
+HEADING = {
+    "ticket_no": doc.STR,
+    "state": {"type": "string", "enum": list(STATE_LABELS)},
+    "state_label": doc.STR,
+    "channel": doc.STR,
+    "channel_label": doc.STR,
+    "kind": doc.STR,
+    "kind_label": doc.STR,
+    "text": doc.STR,
+    "address_text": doc.STR,
+    "appellant_name": doc.STR,
+    "appellant_phone": doc.STR,
+    "personal_data_masked": doc.BOOL,
+}
+# A history row (history_item), but for its time, which the phone's schema lets be null.
+HISTORY_ITEM = {
+    "event": doc.STR,
+    "event_label": doc.STR,
+    "old_state": doc.STR,
+    "new_state": doc.STR,
+    "new_state_label": doc.STR,
+    "actor": doc.STR,
+    "department": doc.STR,
+    "note": doc.STR,
+}
 _CHAIN_LEVEL = doc.obj({"code": doc.STR, "name": doc.STR})
 APPEAL = doc.obj(
     {
-        "ticket_no": doc.STR,
-        "state": {"type": "string", "enum": list(STATE_LABELS)},
-        "state_label": doc.STR,
-        "channel": doc.STR,
-        "channel_label": doc.STR,
-        "kind": doc.STR,
-        "kind_label": doc.STR,
-        "text": doc.STR,
-        "address_text": doc.STR,
-        "appellant_name": doc.STR,
-        "appellant_phone": doc.STR,
-        "personal_data_masked": doc.BOOL,
+        **HEADING,
         "received_at": doc.DATETIME,
         "source_system": doc.STR,
         "external_id": doc.STR,
@@ -371,20 +416,7 @@ class AppealDetailOutput(AppealOutput):
         data = super().to_representation(a)
         unmasked = self._unmasked(a)
         dt = serializers.DateTimeField()
-        data["events"] = [
-            {
-                "at": dt.to_representation(e.at),
-                "event": e.event,
-                "event_label": EVENT_LABELS.get(e.event, e.event),
-                "old_state": e.old_state,
-                "new_state": e.new_state,
-                "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
-                "actor": e.actor.username if e.actor_id else "",
-                "department": e.department.code if e.department_id else "",
-                "note": e.note if unmasked else mask_text(e.note, [a.appellant_name]),
-            }
-            for e in a.events.all()
-        ]
+        data["events"] = [history_item(e, a, unmasked=unmasked) for e in a.events.all()]
         data["assignments"] = [
             {
                 "department": _code_name(s.department),
@@ -426,21 +458,7 @@ class AppealDetailOutput(AppealOutput):
 APPEAL_DETAIL = doc.obj(
     {
         **APPEAL["properties"],
-        "events": doc.array(
-            doc.obj(
-                {
-                    "at": doc.DATETIME,
-                    "event": doc.STR,
-                    "event_label": doc.STR,
-                    "old_state": doc.STR,
-                    "new_state": doc.STR,
-                    "new_state_label": doc.STR,
-                    "actor": doc.STR,
-                    "department": doc.STR,
-                    "note": doc.STR,
-                }
-            )
-        ),
+        "events": doc.array(doc.obj({"at": doc.DATETIME, **HISTORY_ITEM})),
         "assignments": doc.array(
             doc.obj(
                 {

@@ -15,12 +15,13 @@ from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Catego
 from gridgov.appeals.timelimits import long_term, supervision
 from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
 from gridgov.audit.services import audit_record
+from gridgov.errors import DomainError
 from gridgov.places.geocode import geocode, place_index
 
 logger = logging.getLogger(__name__)
 
 
-class AppealError(ValueError):
+class AppealError(DomainError, ValueError):
     """A request the workflow refuses for a reason the caller can fix (code + message)."""
 
     def __init__(self, code, message):

@@ -2,7 +2,11 @@
 services.py is the one door that applies it, with a lock, a history row and an audit record.
 """
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
+
+from gridgov.errors import Conflict
 
 
 class State:
@@ -94,21 +98,29 @@ class ClosureType:
     CHOICES = [(SUBSTANTIVE, _("实质办结")), (PARTIAL, _("阶段性办结")), (PROCEDURAL, _("程序性办结"))]
 
 
-class IllegalTransition(Exception):
-    def __init__(self, state, event):
+class IllegalTransition(Conflict):
+    """409: the workflow does not allow `event` in `state`; the answer names what it allows."""
+
+    code = "illegal_transition"
+
+    def __init__(self, state: str, event: str) -> None:
         self.state, self.event = state, event
         super().__init__(
             f"不能在“{STATE_LABELS.get(state, state)}”状态下执行“{event}” / "
             f"event {event!r} is not allowed in state {state!r}"
         )
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        return {"state": self.state, "allowed": allowed_events(self.state)}
 
-def next_state(state, event):
+
+def next_state(state: str, event: str) -> str:
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(state, event) from None
 
 
-def allowed_events(state):
+def allowed_events(state: str) -> list[str]:
     return sorted(event for (s, event) in TRANSITIONS if s == state)

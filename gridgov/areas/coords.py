@@ -8,6 +8,8 @@ All functions take and return numpy arrays or scalars (lng, lat) and are vectori
 
 import numpy as np
 
+from gridgov.errors import DomainError
+
 A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 algorithm uses
 EE = 0.00669342162296594323
 X_PI = np.pi * 3000.0 / 180.0
@@ -26,8 +28,8 @@ CRS_ALIASES = {
 }
 
 
-class UnknownCRS(ValueError):
-    pass
+class UnknownCRS(DomainError, ValueError):
+    code = "bad_point"  # what the APIs have always answered for a point in an unknown system
 
 
 def normalise_crs(name):

@@ -19,6 +19,16 @@ import shapely
 from django.conf import settings
 from django.db import connection
 
+from gridgov.areas.codes import (
+    COMMUNITY_LENGTH,
+    DISTRICT_LENGTH,
+    STREET_LENGTH,
+    community_code_of,
+    district_code_of,
+    street_code_of,
+)
+from gridgov.errors import DomainError
+
 from .coords import in_china, to_wgs84
 from .models import ImportRun
 
@@ -29,8 +39,8 @@ OUTSIDE = "outside"
 M_PER_DEG_LAT = 111_320.0
 
 
-class BadPoint(ValueError):
-    pass
+class BadPoint(DomainError, ValueError):
+    code = "bad_point"
 
 
 @dataclass(frozen=True)
@@ -71,7 +81,11 @@ def _validity(alias, at):
 def _chain_sql(at):
     """SELECT of a grid row with its parents' codes and names in force at `at`."""
     parts, params = [], []
-    for table, length in (("areas_community", 12), ("areas_street", 9), ("areas_district", 6)):
+    for table, length in (
+        ("areas_community", COMMUNITY_LENGTH),
+        ("areas_street", STREET_LENGTH),
+        ("areas_district", DISTRICT_LENGTH),
+    ):
         cond, p = _validity("p", at)
         parts.append(f"(SELECT p.name FROM {table} p WHERE p.code = left(g.code, {length}) AND {cond} LIMIT 1)")
         params += p
@@ -85,11 +99,11 @@ def _row_to_chain(row, match, distance):
         grid_code=code,
         grid_name=name,
         grid_version=version,
-        community_code=code[:12],
+        community_code=community_code_of(code),
         community_name=cname or "",
-        street_code=code[:9],
+        street_code=street_code_of(code),
         street_name=sname or "",
-        district_code=code[:6],
+        district_code=district_code_of(code),
         district_name=dname or "",
         match=match,
         distance_m=round(float(distance), 1),

@@ -1,7 +1,7 @@
 """District → Street → Community → Grid, each boundary versioned.
 
 The hierarchy lives in the codes (GB/T 2260 district + 3 + 3 + 3 digits), so a grid's street
-is `code[:9]` whatever version either boundary is at. Re-importing a changed boundary closes
+is `codes.street_code_of(code)` whatever version either boundary is at. Re-importing a changed boundary closes
 the current row (`valid_to`) and adds a new version; rows are never edited in place, so
 anything located earlier keeps pointing at the version it was located in (mapit's
 generations, per area).
@@ -11,6 +11,8 @@ from django.contrib.gis.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from gridgov.areas import codes
 
 
 class AreaQuerySet(models.QuerySet):
@@ -63,52 +65,50 @@ class AreaVersion(models.Model):
 
 
 class District(AreaVersion):
-    CODE_LENGTH = 6
+    CODE_LENGTH = codes.DISTRICT_LENGTH
     LEVEL = "district"
 
     class Meta(AreaVersion.Meta):
         verbose_name = _("区")
         verbose_name_plural = _("区")
-        constraints = level_constraints("district", 6)
+        constraints = level_constraints("district", codes.DISTRICT_LENGTH)
 
 
 class Street(AreaVersion):
-    CODE_LENGTH = 9
+    CODE_LENGTH = codes.STREET_LENGTH
     LEVEL = "street"
 
     class Meta(AreaVersion.Meta):
         verbose_name = _("街道")
         verbose_name_plural = _("街道")
-        constraints = level_constraints("street", 9)
+        constraints = level_constraints("street", codes.STREET_LENGTH)
 
 
 class Community(AreaVersion):
-    CODE_LENGTH = 12
+    CODE_LENGTH = codes.COMMUNITY_LENGTH
     LEVEL = "community"
 
     class Meta(AreaVersion.Meta):
         verbose_name = _("社区")
         verbose_name_plural = _("社区")
-        constraints = level_constraints("community", 12)
+        constraints = level_constraints("community", codes.COMMUNITY_LENGTH)
 
 
 class Grid(AreaVersion):
-    CODE_LENGTH = 15
+    CODE_LENGTH = codes.GRID_LENGTH
     LEVEL = "grid"
 
     class Meta(AreaVersion.Meta):
         verbose_name = _("网格")
         verbose_name_plural = _("网格")
-        constraints = level_constraints("grid", 15)
+        constraints = level_constraints("grid", codes.GRID_LENGTH)
 
 
 LEVELS = {"district": District, "street": Street, "community": Community, "grid": Grid}
 LEVEL_BY_LENGTH = {m.CODE_LENGTH: m for m in LEVELS.values()}
 
 
-def parent_code(code):
-    """The code of the enclosing area ('' for a district)."""
-    return {15: code[:12], 12: code[:9], 9: code[:6]}.get(len(code), "")
+parent_code = codes.parent_code  # where the importer and the admin have always found it
 
 
 class ImportRun(models.Model):

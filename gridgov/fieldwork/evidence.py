@@ -24,6 +24,7 @@ from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.Image import Exif
 
+from gridgov.errors import DomainError
 from gridgov.fieldwork.geofence import LngLat, geodesic
 
 pillow_heif.register_heif_opener()
@@ -77,7 +78,7 @@ _MP4_BRANDS = {
 _MOV_ATOMS = {b"moov", b"mdat", b"wide"}
 
 
-class EvidenceRefused(ValueError):
+class EvidenceRefused(DomainError, ValueError):
     """A file refused for a reason the phone can show: a code, a bilingual message, extras."""
 
     def __init__(self, code: str, message: str, **extra: Any) -> None:

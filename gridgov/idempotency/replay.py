@@ -29,6 +29,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from gridgov.errors import DomainError
 from gridgov.fieldwork.evidence import file_sha256
 from gridgov.idempotency.models import IdempotencyRecord
 
@@ -132,7 +133,12 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                         status=422,
                     )
                 return _replay(stored)
-            response = method(self, request, *args, **kwargs)
+            try:
+                response = method(self, request, *args, **kwargs)
+            except DomainError as exc:
+                # Answered here, inside the transaction, so that what the refusing service
+                # recorded (a refused check-in) is kept, as when the view answered it itself.
+                response = self.handle_exception(exc)
             if 200 <= response.status_code < 300:
                 # What the client received, byte for byte as JSON: the replay must equal it.
                 body = None if response.data is None else json.loads(JSONRenderer().render(response.data))

@@ -25,8 +25,8 @@ from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from gridgov.accounts.access import jurisdiction
-from gridgov.accounts.models import Role
+from gridgov.accounts.access import jurisdiction, sees_by_department
+from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, GRID_LENGTH, LEVEL_OF_LENGTH, STREET_LENGTH
 from gridgov.bulk import copy_insert, reserve_ids
 
 from . import layer_adapter
@@ -40,7 +40,7 @@ GROUP_RE = re.compile(r"^[A-Za-z0-9\-_.]{1,99}$")
 OUTBOX_LOCK_KEY = 0x67726964_6F757478  # "gridoutx"
 # Groups sent to at the same time after one commit; messages within a group stay in order.
 SEND_CONCURRENCY = 32
-AREA_LEVELS = {6: "district", 9: "street", 12: "community", 15: "grid"}
+AREA_LEVELS = LEVEL_OF_LENGTH
 MESSAGE_TYPE = "outbox.event"  # -> EventsConsumer.outbox_event
 REVOKE_TYPE = "session.revoke"  # -> EventsConsumer.session_revoke
 
@@ -62,19 +62,19 @@ def _area(level, code, length):
 
 
 def grid_group(code):
-    return _area("grid", code, 15)
+    return _area("grid", code, GRID_LENGTH)
 
 
 def community_group(code):
-    return _area("community", code, 12)
+    return _area("community", code, COMMUNITY_LENGTH)
 
 
 def street_group(code):
-    return _area("street", code, 9)
+    return _area("street", code, STREET_LENGTH)
 
 
 def district_group(code):
-    return _area("district", code, 6)
+    return _area("district", code, DISTRICT_LENGTH)
 
 
 def city_group():
@@ -89,13 +89,13 @@ def area_group(code):
     return _area(level, code, len(str(code)))
 
 
-def area_groups(code):
+def area_groups(code: str) -> list[str]:
     """The area's group and those of every enclosing area, up to the city: who watches it."""
     code = str(code)
     return [area_group(code[:n]) for n in sorted(AREA_LEVELS, reverse=True) if n <= len(code)] + [city_group()]
 
 
-def groups_for(user):
+def groups_for(user) -> list[str]:
     """The groups a WebSocket of this user joins, from the same jurisdiction the REST views use.
 
     Everyone has their own `user.<id>`. Grid workers add one `grid.<code>` per grid; street
@@ -106,7 +106,7 @@ def groups_for(user):
     if user is None or not user.is_authenticated or not user.is_active:
         return []
     groups = [user_group(user.pk)]
-    if user.role == Role.DEPARTMENT and not user.is_superuser:
+    if sees_by_department(user):
         if user.department_id:
             groups.append(department_group(user.department_id))
         return groups

@@ -13,35 +13,35 @@ Outside its sight a user gets 404, never 403, so an outsider cannot tell a forei
 missing one; inside its sight but without the right, 403.
 """
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 
-from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
+from gridgov.accounts.access import (
+    is_active_user,
+    is_city_wide,
+    scope_codes,
+    sees_by_department,
+    staff_department_id,
+    works_for,
+)
 from gridgov.accounts.models import Role
+from gridgov.areas.codes import street_code_of
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
-
-
-def _active(user):
-    return bool(user is not None and user.is_authenticated and user.is_active)
-
-
-def _city_wide(user):
-    return user.is_superuser or user.role in CITY_WIDE_ROLES
 
 
 def _summoned(user):
     return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)
 
 
-def hotspots_visible_to(user, queryset=None):
+def hotspots_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     qs = Hotspot.objects.all() if queryset is None else queryset
-    if not _active(user):
+    if not is_active_user(user):
         return qs.none()
-    if _city_wide(user):
+    if is_city_wide(user):
         return qs
     if user.role in (Role.LEADER, Role.STREET_OFFICE, Role.GRID_WORKER):
         return scope_codes(qs, user, field="grid_code")
-    if user.role == Role.DEPARTMENT and user.department_id:
+    if sees_by_department(user) and user.department_id:
         calls = WhistleCall.objects.filter(hotspot=OuterRef("pk")).filter(
             Exists(Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id))
         )
@@ -51,34 +51,34 @@ def hotspots_visible_to(user, queryset=None):
 
 def suggestions_visible_to(user, queryset=None):
     qs = WhistleSuggestion.objects.all() if queryset is None else queryset
-    if not _active(user):
+    if not is_active_user(user):
         return qs.none()
-    if _city_wide(user):
+    if is_city_wide(user):
         return qs
     if user.role in (Role.LEADER, Role.STREET_OFFICE):
         return scope_codes(qs, user, field="street_code")
     return qs.none()
 
 
-def calls_visible_to(user, queryset=None):
+def calls_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     qs = WhistleCall.objects.all() if queryset is None else queryset
-    if not _active(user):
+    if not is_active_user(user):
         return qs.none()
-    if _city_wide(user):
+    if is_city_wide(user):
         return qs
     if user.role in (Role.LEADER, Role.STREET_OFFICE):
         return scope_codes(qs, user, field="street_code")
     if user.role == Role.GRID_WORKER:
-        streets = sorted({c[:9] for c in user.grid_codes})
+        streets = sorted({street_code_of(c) for c in user.grid_codes})
         return qs.filter(street_code__in=streets) if streets else qs.none()
-    if user.role == Role.DEPARTMENT and user.department_id:
+    if sees_by_department(user) and user.department_id:
         return qs.filter(Exists(_summoned(user)))
     return qs.none()
 
 
 def is_street_office_of(user, street_code):
     """The street's own office (or an administrator): blows, decides, closes, rates departments."""
-    if not _active(user):
+    if not is_active_user(user):
         return False
     if user.is_superuser or user.role == Role.ADMIN:
         return True
@@ -87,30 +87,26 @@ def is_street_office_of(user, street_code):
 
 def may_decide_hotspot(user, hotspot):
     """Acknowledge or dismiss: the street office, or the hotline centre that supervises."""
-    return is_street_office_of(user, hotspot.street_code) or (_active(user) and user.role == Role.HOTLINE_CENTER)
+    return is_street_office_of(user, hotspot.street_code) or (is_active_user(user) and user.role == Role.HOTLINE_CENTER)
 
 
-def may_answer(user, muster):
+def may_answer(user, muster: Muster) -> bool:
     """Acknowledge, check in, report and rate the street: staff of the summoned department."""
-    return (
-        _active(user)
-        and user.role == Role.DEPARTMENT
-        and user.department_id is not None
-        and muster.department_id == user.department_id
-    )
+    return works_for(user, muster.department_id)
 
 
-def muster_of(user, call):
+def muster_of(user, call: WhistleCall) -> Muster | None:
     """The user's department's muster on `call`, or None."""
-    if not _active(user) or user.role != Role.DEPARTMENT or not user.department_id:
+    department_id = staff_department_id(user)
+    if department_id is None:
         return None
-    return next((m for m in call.musters.all() if m.department_id == user.department_id), None)
+    return next((m for m in call.musters.all() if m.department_id == department_id), None)
 
 
 def may_read_district(user, district_code):
     """The monthly topic of a district: city-wide roles and the leaders of the district or city."""
-    if not _active(user):
+    if not is_active_user(user):
         return False
-    if _city_wide(user):
+    if is_city_wide(user):
         return True
     return user.role == Role.LEADER and (not user.area_code or district_code.startswith(user.area_code))

@@ -6,7 +6,6 @@ render. 409 for a step the workflow does not allow now, 400 for a request a serv
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,31 +13,11 @@ from rest_framework.views import APIView
 from gridgov import schema as doc
 from gridgov.accounts.models import Role
 from gridgov.appeals.models import Appeal
-from gridgov.areas.coords import UnknownCRS
-from gridgov.areas.locate import BadPoint
 from gridgov.idempotency.replay import idempotent
 
 from . import access, rules, services
 from . import serializers as s
 from .models import Evaluation, Muster, MusterEvidence, WhistleEvent
-from .workflow import IllegalTransition, allowed_events
-
-
-def _error(exc):
-    if isinstance(exc, IllegalTransition):
-        return Response(
-            {
-                "detail": str(exc),
-                "code": "illegal_transition",
-                "state": exc.state,
-                "allowed": allowed_events(exc.kind, exc.state),
-            },
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, services.WhistleError):
-        return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=400)
-    return Response({"detail": str(exc), "code": "bad_point"}, status=400)
-
 
 PROPOSAL = doc.obj(
     {
@@ -97,8 +76,6 @@ MUSTER_REPORT = doc.obj(
 ACTION_ERRORS = (400, 401, 403, 404, 409)
 # A muster is answered from a phone, with the phone API's Idempotency-Key (gridgov/idempotency).
 MUSTER_ERRORS = (*ACTION_ERRORS, 422)
-
-REFUSALS = (IllegalTransition, services.WhistleError, BadPoint, UnknownCRS)
 
 
 def _parse(serializer_class, data):
@@ -169,10 +146,7 @@ class HotspotActionApi(APIView):
         if not access.may_decide_hotspot(request.user, hotspot):
             _forbid("只有所在街道可以处理热点 / only the street office decides on its hotspots")
         data = _parse(self.input_serializer, request.data).validated_data
-        try:
-            hotspot = self.perform(hotspot, data, request.user)
-        except REFUSALS as exc:
-            return _error(exc)
+        hotspot = self.perform(hotspot, data, request.user)
         return Response(s.HotspotFeature(_hotspot(request.user, hotspot.pk)).data)
 
 
@@ -269,10 +243,7 @@ class SuggestionConfirmApi(APIView):
         if not access.is_street_office_of(request.user, suggestion.street_code):
             _forbid("只有所在街道可以吹哨 / only the street office blows the whistle")
         data = _parse(s.CallPlanInput, request.data)
-        try:
-            call = services.suggestion_confirm(suggestion_id=suggestion.pk, actor=request.user, **data.blow_kwargs())
-        except REFUSALS as exc:
-            return _error(exc)
+        call = services.suggestion_confirm(suggestion_id=suggestion.pk, actor=request.user, **data.blow_kwargs())
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
 
 
@@ -289,12 +260,7 @@ class SuggestionDismissApi(APIView):
         if not access.is_street_office_of(request.user, suggestion.street_code):
             _forbid("只有所在街道可以处理吹哨建议 / only the street office decides on its suggestions")
         data = _parse(s.ReasonInput, request.data).validated_data
-        try:
-            suggestion = services.suggestion_dismiss(
-                suggestion_id=suggestion.pk, actor=request.user, reason=data["reason"]
-            )
-        except REFUSALS as exc:
-            return _error(exc)
+        suggestion = services.suggestion_dismiss(suggestion_id=suggestion.pk, actor=request.user, reason=data["reason"])
         return Response(s.SuggestionOutput(get_object_or_404(_suggestions(request.user), pk=suggestion.pk)).data)
 
 
@@ -359,16 +325,13 @@ class CallListCreateApi(APIView):
         hotspot_id = data.validated_data.get("hotspot")
         if hotspot_id is not None:
             _hotspot(request.user, hotspot_id)
-        try:
-            call = services.whistle_blow(
-                actor=request.user,
-                street_code=street_code,
-                hotspot_id=hotspot_id,
-                appeal_ids=data.validated_data["appeal_ids"] or None,
-                **data.blow_kwargs(),
-            )
-        except REFUSALS as exc:
-            return _error(exc)
+        call = services.whistle_blow(
+            actor=request.user,
+            street_code=street_code,
+            hotspot_id=hotspot_id,
+            appeal_ids=data.validated_data["appeal_ids"] or None,
+            **data.blow_kwargs(),
+        )
         return Response(s.CallDetailOutput(_call(request.user, call.pk)).data, status=201)
 
 
@@ -418,10 +381,7 @@ class CallActionApi(APIView):
         if not access.is_street_office_of(request.user, call.street_code):
             _forbid("只有吹哨的街道可以办结或撤销 / only the street that blew the whistle may do this")
         data = _parse(self.input_serializer, request.data).validated_data
-        try:
-            self.perform(call, data, request.user)
-        except REFUSALS as exc:
-            return _error(exc)
+        self.perform(call, data, request.user)
         return Response(s.CallDetailOutput(_call(request.user, pk)).data)
 
 
@@ -468,10 +428,7 @@ class CallEvaluationApi(APIView):
         if muster is None or not access.may_answer(request.user, muster):
             _forbid("只有被召集的部门可以评价街道 / only a summoned department rates the call")
         data = _parse(s.RateStreetInput, request.data).validated_data
-        try:
-            ev = services.evaluation_rate_street(call_id=call.pk, actor=request.user, **data)
-        except REFUSALS as exc:
-            return _error(exc)
+        ev = services.evaluation_rate_street(call_id=call.pk, actor=request.user, **data)
         return Response(s.EvaluationOutput(ev).data, status=201)
 
 
@@ -505,10 +462,7 @@ class MusterActionApi(APIView):
         if not access.may_answer(request.user, muster):
             _forbid("只有被召集部门的人员可以报到 / only staff of the summoned department answer it")
         data = _parse(self.input_serializer, request.data).validated_data
-        try:
-            muster = self.perform(muster, data, request)
-        except REFUSALS as exc:
-            return _error(exc)
+        muster = self.perform(muster, data, request)
         muster = Muster.objects.select_related("department").prefetch_related("evidence").get(pk=muster.pk)
         return Response(s.MusterOutput(muster).data)
 
@@ -575,10 +529,7 @@ class MusterEvaluationApi(APIView):
         if not access.is_street_office_of(request.user, muster.call.street_code):
             _forbid("只有吹哨的街道可以评价部门 / only the street that blew the whistle rates departments")
         data = _parse(s.RateDepartmentInput, request.data).validated_data
-        try:
-            ev = services.evaluation_rate_department(muster_id=muster.pk, actor=request.user, **data)
-        except REFUSALS as exc:
-            return _error(exc)
+        ev = services.evaluation_rate_department(muster_id=muster.pk, actor=request.user, **data)
         return Response(s.EvaluationOutput(ev).data, status=201)
 
 

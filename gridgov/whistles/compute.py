@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gridgov.appeals.models import Category
+from gridgov.areas.codes import street_code_of
 from gridgov.areas.locate import areas_revision
 from gridgov.areas.models import Grid
 from gridgov.audit.services import audit_record
@@ -413,7 +414,7 @@ def _store_grid_hotspots(
                     category_key=group.key,
                     category_codes=list(group.prefixes),
                     grid_code=code,
-                    street_code=code[:9],
+                    street_code=street_code_of(code),
                     first_seen_at=now,
                     **values,
                 )
@@ -456,7 +457,7 @@ def _store_dbscan(days, window, eps_m, min_points, categories, now, summary):
             best = max(existing, key=lambda h: len(ids & set(h.appeal_ids)), default=None)
             if best is not None and not ids & set(best.appeal_ids):
                 best = None
-            street = Counter(g[:9] for g in s.grid_codes).most_common()
+            street = Counter(street_code_of(g) for g in s.grid_codes).most_common()
             street_code = min(c for c, k in street if k == street[0][1])
             grids = Counter(g for g in s.grid_codes if g.startswith(street_code)).most_common()
             grid_code = min(c for c, k in grids if k == grids[0][1])

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Department
+from gridgov.areas.codes import district_code_of
 
 from .workflow import LABELS, CallState, HotspotState, MusterState, SuggestionState, states
 
@@ -188,8 +189,8 @@ class WhistleCall(models.Model):
         return f"吹哨 {self.pk} {self.street_code}"
 
     @property
-    def district_code(self):
-        return self.street_code[:6]
+    def district_code(self) -> str:
+        return district_code_of(self.street_code)
 
 
 class Muster(models.Model):

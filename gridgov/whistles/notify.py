@@ -68,7 +68,7 @@ def call_changed(call, event, department_ids):
     return send(
         [
             ("street", call.street_code, "whistle.call", payload),
-            ("district", call.street_code[:6], "whistle.call", payload),
+            ("district", call.district_code, "whistle.call", payload),
             *(("department", d, "whistle.call", payload) for d in department_ids),
         ]
     )
@@ -99,7 +99,7 @@ def escalated(call, muster):
     }
     return send(
         [
-            ("district", call.street_code[:6], "whistle.escalation", payload),
+            ("district", call.district_code, "whistle.escalation", payload),
             ("street", call.street_code, "whistle.escalation", payload),
             ("department", muster.department_id, "whistle.escalation", payload),
         ]

@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from gridgov.appeals.models import Category
+from gridgov.areas.codes import STREET_LENGTH, level_of
 from gridgov.areas.models import District, Street
 from gridgov.audit.services import audit_record
 
@@ -237,14 +238,14 @@ def monthly_topic(district_code, month, *, level=3, top=10):
 
     `month` is 'YYYY-MM' or a date in the month; months run in local time (Asia/Shanghai).
     `level` 3 ranks leaf categories, 2 or 1 their groups. Merged appeals do not count."""
-    if not (len(district_code) == 6 and district_code.isdigit()):
+    if not (level_of(district_code) == "district" and district_code.isdigit()):
         raise ValueError(f"not a district code: {district_code!r}")
     if level not in (1, 2, 3):
         raise ValueError("level must be 1, 2 or 3")
     first, start, end = _month_bounds(month)
     _, prev_start, _ = _month_bounds(first - timedelta(days=1))
     sql = """
-SELECT left(a.grid_code, 9) AS street, left(c.code, %s) AS cat,
+SELECT left(a.grid_code, %s) AS street, left(c.code, %s) AS cat,
        count(*) FILTER (WHERE a.received_at >= %s) AS n,
        count(*) FILTER (WHERE a.received_at < %s) AS prev
 FROM appeals_appeal a JOIN appeals_category c ON c.id = a.category_id
@@ -254,7 +255,7 @@ HAVING count(*) FILTER (WHERE a.received_at >= %s) > 0
 ORDER BY n DESC, prev DESC, street, cat
 LIMIT %s"""
     with connection.cursor() as cur:
-        cur.execute(sql, [2 * level, start, start, district_code + "%", prev_start, end, start, top])
+        cur.execute(sql, [STREET_LENGTH, 2 * level, start, start, district_code + "%", prev_start, end, start, top])
         rows = cur.fetchall()
     streets = dict(Street.objects.current().filter(code__in=[r[0] for r in rows]).values_list("code", "name"))
     cats = dict(Category.objects.filter(code__in=[r[1] for r in rows]).values_list("code", "name"))

@@ -22,8 +22,10 @@ from gridgov.appeals import services as appeal_services
 from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
 from gridgov.appeals.routing.selectors import route_candidates
+from gridgov.areas.codes import level_of
 from gridgov.audit.models import AuditHead
 from gridgov.audit.services import audit_record
+from gridgov.errors import DomainError
 from gridgov.fieldwork import evidence, geofence
 
 from . import notify, workflow
@@ -41,7 +43,7 @@ from .workflow import CALL_DONE, CALL_OPEN, HOTSPOT_OPEN, MUSTER_NOT_ARRIVED, Ca
 logger = logging.getLogger(__name__)
 
 
-class WhistleError(ValueError):
+class WhistleError(DomainError, ValueError):
     """A request refused for a reason the caller can fix: a code, a bilingual message, extras
     (e.g. the distance of a refused check-in)."""
 
@@ -289,7 +291,7 @@ def whistle_blow(
                 raise WhistleError("hotspot_outside_street", "热点不在本街道 / the hotspot is in another street")
             if appeal_ids is None:
                 appeal_ids = hotspot.appeal_ids
-        if not (street_code and len(street_code) == 9 and street_code.isdigit()):
+        if not (level_of(street_code or "") == "street" and street_code.isdigit()):
             raise WhistleError("street_required", "请指定街道 / give the street code")
         if not problem:
             raise WhistleError("problem_required", "请描述问题 / describe the problem")
@@ -587,7 +589,7 @@ def muster_escalate(*, muster_id, now=None):
             data={
                 "department": muster.department.code,
                 "muster_deadline": call.muster_deadline,
-                "district_code": call.street_code[:6],
+                "district_code": call.district_code,
                 "state": muster.state,
             },
         )

@@ -7,6 +7,7 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from gridgov import inputs
 from gridgov.accounts.access import jurisdiction
+from gridgov.areas.codes import street_code_of
 from gridgov.areas.models import Grid, parent_code
 from gridgov.realtime.broadcast import groups_for
 
@@ -63,7 +64,7 @@ class GridFeature(GeoFeatureModelSerializer):
         return parent_code(grid.code)
 
     def get_street_code(self, grid) -> str:
-        return grid.code[:9]
+        return street_code_of(grid.code)
 
     def get_geom(self, grid) -> dict:
         # Serialised by PostGIS (views annotate geom_json): no GEOS round trip per grid.

@@ -10,9 +10,16 @@ from rest_framework import serializers
 from gridgov import files, inputs
 from gridgov import schema as doc
 from gridgov.appeals import field_rules, field_tasks
-from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
-from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
+from gridgov.appeals.serializers import (
+    EVENT_LABELS,
+    HEADING,
+    HISTORY_ITEM,
+    BBoxField,
+    CSVChoiceField,
+    appeal_heading,
+    history_item,
+)
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 from gridgov.areas import coords
 from gridgov.areas.serializers import CRSField
@@ -219,18 +226,7 @@ class TaskOutput(serializers.BaseSerializer):
     def to_representation(self, a):
         unmasked = a.pk in self.context.get("unmasked", ())
         return {
-            "ticket_no": a.ticket_no,
-            "state": a.state,
-            "state_label": str(STATE_LABELS.get(a.state, a.state)),
-            "channel": a.channel,
-            "channel_label": a.get_channel_display(),
-            "kind": a.kind,
-            "kind_label": a.get_kind_display(),
-            "text": a.text if unmasked else mask_text(a.text, [a.appellant_name]),
-            "address_text": a.address_text,
-            "appellant_name": a.appellant_name if unmasked else mask_name(a.appellant_name),
-            "appellant_phone": a.appellant_phone if unmasked else mask_phone(a.appellant_phone),
-            "personal_data_masked": not unmasked,
+            **appeal_heading(a, unmasked=unmasked),
             "position": position(a.position, self.context.get("crs")),
             "grid": {"code": a.grid_code, "name": a.grid.name if a.grid_id else ""} if a.grid_code else None,
             "category": _code_name(a.category),
@@ -253,18 +249,7 @@ POSITION = doc.nullable(
 )
 TASK = doc.obj(
     {
-        "ticket_no": doc.STR,
-        "state": {"type": "string", "enum": list(STATE_LABELS)},
-        "state_label": doc.STR,
-        "channel": doc.STR,
-        "channel_label": doc.STR,
-        "kind": doc.STR,
-        "kind_label": doc.STR,
-        "text": doc.STR,
-        "address_text": doc.STR,
-        "appellant_name": doc.STR,
-        "appellant_phone": doc.STR,
-        "personal_data_masked": doc.BOOL,
+        **HEADING,
         "position": POSITION,
         "grid": doc.code_name(),
         "category": doc.code_name(),
@@ -311,21 +296,7 @@ TASK_DETAIL = doc.obj(
         "location": doc.obj(
             {"position": POSITION, "address_text": doc.STR, "method": doc.STR, "grid": doc.code_name()}
         ),
-        "history": doc.array(
-            doc.obj(
-                {
-                    "at": doc.nullable(doc.DATETIME),
-                    "event": doc.STR,
-                    "event_label": doc.STR,
-                    "old_state": doc.STR,
-                    "new_state": doc.STR,
-                    "new_state_label": doc.STR,
-                    "actor": doc.STR,
-                    "department": doc.STR,
-                    "note": doc.STR,
-                }
-            )
-        ),
+        "history": doc.array(doc.obj({"at": doc.nullable(doc.DATETIME), **HISTORY_ITEM})),
         "check_ins": doc.array(CHECK_IN),
         "evidence": doc.array(EVIDENCE),
         "geofence_m": doc.NUM,
@@ -367,20 +338,7 @@ class TaskDetailOutput(TaskOutput):
             "method": (a.location or {}).get("method", ""),
             "grid": data["grid"],
         }
-        data["history"] = [
-            {
-                "at": _time(e.at),
-                "event": e.event,
-                "event_label": FIELD_EVENT_LABELS.get(e.event, e.event),
-                "old_state": e.old_state,
-                "new_state": e.new_state,
-                "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
-                "actor": e.actor.username if e.actor_id else "",
-                "department": e.department.code if e.department_id else "",
-                "note": e.note if unmasked else mask_text(e.note, [a.appellant_name]),
-            }
-            for e in events
-        ]
+        data["history"] = [history_item(e, a, unmasked=unmasked, labels=FIELD_EVENT_LABELS) for e in events]
         data["check_ins"] = [check_in_item(e) for e in events if e.event == "check_in"]
         data["evidence"] = [evidence_item(f) for f in attachments]
         data["geofence_m"] = field_rules.geofence_metres(a)

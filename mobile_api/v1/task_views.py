@@ -21,14 +21,12 @@ from rest_framework.views import APIView
 
 from gridgov import schema as doc
 from gridgov.appeals import field_rules, field_tasks, grid_reports
-from gridgov.appeals.access import may_see_personal_data
+from gridgov.appeals.access import unmasked_ids
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import EVENT_LABELS
-from gridgov.appeals.services import AppealError
-from gridgov.appeals.workflow import STATE_LABELS, IllegalTransition, allowed_events
+from gridgov.appeals.workflow import STATE_LABELS, IllegalTransition
 from gridgov.areas import coords
-from gridgov.areas.locate import BadPoint
-from gridgov.fieldwork.evidence import EvidenceRefused, inspect
+from gridgov.fieldwork.evidence import inspect
 from gridgov.idempotency.replay import idempotency_key, idempotent
 from gridgov.parsers import StrictJSONParser
 from mobile_api.v1 import task_serializers as s
@@ -64,7 +62,7 @@ def not_found():
 
 
 def _context(user, appeals, crs="wgs84"):
-    return {"user": user, "crs": crs, "unmasked": {a.pk for a in appeals if may_see_personal_data(user, a)}}
+    return {"user": user, "crs": crs, "unmasked": unmasked_ids(user, appeals)}
 
 
 def _parse(serializer_class, data):
@@ -73,31 +71,19 @@ def _parse(serializer_class, data):
     return parsed.validated_data
 
 
-def refusal(exc):
-    """The answer for a refusal raised by a service."""
-    if isinstance(exc, IllegalTransition):
-        label = STATE_LABELS.get(exc.state, exc.state)
-        event = s.FIELD_EVENT_LABELS.get(exc.event, EVENT_LABELS.get(exc.event, exc.event))
-        return Response(
-            {
-                "detail": f"任务当前状态为“{label}”，不能执行“{event}” / {exc.event!r} is not allowed while the "
-                f"task is {exc.state!r}",
-                "code": "illegal_transition",
-                "state": exc.state,
-                "allowed": allowed_events(exc.state),
-            },
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, field_tasks.OutOfOrder):
-        return Response({"detail": str(exc), "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, (AppealError, EvidenceRefused)):
-        return Response({"detail": str(exc), "code": exc.code, **getattr(exc, "extra", {})}, status=400)
-    if isinstance(exc, (BadPoint, coords.UnknownCRS)):
-        return Response({"detail": str(exc), "code": "bad_point"}, status=400)
-    raise exc
+class FieldRefusals:
+    """The phone's wording of a refusal, which gridgov.api.exception_handler answers: a step the
+    workflow does not allow is named with the task's state and the step as the phone shows them."""
 
-
-REFUSALS = (IllegalTransition, AppealError, EvidenceRefused, BadPoint, coords.UnknownCRS)
+    def refusal_detail(self, exc: Exception) -> str:
+        if isinstance(exc, IllegalTransition):
+            label = STATE_LABELS.get(exc.state, exc.state)
+            event = s.FIELD_EVENT_LABELS.get(exc.event, EVENT_LABELS.get(exc.event, exc.event))
+            return (
+                f"任务当前状态为“{label}”，不能执行“{event}” / {exc.event!r} is not allowed while the "
+                f"task is {exc.state!r}"
+            )
+        return str(exc)
 
 
 def task_response(user, appeal, *, crs="wgs84", status_code=200, **extra):
@@ -166,7 +152,7 @@ class TaskDetailApi(APIView):
 # --- actions ----------------------------------------------------------------------------------
 
 
-class TaskActionApi(APIView):
+class TaskActionApi(FieldRefusals, APIView):
     """POST /api/mobile/v1/tasks/<ticket_no>/<action>. Subclasses name the action, the input
     and the service call; the answer is the task after the action."""
 
@@ -198,10 +184,7 @@ class TaskActionApi(APIView):
             zh, en = field_tasks.ACTION_LABELS[self.action]
             raise PermissionDenied(f"您无权对该任务执行“{zh}” / you may not {en} on this task")
         data = _parse(self.input_serializer, request.data)
-        try:
-            result = self.perform(appeal, data, request)
-        except REFUSALS as exc:
-            return refusal(exc)
+        result = self.perform(appeal, data, request)
         return self.respond(request, appeal, result)
 
 
@@ -306,7 +289,7 @@ ACTIONS = {
 # --- grid reports -----------------------------------------------------------------------------
 
 
-class GridReportApi(APIView):
+class GridReportApi(FieldRefusals, APIView):
     """POST /api/mobile/v1/reports — 网格上报/随手拍 (grid workers): multipart {text, lng, lat, crs,
     category_code?, kind?, address_text?, fixed_on_site, note?, photos[], after_photos[]}.
     Registered through the intake pipeline (channel grid_report); fixed_on_site closes it at once
@@ -327,31 +310,28 @@ class GridReportApi(APIView):
         if not grid_reports.may_report(request.user):
             raise PermissionDenied("只有网格员可以网格上报 / only grid workers file grid reports")
         data = _parse(s.GridReportInput, request.data)
-        try:
-            photos = [inspect(f) for f in data["photos"]]
-            after = [inspect(f) for f in data["after_photos"]]
-            if any(f.kind != field_rules.PHOTO for f in [*photos, *after]):
-                return Response(
-                    {"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
-                    status=400,
-                )
-            appeal, created, outcome = grid_reports.grid_report(
-                actor=request.user,
-                text=data["text"],
-                lng=data["lng"],
-                lat=data["lat"],
-                crs=data["crs"],
-                photos=photos,
-                after_photos=after,
-                category_code=data["category_code"],
-                kind=data["kind"],
-                address_text=data["address_text"],
-                fixed_on_site=data["fixed_on_site"],
-                note=data["note"],
-                client_key=idempotency_key(request) or "",
+        photos = [inspect(f) for f in data["photos"]]
+        after = [inspect(f) for f in data["after_photos"]]
+        if any(f.kind != field_rules.PHOTO for f in [*photos, *after]):
+            return Response(
+                {"detail": "网格上报只接受照片 / a grid report takes photos only", "code": "photos_only"},
+                status=400,
             )
-        except REFUSALS as exc:
-            return refusal(exc)
+        appeal, created, outcome = grid_reports.grid_report(
+            actor=request.user,
+            text=data["text"],
+            lng=data["lng"],
+            lat=data["lat"],
+            crs=data["crs"],
+            photos=photos,
+            after_photos=after,
+            category_code=data["category_code"],
+            kind=data["kind"],
+            address_text=data["address_text"],
+            fixed_on_site=data["fixed_on_site"],
+            note=data["note"],
+            client_key=idempotency_key(request) or "",
+        )
         return task_response(
             request.user, appeal, status_code=201 if created else 200, created=created, self_handled=outcome
         )

@@ -3,7 +3,7 @@
 import pytest
 
 from gridgov.appeals.access import may_see_personal_data
-from gridgov.appeals.masking import mask_id_card, mask_name, mask_phone, mask_text
+from gridgov.appeals.masking import appellant_fields, mask_id_card, mask_name, mask_phone, mask_text
 from gridgov.appeals.services import appeal_register
 
 
@@ -126,3 +126,36 @@ def test_masked_viewers_get_masked_event_notes(gas_appeal, make_user, catalogue,
     assert any("139****5678" in n for n in notes) and not any("13912345678" in n for n in notes)
     notes = [e["note"] for e in api(lead).get(f"/api/v1/appeals/{gas_appeal.ticket_no}").json()["events"]]
     assert any("13912345678" in n for n in notes)
+
+
+def test_appellant_fields_masks_unless_told():
+    class Row:
+        text, appellant_name, appellant_phone = "张三说：电话13912345678", "张三", "13912345678"
+
+    assert appellant_fields(Row(), unmasked=True) == {
+        "text": Row.text,
+        "appellant_name": "张三",
+        "appellant_phone": "13912345678",
+        "personal_data_masked": False,
+    }
+    assert appellant_fields(Row(), unmasked=False) == {
+        "text": "张*说：电话139****5678",
+        "appellant_name": "张*",
+        "appellant_phone": "139****5678",
+        "personal_data_masked": True,
+    }
+
+
+def test_web_and_phone_mask_the_same_way(gas_appeal, make_user, catalogue, api):
+    """One masking function: the web's appeal and the phone's task show a masked viewer (an
+    assisting unit) the same text, name and phone; an outsider sees neither."""
+    worker = make_user("department", department=catalogue["departments"]["gongan"])
+    web = api(worker).get(f"/api/v1/appeals/{gas_appeal.ticket_no}").json()
+    phone = api(worker).get(f"/api/mobile/v1/tasks/{gas_appeal.ticket_no}")
+    assert phone.status_code == 200, phone.json()
+    keys = ("text", "address_text", "appellant_name", "appellant_phone", "personal_data_masked")
+    assert {k: phone.json()[k] for k in keys} == {k: web[k] for k in keys}
+    assert web["personal_data_masked"] is True and web["appellant_phone"] == "139****5678"
+    outsider = make_user("department", department=catalogue["departments"]["jiedao-110101002"])
+    assert api(outsider).get(f"/api/v1/appeals/{gas_appeal.ticket_no}").status_code == 404
+    assert api(outsider).get(f"/api/mobile/v1/tasks/{gas_appeal.ticket_no}").status_code == 404

@@ -7,7 +7,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from gridgov import settings as project_settings
-from gridgov.appeals.models import AppealEvent
+from gridgov.appeals.models import TIME_LIMIT_DURATIONS, AppealEvent, TimeLimit
+from gridgov.appeals.timelimits import clock
+from gridgov.nlp.classify import TIER_HOURS
 
 from .timeline import at, colour_at, register, tiers  # noqa: F401  (fixture)
 
@@ -162,6 +164,26 @@ def test_env_time_limit_modes_refuses(monkeypatch, raw):
     monkeypatch.setenv("X_MODES", raw)
     with pytest.raises(ImproperlyConfigured, match="X_MODES"):
         project_settings.env_time_limit_modes("X_MODES")
+
+
+def test_the_settings_check_reads_the_tiers_from_the_clock(monkeypatch):
+    """One definition of the tiers: a tier added to clock.TIERS is a tier TIME_LIMIT_MODES may
+    name, and one without a working-day reading is held to the calendar clock like 2 h."""
+    monkeypatch.setitem(clock.TIERS, "30d", clock.Tier("30d", 30 * 24, 30, clock.Mode.WORKING_DAYS, "30天"))
+    monkeypatch.setitem(clock.TIERS, "4h", clock.Tier("4h", 4, None, clock.Mode.CALENDAR, "4小时"))
+    monkeypatch.setenv("X_MODES", "30d=calendar,4h=calendar")
+    assert project_settings.env_time_limit_modes("X_MODES") == {"30d": "calendar", "4h": "calendar"}
+    monkeypatch.setenv("X_MODES", "4h=workdays")
+    with pytest.raises(ImproperlyConfigured, match="X_MODES.*4h tier runs on the calendar clock only"):
+        project_settings.env_time_limit_modes("X_MODES")
+
+
+def test_the_catalogue_and_the_rules_name_the_clocks_tiers():
+    assert TimeLimit.choices == [(code, tier.label) for code, tier in clock.TIERS.items()]
+    assert (TimeLimit.HOURS_2, TimeLimit.HOURS_24, TimeLimit.DAYS_7, TimeLimit.DAYS_15) == tuple(clock.TIERS)
+    assert TIME_LIMIT_DURATIONS == {code: timedelta(hours=tier.hours) for code, tier in clock.TIERS.items()}
+    # The text rules (gridgov.nlp, a floor below appeals) name the same tiers and lengths.
+    assert TIER_HOURS == {code: tier.hours for code, tier in clock.TIERS.items()}
 
 
 def test_the_beat_schedule_runs_the_sweep():

@@ -65,7 +65,9 @@ def build_world():
 
     call_command("flush", interactive=False, verbosity=0)  # this benchmark's own database
     build_test_city()
-    Department.objects.create(code="jiedao-110101001", name="甲街道办事处", district_code="110101")
+    Department.objects.create(
+        code="jiedao-110101001", name="甲街道办事处", district_code="110101", street_code="110101001"
+    )
     l1 = Category.objects.create(level=1, code="01", name="城市管理")
     l2 = Category.objects.create(level=2, code="0101", name="环境卫生", parent=l1)
     Category.objects.create(level=3, code="010103", name="楼道堆物", parent=l2, time_limit="7d", keywords=["楼道"])

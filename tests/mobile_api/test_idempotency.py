@@ -133,6 +133,20 @@ def test_refusals_are_not_stored(appeals, people):
     assert not IdempotencyRecord.objects.filter(key=other).exists()
 
 
+def test_a_refused_check_in_with_a_key_keeps_the_attempt(appeals, people):
+    """The refusal is answered inside the key's transaction (gridgov.api.exception_handler via
+    the view): the refused attempt the service recorded stays, the key is not stored."""
+    a, w = appeals["A"], token_client(people["worker1"])
+    w.post(task_url(a, "accept"), {}, format="json")
+    key = str(uuid.uuid4())
+    r = w.post(task_url(a, "check-in"), {"lng": 116.41, "lat": 39.91}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert r.status_code == 400 and r.json()["code"] == "outside_geofence" and r.json()["distance_m"] > 400
+    assert AppealEvent.objects.filter(appeal=a, event="check_in_refused").count() == 1
+    assert not IdempotencyRecord.objects.filter(key=key).exists()
+    outsider = token_client(people["worker2"])
+    assert outsider.post(task_url(a, "check-in"), {"lng": 116.405, "lat": 39.9105}, format="json").status_code == 404
+
+
 @pytest.mark.parametrize(
     "headers,data",
     [

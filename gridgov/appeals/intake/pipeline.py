@@ -18,6 +18,7 @@ from gridgov.appeals.models import Appeal, Kind
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import OPEN_STATES
+from gridgov.areas.codes import community_code_of
 from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp
@@ -215,7 +216,7 @@ def duplicate_candidates(appeal, params=None, limit=500):
     if appeal.position is not None:
         qs = qs.filter(position__dwithin=(appeal.position, _box_deg(params, appeal.position.y)))
     elif appeal.grid_code:
-        qs = qs.filter(grid_code__startswith=appeal.grid_code[:12])
+        qs = qs.filter(grid_code__startswith=community_code_of(appeal.grid_code) or appeal.grid_code)
     else:
         return []
     return list(qs.order_by("-received_at")[:limit])

@@ -4,8 +4,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from gridgov.accounts.codes import street_office_code
 from gridgov.accounts.models import Department
+from gridgov.accounts.selectors import street_office_department, street_office_departments
 from gridgov.appeals.models import Category, ResponsibilityRule
+from gridgov.areas.codes import district_code_of, street_code_of
 
 LEAD = ResponsibilityRule.Role.LEAD
 
@@ -25,15 +28,22 @@ class RouteCandidate:
         return self.rule is None
 
 
-def area_prefixes(code):
+def area_prefixes(code: str) -> list[str]:
     """The area codes a rule may name to cover `code`: city, its district, its street."""
-    code = code or ""
-    return [""] + [code[:n] for n in (6, 9) if len(code) >= n]
+    return [""] + [c for c in (district_code_of(code or ""), street_code_of(code or "")) if c]
 
 
-def locality_department_code(grid_code):
-    """属地: the street office of the grid's street, a Department coded 'jiedao-<street code>'."""
-    return f"jiedao-{grid_code[:9]}" if len(grid_code or "") >= 9 else ""
+def locality_department_code(grid_code: str) -> str:
+    """The code of the department a new street office of the grid's street is given ('' for no
+    street): for the demo data, which names departments before they exist. Routing finds the
+    locality by the link, locality_of."""
+    street = street_code_of(grid_code or "")
+    return street_office_code(street) if street else ""
+
+
+def locality_of(grid_code: str) -> Department | None:
+    """属地: the street office of the grid's street (Department.street_code), or None."""
+    return street_office_department(street_code_of(grid_code or ""))
 
 
 def route_candidates(category, grid_code, at=None):
@@ -75,8 +85,8 @@ class RouteBook:
     def candidates(self, category, grid_code, at):
         return route_candidates(category, grid_code, at)
 
-    def locality(self, grid_code):
-        return Department.objects.filter(code=locality_department_code(grid_code)).first()
+    def locality(self, grid_code: str) -> Department | None:
+        return locality_of(grid_code)
 
     def police(self):
         return Department.objects.filter(kind=Department.Kind.POLICE).order_by("code").first()
@@ -102,8 +112,7 @@ class BatchRouteBook(RouteBook):
             )
             for rule in qs:
                 self.rules.setdefault(rule.category_id, []).append(rule)
-        codes = {locality_department_code(code) for code in grid_codes} - {""}
-        self.localities = {d.code: d for d in Department.objects.filter(code__in=sorted(codes))}
+        self.localities = street_office_departments(street_code_of(code or "") for code in grid_codes)
         self._police = []  # read when a risk first asks for it
 
     def candidates(self, category, grid_code, at):
@@ -115,8 +124,8 @@ class BatchRouteBook(RouteBook):
         ]
         return _ranked(category, rules)
 
-    def locality(self, grid_code):
-        return self.localities.get(locality_department_code(grid_code))
+    def locality(self, grid_code: str) -> Department | None:
+        return self.localities.get(street_code_of(grid_code or ""))
 
     def police(self):
         if not self._police:

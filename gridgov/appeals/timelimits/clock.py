@@ -1,6 +1,7 @@
 """Time limits (限时办结) and warning colours (三色预警). Pure functions, no database.
 
-Tiers, as Beijing uses them:
+Tiers, as Beijing uses them (`TIERS` below is their one definition: the catalogue's
+choices, the settings' check of TIME_LIMIT_MODES and this table all come from it):
 
     "2h"   danger to life or property            2 hours, calendar clock
     "24h"  water, power, gas, heating            24 hours, calendar clock
@@ -8,7 +9,8 @@ Tiers, as Beijing uses them:
     "15d"  complex appeals                       15 working days
 
 Each tier has a default mode and can be counted the other way where a city's rules say so
-(`deadline(..., mode=Mode.CALENDAR)` turns "7d" into 7 × 24 hours). A working-day limit
+(`deadline(..., mode=Mode.CALENDAR)` turns "7d" into 7 × 24 hours; `parse_modes` reads a
+city's choice from the TIME_LIMIT_MODES setting). A working-day limit
 ends at the end of the Nth working day *after* the day of receipt (the day of receipt never
 counts, whatever the hour, and an appeal received on a holiday starts counting on the next
 working day); "end of day" is `WorkCalendar.day_end`, 17:30 Asia/Shanghai unless configured.
@@ -89,6 +91,27 @@ TIERS = {
     "7d": Tier("7d", 7 * 24, 7, Mode.WORKING_DAYS, "7天（一般诉求）"),
     "15d": Tier("15d", 15 * 24, 15, Mode.WORKING_DAYS, "15天（复杂诉求）"),
 }
+
+
+# How TIME_LIMIT_MODES may name a mode.
+MODE_NAMES = {"workdays": Mode.WORKING_DAYS, "working_days": Mode.WORKING_DAYS, "calendar": Mode.CALENDAR}
+
+
+def parse_modes(raw: str) -> dict[str, str]:
+    """Per-tier counting modes overriding the tiers' own, from text such as
+    "7d=calendar,15d=workdays"; ValueError naming what is wrong. A tier with no working-day
+    reading (2 h) runs on the calendar clock only."""
+    modes: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (raw or "").split(","))):
+        code, _, mode = (s.strip().lower() for s in part.partition("="))
+        if code not in TIERS:
+            raise ValueError(f"unknown tier {code!r} ({', '.join(TIERS)})")
+        if mode not in MODE_NAMES:
+            raise ValueError(f"mode of {code} must be workdays or calendar")
+        if TIERS[code].working_days is None and MODE_NAMES[mode] is not Mode.CALENDAR:
+            raise ValueError(f"the {code} tier runs on the calendar clock only")
+        modes[code] = str(MODE_NAMES[mode])
+    return modes
 
 
 def require_aware(value, name="datetime"):

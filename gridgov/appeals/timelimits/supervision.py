@@ -18,16 +18,17 @@ from gridgov.accounts.models import Department, Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, WarningColour
 from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import ON_CLOCK_STATES
+from gridgov.areas.codes import district_code_of
 
 COLOURS = [c.value for c in WarningColour]  # none, yellow, orange, red: rising
 SUPERVISED = (WarningColour.ORANGE, WarningColour.RED)
 OVERSIGHT_ROLES = {Role.HOTLINE_CENTER, Role.ADMIN}
 
 
-def district_of(appeal):
+def district_of(appeal: Appeal) -> str:
     """The district an escalated appeal goes to: its grid's, else its unit's ('' = the city)."""
-    if len(appeal.grid_code or "") >= 6:
-        return appeal.grid_code[:6]
+    if district_code_of(appeal.grid_code or ""):
+        return district_code_of(appeal.grid_code)
     dept = appeal.department if appeal.department_id else None
     return dept.district_code if dept is not None else ""
 
