@@ -13,7 +13,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -29,18 +29,6 @@ from gridgov.whistles.models import MusterEvidence
 # that a browser would run (HTML, SVG) never runs on our origin.
 INLINE_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif", "image/webp", "application/pdf")
 INLINE_PREFIXES = ("video/", "audio/")
-
-
-def attachment_url(att):
-    return reverse("files:attachment", args=[att.pk])
-
-
-def thumbnail_url(att):
-    return reverse("files:thumbnail", args=[att.pk]) if (att.meta or {}).get("thumbnail") else None
-
-
-def muster_evidence_url(ev):
-    return reverse("files:muster-evidence", args=[ev.pk]) if ev.file else None
 
 
 def serve(name, content_type, filename):

@@ -5,12 +5,13 @@ import json
 
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from gridgov import files, inputs
+from gridgov import inputs
 from gridgov.areas.importer import polygon_repair
 
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
@@ -285,7 +286,12 @@ class EvidenceOutput(serializers.ModelSerializer):
         fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
 
     def get_url(self, obj) -> str | None:
-        return files.muster_evidence_url(obj)
+        return muster_evidence_url(obj)
+
+
+def muster_evidence_url(ev: MusterEvidence) -> str | None:
+    """The address gridgov/files.py serves the evidence at, after its access check."""
+    return reverse("files:muster-evidence", args=[ev.pk]) if ev.file else None
 
 
 class MusterOutput(MusterSummary):

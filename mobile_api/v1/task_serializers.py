@@ -7,12 +7,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import files, inputs
+from gridgov import inputs
 from gridgov import schema as doc
 from gridgov.appeals import field_tasks
 from gridgov.appeals.masking import mask_name, mask_phone, mask_text
 from gridgov.appeals.models import Category, Kind
-from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField
+from gridgov.appeals.serializers import EVENT_LABELS, BBoxField, CSVChoiceField, attachment_url, thumbnail_url
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 from gridgov.areas import coords
 from gridgov.areas.serializers import CRSField
@@ -177,8 +177,8 @@ def evidence_item(att):
         "sha256": att.sha256,
         "purpose": att.purpose,
         "purpose_label": field_tasks.PURPOSE_LABELS.get(att.purpose, att.purpose),
-        "url": files.attachment_url(att),
-        "thumbnail_url": files.thumbnail_url(att),
+        "url": attachment_url(att),
+        "thumbnail_url": thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
         "uploaded_by": att.uploaded_by.username if att.uploaded_by_id and att.uploaded_by else None,
         "width": meta.get("width"),
