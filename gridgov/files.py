@@ -13,6 +13,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import path
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
@@ -41,7 +42,7 @@ def serve(name, content_type, filename):
     disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(filename)}"
     prefix = settings.MEDIA_ACCEL_REDIRECT_PREFIX
     if prefix:
-        response = HttpResponse(content_type=content_type)
+        response: HttpResponseBase = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = prefix + quote(name)
     else:
         response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)

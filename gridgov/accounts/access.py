@@ -5,15 +5,25 @@ office's street code, a district leader's district code. `None` means the whole 
 view, the admin and the WebSocket consumers scope through these functions.
 """
 
-from django.db.models import Q
+from collections.abc import Callable
+from typing import TypeVar
 
-from .models import Role
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Model, Q, QuerySet
+
+from .models import Role, User
+
+# Who asks: a user, a visitor who has not logged in, or nobody (a task, a command).
+Viewer = User | AnonymousUser | None
+# Who acts on a record: a user, or the name of what acts without one ("system", a command).
+Actor = User | str | None
+M = TypeVar("M", bound=Model)
 
 CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
 READ_ONLY_ROLES = {Role.LEADER}
 
 
-def jurisdiction(user):
+def jurisdiction(user: Viewer) -> list[str] | None:
     """Code prefixes the user is responsible for; None = the whole city; [] = nothing."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
@@ -33,25 +43,25 @@ def jurisdiction(user):
     return []
 
 
-def code_checker(user):
+def code_checker(user: Viewer) -> Callable[[str], bool]:
     """code → is it in the user's jurisdiction? The jurisdiction is asked once, so the
     checker suits many codes (a bulk answer)."""
     prefixes = jurisdiction(user)
     if prefixes is None:
         return lambda code: True
-    prefixes = tuple(prefixes)
-    return lambda code: code.startswith(prefixes)
+    starts = tuple(prefixes)
+    return lambda code: code.startswith(starts)
 
 
-def code_in_jurisdiction(user, code):
+def code_in_jurisdiction(user: Viewer, code: str) -> bool:
     return code_checker(user)(code)
 
 
-def ancestors(code):
+def ancestors(code: str) -> list[str]:
     return [code[:n] for n in (6, 9, 12) if n < len(code)]
 
 
-def scope_codes(queryset, user, field="code", with_ancestors=False):
+def scope_codes(queryset: QuerySet[M], user: Viewer, field: str = "code", with_ancestors: bool = False) -> QuerySet[M]:
     """Filter rows whose `field` lies in the user's jurisdiction. With ancestors, the
     enclosing areas of the jurisdiction are kept too (a street office sees its district's
     outline for context, not its sibling streets)."""
@@ -70,10 +80,10 @@ def scope_codes(queryset, user, field="code", with_ancestors=False):
     return queryset.filter(cond)
 
 
-def can_edit_areas(user):
+def can_edit_areas(user: Viewer) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN))
 
 
-def can_write(user):
+def can_write(user: Viewer) -> bool:
     """Leaders browse; nobody else is read-only."""
     return bool(user and user.is_authenticated and user.is_active and user.role not in READ_ONLY_ROLES)

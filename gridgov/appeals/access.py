@@ -2,13 +2,21 @@
 so an appeal is scoped by the same grid-code prefixes as everything else; the appeals API and
 the intake page ask only these questions."""
 
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, Value, When
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
-from gridgov.accounts.models import Role
+from django.contrib.gis.geos import GEOSGeometry
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
+
+from gridgov.accounts.access import CITY_WIDE_ROLES, Viewer, scope_codes
+from gridgov.accounts.models import Role, User
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
 from gridgov.areas.models import Community, District, Street
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})
@@ -19,15 +27,15 @@ INTAKE_ACTIONS = frozenset({"locate", "categorise"})
 REGISTER_ROLES = frozenset({Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN})
 
 
-def _active(user):
+def _active(user: Viewer) -> "TypeIs[User]":
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def _city_wide(user):
+def _city_wide(user: User) -> bool:
     return user.is_superuser or user.role in CITY_WIDE_ROLES
 
 
-def appeals_visible_to(user, queryset=None):
+def appeals_visible_to(user: Viewer, queryset: QuerySet[Appeal] | None = None) -> QuerySet[Appeal]:
     """The appeals `user` may read.
 
     Operator / HotlineCenter / Admin: all. Leader: its district (or the city). StreetOffice:
@@ -52,11 +60,11 @@ def appeals_visible_to(user, queryset=None):
     return qs.none()
 
 
-def may_register(user):
+def may_register(user: Viewer) -> bool:
     return _active(user) and (user.is_superuser or user.role in REGISTER_ROLES)
 
 
-def may_see_personal_data(user, appeal):
+def may_see_personal_data(user: Viewer, appeal: Appeal) -> bool:
     """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
     lead unit (who must call the citizen back). Assisting units, streets, grid workers and
     leaders work from the masked appeal. No database access: safe per row of a list."""
@@ -73,7 +81,7 @@ def may_see_personal_data(user, appeal):
 _INTAKE_EVENTS = frozenset({"register", "queue_for_location", "locate", "categorise", "dispatch", "recategorise"})
 
 
-def own_intake(user, appeal):
+def own_intake(user: User, appeal: Appeal) -> bool:
     """Is `appeal` the intake `user` registered, with no unit or centre decision on it since?
     The pipeline dispatches at once on the classifier's guess, so the operator's correction
     right after (the intake page's 确认分类) still belongs to taking the call."""
@@ -87,7 +95,7 @@ def own_intake(user, appeal):
     return registered
 
 
-def may_act(user, appeal, action):
+def may_act(user: Viewer, appeal: Appeal, action: str) -> bool:
     """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
     separately whether the action fits the appeal's state."""
     if not _active(user) or user.role == Role.LEADER:
@@ -123,7 +131,17 @@ COLOUR_SEVERITY = Case(
 LIST_RELATED = ("grid", "category", "department")
 
 
-def appeal_list(user, *, state=None, colour=None, category=None, grid=None, since=None, until=None, in_bbox=None):
+def appeal_list(
+    user: Viewer,
+    *,
+    state: list[str] | None = None,
+    colour: list[str] | None = None,
+    category: str | None = None,
+    grid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    in_bbox: GEOSGeometry | None = None,
+) -> QuerySet[Appeal]:
     """The appeals `user` may read, filtered, by colour severity then the nearest deadline."""
     qs = appeals_visible_to(user).select_related(*LIST_RELATED)
     if state:
@@ -145,7 +163,7 @@ def appeal_list(user, *, state=None, colour=None, category=None, grid=None, sinc
     )
 
 
-def location_queue(user):
+def location_queue(user: Viewer) -> QuerySet[Appeal]:
     """人工定位队列: appeals the pipeline could not place, oldest first."""
     return (
         appeals_visible_to(user)
@@ -155,7 +173,7 @@ def location_queue(user):
     )
 
 
-def appeal_for(user, ticket_no, *, detail=False):
+def appeal_for(user: Viewer, ticket_no: str, *, detail: bool = False) -> Appeal:
     """One appeal `user` may read, or Appeal.DoesNotExist (the API answers 404 either way, so
     an outsider cannot tell a foreign ticket from a missing one)."""
     qs = appeals_visible_to(user).select_related(*LIST_RELATED)
@@ -171,10 +189,10 @@ def appeal_for(user, ticket_no, *, detail=False):
     return qs.get(ticket_no=ticket_no)
 
 
-def area_names(codes):
+def area_names(codes: Iterable[str]) -> dict[str, str]:
     """{code: name} for district, street and community codes, in one query; the newest
     version's name where a code has several."""
-    by_level = {6: set(), 9: set(), 12: set()}
+    by_level: dict[int, set[str]] = {6: set(), 9: set(), 12: set()}
     for code in codes:
         if len(code) in by_level:
             by_level[len(code)].add(code)
@@ -186,13 +204,13 @@ def area_names(codes):
     if not parts:
         return {}
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    names = {}
+    names: dict[str, str] = {}
     for code, name, _version in sorted(rows, key=lambda r: (r[0], r[2])):
         names[code] = name
     return names
 
 
-def output_context(user, appeals):
+def output_context(user: Viewer, appeals: Iterable[Appeal]) -> dict[str, Any]:
     """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
     unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
     appeals = list(appeals)

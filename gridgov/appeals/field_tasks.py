@@ -291,7 +291,7 @@ def _distance_to_appeal(appeal_id, lng, lat):
 def _geodesic(pairs):
     """Metres on the spheroid for each ((lng, lat), (lng, lat)) pair; None where a side is None."""
     todo = [(i, a, b) for i, (a, b) in enumerate(pairs) if a is not None and b is not None]
-    out = [None] * len(pairs)
+    out: list[float | None] = [None] * len(pairs)
     if not todo:
         return out
     cols = ", ".join(

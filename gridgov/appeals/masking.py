@@ -6,6 +6,7 @@ Pure functions on strings; who sees what is decided in access.may_see_personal_d
 """
 
 import re
+from collections.abc import Iterable
 
 MASK = "*"
 
@@ -23,7 +24,7 @@ ID_CARD_RE = re.compile(
 )
 
 
-def _mask_digits(value, head, tail):
+def _mask_digits(value: str, head: int, tail: int) -> str:
     """Mask the digits of `value` except the first `head` and the last `tail`; separators stay."""
     n = sum(ch.isdigit() for ch in value)
     if n == 0:
@@ -42,7 +43,7 @@ def _mask_digits(value, head, tail):
 _SEPARATORS = re.compile(r"(\s*[,，;；/、]\s*)")
 
 
-def mask_phone(value):
+def mask_phone(value: str | None) -> str:
     """'13812345678' → '138****5678'; '010-68123456' → '010-6****456'; '' → ''."""
     value = (value or "").strip()
     if not value:
@@ -53,7 +54,7 @@ def mask_phone(value):
     return _mask_one_phone(value)
 
 
-def _mask_one_phone(value):
+def _mask_one_phone(value: str) -> str:
     if not value:
         return ""
     digits = re.sub(r"\D", "", value)
@@ -71,7 +72,7 @@ def _mask_one_phone(value):
     return _mask_digits(value, 0, min(2, len(national) - 1) if national else 0)
 
 
-def mask_name(value):
+def mask_name(value: str | None) -> str:
     """Keep the surname: the first character of a 2–3 character name, the first two of a
     longer one (compound surnames such as 欧阳, 司马 make most 4-character names), and mask
     the rest. Latin names keep each word's initial. '张三' → '张*', '欧阳娜娜' → '欧阳**'."""
@@ -88,12 +89,12 @@ def mask_name(value):
     return "".join(ch if (i in kept or i not in letters) else MASK for i, ch in enumerate(value))
 
 
-def mask_id_card(value):
+def mask_id_card(value: str) -> str:
     """'110101199003074512' → '110101********4512': region kept, birth date hidden."""
     return value[:6] + MASK * (len(value) - 10) + value[-4:]
 
 
-def mask_text(text, names=()):
+def mask_text(text: str | None, names: Iterable[str] = ()) -> str:
     """Personal data inside free text: ID card numbers, mobile and landline numbers, and the
     given names (the appellant's own name repeated in the appeal)."""
     if not text:

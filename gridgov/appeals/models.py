@@ -32,7 +32,7 @@ class TimeLimit(models.TextChoices):
     DAYS_15 = "15d", _("15天（复杂诉求）")
 
 
-TIME_LIMIT_DURATIONS = {
+TIME_LIMIT_DURATIONS: dict[str, timedelta] = {
     TimeLimit.HOURS_2: timedelta(hours=2),
     TimeLimit.HOURS_24: timedelta(hours=24),
     TimeLimit.DAYS_7: timedelta(days=7),
@@ -109,6 +109,7 @@ class Category(models.Model):
         # A parent on another row cannot be checked by a database constraint.
         if self.parent_id is not None:
             parent = self.parent
+            assert parent is not None
             if parent.level != self.level - 1 or not self.code.startswith(parent.code):
                 raise ValidationError({"parent": _("上级分类的层级或编码与本分类不符")})
 

@@ -14,10 +14,13 @@ centre). Some changes are also a notice to someone who must act:
     appeal.ledger_review  a long-term item (挂账) is due for review: the lead unit, the centre
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.apps import apps
 
 from gridgov.accounts.models import Department
-from gridgov.appeals.models import AppealAssignment
+from gridgov.appeals.models import Appeal, AppealAssignment
 
 NOTICES = {
     "colour_orange": "appeal.supervision",
@@ -26,7 +29,7 @@ NOTICES = {
 }
 
 
-def _broadcast():
+def _broadcast() -> Any:  # gridgov.realtime.broadcast, or None without the realtime app
     if not apps.is_installed("gridgov.realtime"):
         return None
     try:
@@ -36,14 +39,14 @@ def _broadcast():
     return broadcast
 
 
-def _units(appeal):
+def _units(appeal: Appeal) -> tuple[str, list[int]]:
     """(lead department id, its code, ids of every unit on the appeal) in one query."""
     rows = list(
         AppealAssignment.objects.filter(appeal_id=appeal.pk, ended_at__isnull=True).values_list(
             "department_id", "department__code"
         )
     )
-    codes = dict(rows)
+    codes: dict[int | None, str] = dict(rows)
     lead_code = codes.get(appeal.department_id)
     if appeal.department_id and lead_code is None:
         lead_code = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first()
@@ -51,7 +54,7 @@ def _units(appeal):
     return lead_code or "", ids
 
 
-def appeal_payload(appeal, event, lead_code):
+def appeal_payload(appeal: Appeal, event: str, lead_code: str) -> dict[str, Any]:
     return {
         "id": appeal.pk,
         "ticket_no": appeal.ticket_no,
@@ -64,7 +67,9 @@ def appeal_payload(appeal, event, lead_code):
     }
 
 
-def appeal_events(appeal, event, units=None):
+def appeal_events(
+    appeal: Appeal, event: str, units: tuple[str, list[int]] | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
     """The (group, type, payload) triples that announce `event` on `appeal`. `units` is
     (lead department code, ids of every unit on the appeal) when the caller knows them (bulk
     intake, which has just made the assignments); otherwise they are read."""
@@ -90,7 +95,7 @@ def appeal_events(appeal, event, units=None):
     return out
 
 
-def appeal_changed(appeal, event):
+def appeal_changed(appeal: Appeal, event: str) -> list[tuple[str, str, dict[str, Any]]]:
     """Announce `event` on `appeal` after commit (outbox rows now, in the caller's transaction)."""
     triples = appeal_events(appeal, event)
     if triples:
@@ -98,7 +103,9 @@ def appeal_changed(appeal, event):
     return triples
 
 
-def appeals_changed(changes):
+def appeals_changed(
+    changes: Iterable[tuple[Appeal, str, tuple[str, list[int]] | None]],
+) -> list[tuple[str, str, dict[str, Any]]]:
     """appeal_changed for many: [(appeal, event, units)] (units as appeal_events takes them),
     with one INSERT into the outbox."""
     triples = [t for appeal, event, units in changes for t in appeal_events(appeal, event, units=units)]

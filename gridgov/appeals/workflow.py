@@ -95,7 +95,7 @@ class ClosureType:
 
 
 class IllegalTransition(Exception):
-    def __init__(self, state, event):
+    def __init__(self, state: str, event: str) -> None:
         self.state, self.event = state, event
         super().__init__(
             f"不能在“{STATE_LABELS.get(state, state)}”状态下执行“{event}” / "
@@ -103,12 +103,12 @@ class IllegalTransition(Exception):
         )
 
 
-def next_state(state, event):
+def next_state(state: str, event: str) -> str:
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise IllegalTransition(state, event) from None
 
 
-def allowed_events(state):
+def allowed_events(state: str) -> list[str]:
     return sorted(event for (s, event) in TRANSITIONS if s == state)

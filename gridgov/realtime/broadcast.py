@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections import defaultdict
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -295,7 +296,7 @@ async def _pubsub_bulk_publish(layer, pairs):
     """RedisPubSubChannelLayer publishes one message per round trip under a lock; this sends the
     same PUBLISH commands pipelined, in order, on the same connection."""
     loop_layer = layer._get_layer()
-    by_shard = {}
+    by_shard: dict[Any, Any] = {}
     for group, message in pairs:
         channel = loop_layer._get_group_channel_name(group)
         shard = loop_layer._get_shard(channel)

@@ -13,27 +13,32 @@ Outside its sight a user gets 404, never 403, so an outsider cannot tell a forei
 missing one; inside its sight but without the right, 403.
 """
 
-from django.db.models import Exists, OuterRef
+from typing import TYPE_CHECKING
 
-from gridgov.accounts.access import CITY_WIDE_ROLES, scope_codes
-from gridgov.accounts.models import Role
+from django.db.models import Exists, OuterRef, QuerySet
+
+from gridgov.accounts.access import CITY_WIDE_ROLES, Viewer, scope_codes
+from gridgov.accounts.models import Role, User
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
-def _active(user):
+
+def _active(user: Viewer) -> "TypeIs[User]":
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def _city_wide(user):
+def _city_wide(user: User) -> bool:
     return user.is_superuser or user.role in CITY_WIDE_ROLES
 
 
-def _summoned(user):
-    return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)
+def _summoned(user: User) -> QuerySet[Muster]:
+    return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)  # type: ignore[misc]  # asked for department staff only
 
 
-def hotspots_visible_to(user, queryset=None):
+def hotspots_visible_to(user: Viewer, queryset: QuerySet[Hotspot] | None = None) -> QuerySet[Hotspot]:
     qs = Hotspot.objects.all() if queryset is None else queryset
     if not _active(user):
         return qs.none()
@@ -49,7 +54,9 @@ def hotspots_visible_to(user, queryset=None):
     return qs.none()
 
 
-def suggestions_visible_to(user, queryset=None):
+def suggestions_visible_to(
+    user: Viewer, queryset: QuerySet[WhistleSuggestion] | None = None
+) -> QuerySet[WhistleSuggestion]:
     qs = WhistleSuggestion.objects.all() if queryset is None else queryset
     if not _active(user):
         return qs.none()
@@ -60,7 +67,7 @@ def suggestions_visible_to(user, queryset=None):
     return qs.none()
 
 
-def calls_visible_to(user, queryset=None):
+def calls_visible_to(user: Viewer, queryset: QuerySet[WhistleCall] | None = None) -> QuerySet[WhistleCall]:
     qs = WhistleCall.objects.all() if queryset is None else queryset
     if not _active(user):
         return qs.none()
@@ -76,7 +83,7 @@ def calls_visible_to(user, queryset=None):
     return qs.none()
 
 
-def is_street_office_of(user, street_code):
+def is_street_office_of(user: Viewer, street_code: str) -> bool:
     """The street's own office (or an administrator): blows, decides, closes, rates departments."""
     if not _active(user):
         return False
@@ -85,12 +92,12 @@ def is_street_office_of(user, street_code):
     return user.role == Role.STREET_OFFICE and user.area_code == street_code
 
 
-def may_decide_hotspot(user, hotspot):
+def may_decide_hotspot(user: Viewer, hotspot: Hotspot) -> bool:
     """Acknowledge or dismiss: the street office, or the hotline centre that supervises."""
     return is_street_office_of(user, hotspot.street_code) or (_active(user) and user.role == Role.HOTLINE_CENTER)
 
 
-def may_answer(user, muster):
+def may_answer(user: Viewer, muster: Muster) -> bool:
     """Acknowledge, check in, report and rate the street: staff of the summoned department."""
     return (
         _active(user)
@@ -100,14 +107,14 @@ def may_answer(user, muster):
     )
 
 
-def muster_of(user, call):
+def muster_of(user: Viewer, call: WhistleCall) -> Muster | None:
     """The user's department's muster on `call`, or None."""
     if not _active(user) or user.role != Role.DEPARTMENT or not user.department_id:
         return None
     return next((m for m in call.musters.all() if m.department_id == user.department_id), None)
 
 
-def may_read_district(user, district_code):
+def may_read_district(user: Viewer, district_code: str) -> bool:
     """The monthly topic of a district: city-wide roles and the leaders of the district or city."""
     if not _active(user):
         return False

@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -143,7 +144,7 @@ def model_read(path=None):
 # --- the per-process cache -------------------------------------------------------------------
 
 _lock = threading.Lock()
-_cache = {"key": None, "model": None}
+_cache: dict[str, Any] = {"key": None, "model": None}
 
 
 def loaded_model():
@@ -183,7 +184,7 @@ def model_guesses(text, k=3):
 def model_guesses_many(texts, k=3):
     """model_guesses for many texts with one call of the model (bulk intake)."""
     model = loaded_model()
-    out = [[] for _ in texts]
+    out: list[list[Any]] = [[] for _ in texts]
     todo = [i for i, text in enumerate(texts) if (text or "").strip()]
     if model is None or model.classifier.pipeline is None or not todo:
         return out
