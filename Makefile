@@ -20,8 +20,10 @@ bench: setup
 stop:
 	@scripts/services.sh stop
 
-lint: $(STAMP)
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+# ruff (lint and format), import-linter (the floors in .importlinter), mypy (mypy.ini; django-stubs
+# sets Django up, hence GeoDjango's GDAL from deps and the environment, but connects to nothing).
+lint: deps $(STAMP)
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache && $(ENV) $(BIN)/mypy
 
 setup: deps $(STAMP) services migrate
 

@@ -11,10 +11,16 @@ Primary keys: objects whose pk is set keep it; when none is set the table's sequ
 in and the objects stay without one (call `reserve_ids` first when the caller needs them).
 """
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
 
 
-def reserve_ids(model, n, *, using=DEFAULT_DB_ALIAS):
+def reserve_ids(model: type[Model], n: int, *, using: str = DEFAULT_DB_ALIAS) -> list[int]:
     """`n` values of the model's primary-key sequence, in order (one query)."""
     if n <= 0:
         return []
@@ -27,7 +33,7 @@ def reserve_ids(model, n, *, using=DEFAULT_DB_ALIAS):
         return [r[0] for r in cur.fetchall()]
 
 
-def copy_insert(objs, *, using=DEFAULT_DB_ALIAS):
+def copy_insert(objs: Sequence[M], *, using: str = DEFAULT_DB_ALIAS) -> Sequence[M]:
     """INSERT `objs` (instances of one model, all with their pk set or none) with one COPY."""
     if not objs:
         return objs
@@ -39,7 +45,7 @@ def copy_insert(objs, *, using=DEFAULT_DB_ALIAS):
         raise ValueError("copy_insert: one model, and every primary key set or none")
     fields = [f for f in meta.concrete_fields if with_pk or not f.primary_key]
     qn = connection.ops.quote_name
-    sql = f"COPY {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN"
+    sql = f"COPY {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) FROM STDIN"  # type: ignore[arg-type]
     # The raw psycopg cursor's errors come out as Django's (IntegrityError ...), as execute's do.
     with connection.cursor() as cur, connection.wrap_database_errors:
         with cur.cursor.copy(sql) as copy:

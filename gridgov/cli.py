@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 
-def parse_now(text):
+def parse_now(text: str | None) -> datetime | None:
     if not text:
         return None
     try:

@@ -13,7 +13,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
-from django.urls import path, reverse
+from django.http.response import HttpResponseBase
+from django.urls import path
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -31,18 +32,6 @@ INLINE_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif", "image/we
 INLINE_PREFIXES = ("video/", "audio/")
 
 
-def attachment_url(att):
-    return reverse("files:attachment", args=[att.pk])
-
-
-def thumbnail_url(att):
-    return reverse("files:thumbnail", args=[att.pk]) if (att.meta or {}).get("thumbnail") else None
-
-
-def muster_evidence_url(ev):
-    return reverse("files:muster-evidence", args=[ev.pk]) if ev.file else None
-
-
 def serve(name, content_type, filename):
     """The stored file `name` as a response: streamed, or handed to nginx."""
     if not name or not default_storage.exists(name):
@@ -53,7 +42,7 @@ def serve(name, content_type, filename):
     disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(filename)}"
     prefix = settings.MEDIA_ACCEL_REDIRECT_PREFIX
     if prefix:
-        response = HttpResponse(content_type=content_type)
+        response: HttpResponseBase = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = prefix + quote(name)
     else:
         response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)

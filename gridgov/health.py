@@ -3,6 +3,8 @@
 Anyone (a load balancer, a monitor) gets "ok" / "down" per component; versions and error texts
 tell an attacker which known holes to try, so only staff see them."""
 
+from typing import Any
+
 import redis
 from django.conf import settings
 from django.db import connection, transaction
@@ -52,7 +54,7 @@ def _probe():
 def healthz(request):
     probe = _probe()
     ok = all(up for up, _details in probe.values())
-    report = {name: "ok" if up else "down" for name, (up, _details) in probe.items()}
+    report: dict[str, Any] = {name: "ok" if up else "down" for name, (up, _details) in probe.items()}
     report["status"] = "ok" if ok else "down"
     if _is_staff(request.user):
         report["details"] = {name: details for name, (_up, details) in probe.items()}

@@ -30,7 +30,7 @@ def from_text(field):
     return isinstance(getattr(root, "initial_data", None), QueryDict) or bool(root.context.get("text_input"))
 
 
-class _StrictText:
+class _StrictText(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, str) and not from_text(self):
             raise serializers.ValidationError("须为字符串 / must be a string", code="invalid")

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
@@ -8,7 +8,7 @@ from gridgov.appeals import urls as appeals_urls
 from gridgov.areas import views as areas
 from gridgov.health import healthz
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("locate", areas.LocateApi.as_view(), name="locate"),
     path("locate/bulk", areas.LocateBulkApi.as_view(), name="locate-bulk"),
     path("areas/<str:level>/", areas.AreaGeoJsonApi.as_view(), name="areas"),

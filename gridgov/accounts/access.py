@@ -5,7 +5,8 @@ office's street code, a district leader's district code. `None` means the whole 
 view, the admin and the WebSocket consumers scope through these functions.
 """
 
-from django.db.models import Q
+from collections.abc import Callable
+from typing import TypeVar
 
 from gridgov.areas.codes import ancestor_codes
 
@@ -15,7 +16,7 @@ CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
 READ_ONLY_ROLES = {Role.LEADER}
 
 
-def jurisdiction(user):
+def jurisdiction(user: Viewer) -> list[str] | None:
     """Code prefixes the user is responsible for; None = the whole city; [] = nothing."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
@@ -35,17 +36,17 @@ def jurisdiction(user):
     return []
 
 
-def code_checker(user):
+def code_checker(user: Viewer) -> Callable[[str], bool]:
     """code → is it in the user's jurisdiction? The jurisdiction is asked once, so the
     checker suits many codes (a bulk answer)."""
     prefixes = jurisdiction(user)
     if prefixes is None:
         return lambda code: True
-    prefixes = tuple(prefixes)
-    return lambda code: code.startswith(prefixes)
+    starts = tuple(prefixes)
+    return lambda code: code.startswith(starts)
 
 
-def code_in_jurisdiction(user, code):
+def code_in_jurisdiction(user: Viewer, code: str) -> bool:
     return code_checker(user)(code)
 
 
@@ -53,7 +54,7 @@ def ancestors(code: str) -> list[str]:
     return ancestor_codes(code)
 
 
-def scope_codes(queryset, user, field="code", with_ancestors=False):
+def scope_codes(queryset: QuerySet[M], user: Viewer, field: str = "code", with_ancestors: bool = False) -> QuerySet[M]:
     """Filter rows whose `field` lies in the user's jurisdiction. With ancestors, the
     enclosing areas of the jurisdiction are kept too (a street office sees its district's
     outline for context, not its sibling streets)."""
@@ -72,11 +73,11 @@ def scope_codes(queryset, user, field="code", with_ancestors=False):
     return queryset.filter(cond)
 
 
-def can_edit_areas(user):
+def can_edit_areas(user: Viewer) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN))
 
 
-def can_write(user):
+def can_write(user: Viewer) -> bool:
     """Leaders browse; nobody else is read-only."""
     return bool(user and user.is_authenticated and user.is_active and user.role not in READ_ONLY_ROLES)
 

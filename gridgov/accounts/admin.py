@@ -9,14 +9,15 @@ from .models import Department, User
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "first_name", "role", "area_code", "department", "is_active"]
     list_filter = ["role", "is_active"]
-    fieldsets = BaseUserAdmin.fieldsets + (
+    fieldsets = (
+        *(BaseUserAdmin.fieldsets or ()),
         ("辖区", {"fields": ("role", "area_code", "grid_codes", "department", "phone")}),
     )
 
     def has_module_permission(self, request):
         return can_edit_areas(request.user)
 
-    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(
+    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(  # type: ignore[misc]
         request.user
     )  # noqa: E731
 
@@ -29,6 +30,6 @@ class DepartmentAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return can_edit_areas(request.user)
 
-    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(
+    has_view_permission = has_change_permission = has_add_permission = lambda self, request, obj=None: can_edit_areas(  # type: ignore[misc]
         request.user
     )  # noqa: E731

@@ -14,7 +14,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off
 from django.conf import settings
 from django.db.models import Sum
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 
 
@@ -75,7 +75,7 @@ def lockout_response(request, original_response=None, credentials=None):
         what = f"您所在的网络地址（{request.axes_ip_address}）登录失败次数过多，已被锁定"
     then = f"请在 {-(-seconds // 60)} 分钟后再试，或联系系统管理员解锁。" if seconds else "请联系系统管理员解锁。"
     if request.path.startswith("/api/"):
-        response = JsonResponse({"detail": f"{what}，{then}", "code": "locked_out"}, status=429)
+        response: HttpResponse = JsonResponse({"detail": f"{what}，{then}", "code": "locked_out"}, status=429)
     else:
         response = render(request, "registration/locked_out.html", {"what": what, "then": then}, status=429)
     if seconds:

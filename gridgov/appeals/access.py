@@ -20,6 +20,9 @@ from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
 from gridgov.areas.codes import area_codes_of, level_of
 from gridgov.areas.models import Community, District, Street
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})
 # The centre's decisions.
@@ -79,7 +82,7 @@ def unmasked_ids(user, appeals: Iterable[Appeal]) -> set[int]:
 _INTAKE_EVENTS = frozenset({"register", "queue_for_location", "locate", "categorise", "dispatch", "recategorise"})
 
 
-def own_intake(user, appeal):
+def own_intake(user: User, appeal: Appeal) -> bool:
     """Is `appeal` the intake `user` registered, with no unit or centre decision on it since?
     The pipeline dispatches at once on the classifier's guess, so the operator's correction
     right after (the intake page's 确认分类) still belongs to taking the call."""
@@ -125,7 +128,17 @@ COLOUR_SEVERITY = Case(
 LIST_RELATED = ("grid", "category", "department")
 
 
-def appeal_list(user, *, state=None, colour=None, category=None, grid=None, since=None, until=None, in_bbox=None):
+def appeal_list(
+    user: Viewer,
+    *,
+    state: list[str] | None = None,
+    colour: list[str] | None = None,
+    category: str | None = None,
+    grid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    in_bbox: GEOSGeometry | None = None,
+) -> QuerySet[Appeal]:
     """The appeals `user` may read, filtered, by colour severity then the nearest deadline."""
     qs = appeals_visible_to(user).select_related(*LIST_RELATED)
     if state:
@@ -147,7 +160,7 @@ def appeal_list(user, *, state=None, colour=None, category=None, grid=None, sinc
     )
 
 
-def location_queue(user):
+def location_queue(user: Viewer) -> QuerySet[Appeal]:
     """人工定位队列: appeals the pipeline could not place, oldest first."""
     return (
         appeals_visible_to(user)
@@ -157,7 +170,7 @@ def location_queue(user):
     )
 
 
-def appeal_for(user, ticket_no, *, detail=False):
+def appeal_for(user: Viewer, ticket_no: str, *, detail: bool = False) -> Appeal:
     """One appeal `user` may read, or Appeal.DoesNotExist (the API answers 404 either way, so
     an outsider cannot tell a foreign ticket from a missing one)."""
     qs = appeals_visible_to(user).select_related(*LIST_RELATED)
@@ -188,7 +201,7 @@ def area_names(codes: Iterable[str]) -> dict[str, str]:
     if not parts:
         return {}
     rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-    names = {}
+    names: dict[str, str] = {}
     for code, name, _version in sorted(rows, key=lambda r: (r[0], r[2])):
         names[code] = name
     return names

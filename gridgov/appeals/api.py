@@ -2,12 +2,14 @@
 Thin views: parse with an input serializer, ask access.py, call one service, render."""
 
 import logging
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
@@ -86,7 +88,7 @@ class AppealListCreateApi(GenericAPIView):
     def get(self, request):
         q = s.AppealListQuery(data=request.query_params)
         q.is_valid(raise_exception=True)
-        page = self.paginate_queryset(access.appeal_list(request.user, **q.validated_data))
+        page = self.paginate_queryset(access.appeal_list(request.user, **q.validated_data)) or []
         ctx = access.output_context(request.user, page)
         return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
 
@@ -135,7 +137,7 @@ class AppealBulkCreateApi(APIView):
                 status=400,
             )
         valid, errors = s.AppealRegisterInput.validate_many(items)
-        results = [
+        results: list[Any] = [
             {"index": index, "errors": errors[index]} if index in errors else None for index in range(len(items))
         ]
         registered = batch.appeal_register_many([d for _, d in valid], actor=request.user)
@@ -188,7 +190,7 @@ class AppealLocationQueueApi(GenericAPIView):
             raise PermissionDenied(
                 "人工定位队列仅供坐席和热线中心 / the location queue is for operators and the centre"
             )
-        page = self.paginate_queryset(access.location_queue(request.user))
+        page = self.paginate_queryset(access.location_queue(request.user)) or []
         ctx = access.output_context(request.user, page)
         return self.get_paginated_response(s.AppealOutput(page, many=True, context=ctx).data)
 
@@ -209,7 +211,7 @@ class AppealActionApi(APIView):
     409 for a step the workflow does not allow now, 400 for a request the service refuses."""
 
     action = ""
-    input_serializer = s.NoteInput
+    input_serializer: type[BaseSerializer] = s.NoteInput
 
     def perform(self, appeal, data, user):
         raise NotImplementedError

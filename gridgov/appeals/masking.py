@@ -25,7 +25,7 @@ ID_CARD_RE = re.compile(
 )
 
 
-def _mask_digits(value, head, tail):
+def _mask_digits(value: str, head: int, tail: int) -> str:
     """Mask the digits of `value` except the first `head` and the last `tail`; separators stay."""
     n = sum(ch.isdigit() for ch in value)
     if n == 0:
@@ -55,7 +55,7 @@ def mask_phone(value: str | None) -> str:
     return _mask_one_phone(value)
 
 
-def _mask_one_phone(value):
+def _mask_one_phone(value: str) -> str:
     if not value:
         return ""
     digits = re.sub(r"\D", "", value)

@@ -108,6 +108,7 @@ class Category(models.Model):
         # A parent on another row cannot be checked by a database constraint.
         if self.parent_id is not None:
             parent = self.parent
+            assert parent is not None
             if parent.level != self.level - 1 or not self.code.startswith(parent.code):
                 raise ValidationError({"parent": _("上级分类的层级或编码与本分类不符")})
 

@@ -34,7 +34,7 @@ def _units(appeal):
             "department_id", "department__code"
         )
     )
-    codes = dict(rows)
+    codes: dict[int | None, str] = dict(rows)
     lead_code = codes.get(appeal.department_id)
     if appeal.department_id and lead_code is None:
         lead_code = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first()
@@ -42,7 +42,7 @@ def _units(appeal):
     return lead_code or "", ids
 
 
-def appeal_payload(appeal, event, lead_code):
+def appeal_payload(appeal: Appeal, event: str, lead_code: str) -> dict[str, Any]:
     return {
         "id": appeal.pk,
         "ticket_no": appeal.ticket_no,

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.gis.geos import Polygon
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import files, inputs
+from gridgov import inputs
 from gridgov import schema as doc
 from gridgov.appeals.masking import appellant_fields, event_note
 from gridgov.appeals.models import Appeal, AppealEvent, Category, Channel, Kind, TimeLimit, WarningColour
@@ -23,6 +24,18 @@ PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")
 # Exports often hold two numbers in one cell: "13812345678，010-68123456".
 PHONE_SEPARATORS = re.compile(r"\s*[,，;；/、]\s*")
 BULK_MAX = 1000
+
+
+# The file views (gridgov/files.py) serve these addresses after their access check; naming them by
+# URL name keeps the serializers off the views' floor.
+def attachment_url(att: Attachment) -> str:
+    return reverse("files:attachment", args=[att.pk])
+
+
+def thumbnail_url(att: Attachment) -> str | None:
+    return reverse("files:thumbnail", args=[att.pk]) if (att.meta or {}).get("thumbnail") else None
+
+
 EVENT_LABELS = {
     "register": "登记",
     "locate": "定位",
@@ -434,8 +447,8 @@ class AppealDetailOutput(AppealOutput):
                 "kind": f.kind,
                 "content_type": f.content_type,
                 "size": f.size,
-                "url": files.attachment_url(f),
-                "thumbnail_url": files.thumbnail_url(f),
+                "url": attachment_url(f),
+                "thumbnail_url": thumbnail_url(f),
                 "purpose": f.purpose,
                 "uploaded_at": dt.to_representation(f.uploaded_at),
             }

@@ -24,22 +24,22 @@ logger = logging.getLogger(__name__)
 class AppealError(DomainError, ValueError):
     """A request the workflow refuses for a reason the caller can fix (code + message)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
 
 
-def _publish(appeal, event):
+def _publish(appeal: Appeal, event: str) -> None:
     # Real-time fan-out after commit (gridgov.realtime, when installed): notices.py writes the
     # outbox rows in this transaction, they are sent after commit.
     notices.appeal_changed(appeal, event)
 
 
-def next_ticket_no(received_at):
+def next_ticket_no(received_at: datetime) -> str:
     return ticket_nos([received_at])[0]
 
 
-def ticket_nos(received_ats):
+def ticket_nos(received_ats: Sequence[datetime]) -> list[str]:
     """Ticket numbers for appeals received at these times (one query): the local date and a
     number from appeal_ticket_seq."""
     with connection.cursor() as cur:
@@ -52,11 +52,21 @@ def ticket_nos(received_ats):
 # arguments). The one door below and bulk intake (batch.py) both record through these.
 
 
-def _user(actor):
-    return actor if getattr(actor, "pk", None) else None
+def _user(actor: Actor) -> User | None:
+    return actor if getattr(actor, "pk", None) else None  # type: ignore[return-value]  # only a user has a pk
 
 
-def transition_records(appeal, event, old, new, *, actor, note="", data=None, department=None):
+def transition_records(
+    appeal: Appeal,
+    event: str,
+    old: str,
+    new: str,
+    *,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    department: Department | None = None,
+) -> tuple[AppealEvent, dict[str, Any]]:
     row = AppealEvent(
         appeal=appeal,
         actor=_user(actor),
@@ -76,7 +86,7 @@ def transition_records(appeal, event, old, new, *, actor, note="", data=None, de
     return row, audit
 
 
-def register_records(appeal, *, actor):
+def register_records(appeal: Appeal, *, actor: Actor) -> tuple[AppealEvent, dict[str, Any]]:
     row = AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="", new_state=State.REGISTERED)
     audit = {
         "actor": actor,
@@ -87,7 +97,7 @@ def register_records(appeal, *, actor):
     return row, audit
 
 
-def colour_records(appeal, old, new):
+def colour_records(appeal: Appeal, old: str, new: str) -> tuple[AppealEvent, dict[str, Any]]:
     """A warning colour reached: recorded with its supervision or escalation, by the system."""
     data = supervision.colour_change_data(appeal, old, new)
     row = AppealEvent(
@@ -102,7 +112,16 @@ def colour_records(appeal, old, new):
 
 
 @transaction.atomic
-def appeal_transition(*, appeal_id, event, actor, note="", data=None, department=None, **changes):
+def appeal_transition(
+    *,
+    appeal_id: int,
+    event: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    department: Department | None = None,
+    **changes: Any,
+) -> Appeal:
     """Apply `event` to the appeal under a row lock; write the history row and the audit record.
     `changes` are extra fields set in the same save (e.g. closure_type)."""
     appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
@@ -120,7 +139,7 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     return appeal
 
 
-def assignments_for(appeal, decision, now):
+def assignments_for(appeal: Appeal, decision: pipeline.RouteDecision, now: datetime) -> list[AppealAssignment]:
     """The unsaved AppealAssignment rows of a route decision: the lead (or first receiver) and
     the assisting units."""
     rows = []
@@ -141,18 +160,20 @@ def assignments_for(appeal, decision, now):
     return rows
 
 
-def route_record(decision):
+def route_record(decision: pipeline.RouteDecision) -> dict[str, Any]:
     """What the appeal keeps of its route decision (Appeal.route): a dispatcher sees why."""
     return {
         **decision.explanation,
-        "lead": decision.lead.code,
+        "lead": decision.lead.code,  # type: ignore[union-attr]  # only a decision with a lead is recorded
         "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
         "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
         "double_dispatch": bool(decision.assists),
     }
 
 
-def appeal_dispatch(appeal, *, actor, now=None, decision=None):
+def appeal_dispatch(
+    appeal: Appeal, *, actor: Actor, now: datetime | None = None, decision: pipeline.RouteDecision | None = None
+) -> Appeal:
     """Route a located appeal and put it on the clock."""
     now = now or timezone.now()
     decision = decision or pipeline.route_step(
@@ -181,7 +202,14 @@ def appeal_dispatch(appeal, *, actor, now=None, decision=None):
     return appeal
 
 
-def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
+def appeal_register(
+    *,
+    data: dict[str, Any],
+    actor: Actor,
+    classifier: Any = None,
+    geocoder: Callable[..., Any] | None = None,
+    now: datetime | None = None,
+) -> tuple[Appeal, bool]:
     """Register one appeal through the whole pipeline. Returns (appeal, created): the same
     (source_system, external_id) returns the existing appeal, never a second one."""
     now = now or timezone.now()
@@ -209,9 +237,9 @@ def default_geocoder(pinned: bool = False) -> Callable[[str], list]:
     `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
     if not pinned:
         return geocode
-    pinned_index = []  # read at the first address, so a batch of positions never asks
+    pinned_index: list[Any] = []  # read at the first address, so a batch of positions never asks
 
-    def geocode_pinned(text):
+    def geocode_pinned(text: str) -> Any:
         if not pinned_index:
             pinned_index.append(place_index())
         return geocode(text, index=pinned_index[0])
@@ -219,12 +247,19 @@ def default_geocoder(pinned: bool = False) -> Callable[[str], list]:
     return geocode_pinned
 
 
-def category_get(code, *, leaf):
+def category_get(code: str, *, leaf: bool) -> Category:
     """The category an operator named (`leaf`: it must be a leaf) or the classifier guessed."""
     return Category.objects.select_related("default_department").get(code=code, **({"level": 3} if leaf else {}))
 
 
-def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
+def appeal_fields(
+    data: dict[str, Any],
+    loc: pipeline.LocationDecision,
+    guesses: Sequence[pipeline.Guess],
+    *,
+    received_at: datetime,
+    categories: Callable[..., Category] = category_get,
+) -> dict[str, Any]:
     """The new appeal's fields from what the pipeline decided: place, category (the operator's,
     or the classifier's best guess), kind, risk and time limit, with the evidence for each.
     No writes; `categories(code, leaf=...)` finds a category (raises Category.DoesNotExist)."""
@@ -256,8 +291,8 @@ def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
         reporter=data.get("reporter"),
         position=loc.position,
         position_input=loc.detail.get("input", {}),
-        grid_id=loc.chain.grid_id if loc.located else None,
-        grid_code=loc.chain.grid_code if loc.located else "",
+        grid_id=loc.chain.grid_id if loc.located else None,  # type: ignore[union-attr]  # located: a chain
+        grid_code=loc.chain.grid_code if loc.located else "",  # type: ignore[union-attr]
         location={"method": loc.method, "confidence": round(loc.confidence, 3), **loc.detail},
         category=category,
         classification={
@@ -270,7 +305,14 @@ def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
     )
 
 
-def _register(data, actor, received_at, now, classifier, geocoder):
+def _register(
+    data: dict[str, Any],
+    actor: Actor,
+    received_at: datetime,
+    now: datetime,
+    classifier: Any,
+    geocoder: Callable[..., Any] | None,
+) -> Appeal:
     geocoder = geocoder or default_geocoder()
     # Located on the boundaries in force now, at registration (an appeal received before the
     # last boundary change still lands on today's grids), and it keeps that version.
@@ -306,7 +348,7 @@ def _register(data, actor, received_at, now, classifier, geocoder):
     return appeal
 
 
-def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
+def appeal_locate_manually(*, appeal_id: int, lng: float, lat: float, crs: str, actor: Actor) -> Appeal:
     """The manual-location queue: an operator places the appeal on the map."""
     appeal = Appeal.objects.get(pk=appeal_id)
     loc = pipeline.locate_step(lng=lng, lat=lat, crs=crs)
@@ -331,7 +373,7 @@ def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
 # --- return and arbitration -------------------------------------------------------------------
 
 
-def appeal_return(*, appeal_id, actor, reason):
+def appeal_return(*, appeal_id: int, actor: Actor, reason: str) -> Appeal:
     """退单: the unit disputes that the appeal is its own. A reason is required."""
     if not (reason or "").strip():
         raise AppealError("reason_required", "退单必须说明理由 / a return needs a reason")
@@ -373,7 +415,7 @@ def appeal_arbitrate(
 # --- merge, resolve, close ----------------------------------------------------------------------
 
 
-def appeal_merge(*, appeal_id, lead_id, actor):
+def appeal_merge(*, appeal_id: int, lead_id: int, actor: Actor) -> Appeal:
     if appeal_id == lead_id:
         raise AppealError("self_merge", "不能并入自身 / an appeal cannot be merged into itself")
     lead = Appeal.objects.get(pk=lead_id)
@@ -384,7 +426,7 @@ def appeal_merge(*, appeal_id, lead_id, actor):
     )
 
 
-def appeal_resolve(*, appeal_id, actor, closure_type, note):
+def appeal_resolve(*, appeal_id: int, actor: Actor, closure_type: str, note: str) -> Appeal:
     if closure_type not in dict(ClosureType.CHOICES):
         raise AppealError("closure_type", "办结类型无效 / unknown closure type")
     if not (note or "").strip():
@@ -403,7 +445,7 @@ def appeal_resolve(*, appeal_id, actor, closure_type, note):
     return appeal
 
 
-def appeal_close(*, appeal_id, actor, note=""):
+def appeal_close(*, appeal_id: int, actor: Actor, note: str = "") -> Appeal:
     """Close after the callback; every merged appeal is closed with the same outcome."""
     with transaction.atomic():
         appeal = appeal_transition(appeal_id=appeal_id, event="close", actor=actor, note=note)
@@ -419,7 +461,7 @@ def appeal_close(*, appeal_id, actor, note=""):
     return appeal
 
 
-def appeal_suspend(*, appeal_id, actor, reason, review_at, plan=""):
+def appeal_suspend(*, appeal_id: int, actor: Actor, reason: str, review_at: datetime, plan: str = "") -> Appeal:
     """挂账: cannot be solved within the limit; tracked on the ledger with a review date."""
     if not (reason or "").strip():
         raise AppealError("reason_required", "挂账必须说明原因 / a long-term item needs a reason")
@@ -433,7 +475,7 @@ def appeal_suspend(*, appeal_id, actor, reason, review_at, plan=""):
     return appeal
 
 
-def appeal_colour_refresh(*, appeal_id, now=None):
+def appeal_colour_refresh(*, appeal_id: int, now: datetime | None = None) -> tuple[Appeal, bool]:
     """Bring one appeal's warning colour up to date; returns (appeal, changed). Red escalates."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -454,7 +496,7 @@ def appeal_colour_refresh(*, appeal_id, now=None):
     return appeal, changed
 
 
-def appeal_sweep(now=None, limit=5000):
+def appeal_sweep(now: datetime | None = None, limit: int = 5000) -> dict[str, int]:
     """Refresh every appeal whose next colour change is due. Deadlines live in the database, so
     a restarted sweeper simply finds what fell due while it was down. Runs in batches of `limit`
     until nothing is due; returns {"checked", "changed", "failed"}."""
@@ -484,7 +526,7 @@ def appeal_sweep(now=None, limit=5000):
 # --- intake follow-ups (the appeals API and the intake page) ------------------------------------
 
 
-def appeal_categorise(*, appeal_id, category_code, actor, now=None):
+def appeal_categorise(*, appeal_id: int, category_code: str, actor: Actor, now: datetime | None = None) -> Appeal:
     """Set, confirm or correct the category, which decides the unit and the time limit. How a
     hotline centre works it (access.may_act says who, the transition table when):
 
@@ -510,8 +552,8 @@ def appeal_categorise(*, appeal_id, category_code, actor, now=None):
     category = Category.objects.select_related("default_department").get(code=category_code, level=3)
     with transaction.atomic():
         appeal = Appeal.objects.select_for_update().get(pk=appeal_id)
-        old = appeal.category.code if appeal.category_id else ""
-        changes = {
+        old = appeal.category.code if appeal.category_id else ""  # type: ignore[union-attr]
+        changes: dict[str, Any] = {
             "category": category,
             "time_limit": appeal.time_limit if appeal.risk.get("flags") else category.time_limit,
             "classification": {
@@ -566,10 +608,10 @@ def appeal_categorise(*, appeal_id, category_code, actor, now=None):
     return appeal
 
 
-def appeal_accept(*, appeal_id, actor, note=""):
+def appeal_accept(*, appeal_id: int, actor: Actor, note: str = "") -> Appeal:
     """签收: the unit holding the appeal takes it on."""
     return appeal_transition(appeal_id=appeal_id, event="accept", actor=actor, note=note)
 
 
-def appeal_start(*, appeal_id, actor, note=""):
+def appeal_start(*, appeal_id: int, actor: Actor, note: str = "") -> Appeal:
     return appeal_transition(appeal_id=appeal_id, event="start", actor=actor, note=note)

@@ -1,5 +1,3 @@
-from typing import ClassVar
-
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.core.exceptions import PermissionDenied
@@ -18,7 +16,7 @@ class AreaAdmin(GISModelAdmin):
     ImportRun (source "admin") as its audit record, never in place. Closed versions are
     history and stay read-only."""
 
-    gis_widget_kwargs: ClassVar[dict] = {"attrs": {"default_lon": 116.40, "default_lat": 39.90, "default_zoom": 12}}
+    gis_widget_kwargs: dict = {"attrs": {"default_lon": 116.40, "default_lat": 39.90, "default_zoom": 12}}
 
     list_display = ("code", "name", "version", "valid_from", "valid_to")
     list_filter = ("valid_to",)
@@ -29,7 +27,7 @@ class AreaAdmin(GISModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if field is not None and isinstance(field.widget, OfflineMapWidget):
-            field.widget.csp_nonce = getattr(request, "csp_nonce", None)
+            field.widget.csp_nonce = getattr(request, "csp_nonce", None)  # type: ignore[attr-defined]
         return field
 
     def get_queryset(self, request):

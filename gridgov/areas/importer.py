@@ -25,13 +25,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from django.conf import settings
 from django.contrib.gis.gdal import CoordTransform, DataSource, GDALException, OGRGeometry, SpatialReference
 from django.contrib.gis.gdal.error import SRSException
-from django.contrib.gis.gdal.geojson import ExternalCRSBlocker
+from django.contrib.gis.gdal.geojson import ExternalCRSBlocker  # type: ignore[import-untyped]
 from django.contrib.gis.geos import GEOSGeometry, Polygon
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
@@ -135,7 +136,7 @@ def _open_layer(path, layer):
             f"无法读取文件（支持 GeoJSON、Shapefile、GeoPackage）/ cannot read {path} "
             f"as GeoJSON, Shapefile or GeoPackage: {exc}"
         ) from None
-    names = [lyr.name for lyr in ds]
+    names = [lyr.name for lyr in ds]  # type: ignore[attr-defined]  # DataSource iterates its layers
     if layer is not None:
         if layer not in names:
             raise BadFile(f"图层 {layer!r} 不存在 / layer {layer!r} not found; layers: {', '.join(names) or '-'}")
@@ -372,7 +373,7 @@ def find_parents(features, parents):
         tree = shapely.STRtree([parents[c] for c in codes])
         points = shapely.point_on_surface([f.geom for f in todo])
         child_idx, parent_idx = tree.query(points, predicate="covered_by")
-        best = {}
+        best: dict[Any, Any] = {}
         for ci, pi in zip(child_idx.tolist(), parent_idx.tolist(), strict=True):
             best[ci] = min(best.get(ci, pi), pi)  # codes are sorted: lowest index = lowest code
         for ci, f in enumerate(todo):
@@ -403,7 +404,8 @@ def check_declared_parents(features, parents):
 
 def check_codes(features, model):
     """Code format, agreement with the parent, duplicates within the file, empty names."""
-    errors, seen = [], {}
+    errors: list[Any] = []
+    seen: dict[Any, Any] = {}
     n, plen = model.CODE_LENGTH, parent_length(model)
     for f in features:
         if not f.name:
@@ -446,7 +448,8 @@ def reading_order(geoms):
     b = shapely.bounds(geoms)
     band = float(np.median(b[:, 3] - b[:, 1])) / 2
     order = sorted(range(len(geoms)), key=lambda i: -centres[i, 1])
-    rows, top = [], None
+    rows: list[Any] = []
+    top = None
     for i in order:
         if top is None or top - centres[i, 1] > band:
             rows.append([])
@@ -463,17 +466,19 @@ def assign_codes(features, existing):
     the same parent in the file) keeps that child's code, so re-importing a file without
     codes revises areas instead of duplicating them. The others are numbered after the
     highest number ever used under the parent (codes are never reused), in reading order."""
-    errors, assigned, by_parent = [], [], {}
+    errors: list[Any] = []
+    assigned: list[Any] = []
+    by_parent: dict[Any, Any] = {}
     for f in features:
         if not f.code and f.parent and f.geom is not None:
             by_parent.setdefault(f.parent, []).append(f)
     for parent, group in sorted(by_parent.items()):
         rows = existing.get(parent, [])
-        current_names = {}
+        current_names: dict[Any, Any] = {}
         for code, name, is_current in rows:
             if is_current:
                 current_names.setdefault(name, []).append(code)
-        file_names = {}
+        file_names: dict[Any, Any] = {}
         for f in group:
             file_names[f.name] = file_names.get(f.name, 0) + 1
         new = []
@@ -522,7 +527,7 @@ def validate(features, parents, siblings, tolerance_m2):
     areas of the level that the file leaves alone. Returns {overlaps, outside_parent, gaps}."""
     members = [(f.code, f.row, f.parent, f.geom) for f in features if f.geom is not None]
     members += [(code, None, parent, geom) for code, (parent, geom) in sorted(siblings.items())]
-    report = {"overlaps": [], "outside_parent": [], "gaps": []}
+    report: dict[str, list[Any]] = {"overlaps": [], "outside_parent": [], "gaps": []}
     if not members:
         return report
 
@@ -586,7 +591,8 @@ def _extent(features):
     geoms = [f.geom for f in features if f.geom is not None]
     if not geoms:
         return None
-    return Polygon.from_bbox(tuple(float(v) for v in shapely.total_bounds(geoms)))
+    w, s, e, n = (float(v) for v in shapely.total_bounds(geoms))
+    return Polygon.from_bbox((w, s, e, n))
 
 
 def load_parents(model, features, declared):
@@ -609,7 +615,7 @@ def load_parents(model, features, declared):
 def load_children(model, parent_codes):
     """Every stored version under these parents: parent → [(code, name, is_current)]."""
     plen = parent_length(model)
-    out = {}
+    out: dict[Any, Any] = {}
     if not parent_codes:
         return out
     qs = model.objects.annotate(parent_code=Left("code", plen)).filter(parent_code__in=sorted(parent_codes))
@@ -731,7 +737,7 @@ def areas_import(
     rows = _to_store(model, features)
     bar = tqdm(rows, desc="写入 / writing", unit=" area", file=progress, disable=progress is None)
     with transaction.atomic():
-        run = areas_replace(model, bar, source=str(path)[:500], crs=crs_key, actor=actor, report=report)
+        run = areas_replace(model, bar, source=str(path)[:500], crs=crs_key, actor=actor, report=report)  # type: ignore[type-abstract]
         if dry_run:
             transaction.set_rollback(True)
     if dry_run:

@@ -12,7 +12,10 @@ and falls back to the database for points in gaps. Both follow the same rules:
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import shapely
@@ -58,11 +61,11 @@ class GridChain:
     match: str = INSIDE
     distance_m: float = 0.0
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
 
-def check_lnglat(lng, lat):
+def check_lnglat(lng: Any, lat: Any) -> tuple[float, float]:
     try:
         lng, lat = float(lng), float(lat)
     except (TypeError, ValueError):
@@ -72,13 +75,13 @@ def check_lnglat(lng, lat):
     return lng, lat
 
 
-def _validity(alias, at):
+def _validity(alias: str, at: datetime | None) -> tuple[str, list[datetime]]:
     if at is None:
         return f"{alias}.valid_to IS NULL", []
     return f"{alias}.valid_from <= %s AND ({alias}.valid_to IS NULL OR {alias}.valid_to > %s)", [at, at]
 
 
-def _chain_sql(at):
+def _chain_sql(at: datetime | None) -> tuple[str, list[datetime]]:
     """SELECT of a grid row with its parents' codes and names in force at `at`."""
     parts, params = [], []
     for table, length in (
@@ -92,7 +95,7 @@ def _chain_sql(at):
     return "g.id, g.code, g.name, g.version, " + ", ".join(parts), params
 
 
-def _row_to_chain(row, match, distance):
+def _row_to_chain(row: Sequence[Any], match: str, distance: float) -> GridChain:
     gid, code, name, version, cname, sname, dname = row
     return GridChain(
         grid_id=gid,
@@ -110,13 +113,15 @@ def _row_to_chain(row, match, distance):
     )
 
 
-def _box_degrees(tolerance_m, lat):
+def _box_degrees(tolerance_m: float, lat: float) -> float:
     """`tolerance_m` as a box prefilter in degrees at latitude `lat`, generous: a degree of
     longitude shrinks with latitude. The exact distance is then measured on the spheroid."""
     return tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat)), 0.01)) * 1.5
 
 
-def locate_wgs84(lng, lat, at=None, tolerance_m=None):
+def locate_wgs84(
+    lng: float, lat: float, at: datetime | None = None, tolerance_m: float | None = None
+) -> GridChain | None:
     """Locate a WGS-84 point; None when it is outside every grid and beyond the tolerance."""
     if tolerance_m is None:
         tolerance_m = settings.LOCATE_GAP_TOLERANCE_M
@@ -137,7 +142,9 @@ def locate_wgs84(lng, lat, at=None, tolerance_m=None):
     return _nearest_in_db(np.array([lng]), np.array([lat]), at, tolerance_m)[0]
 
 
-def locate(lng, lat, crs="wgs84", at=None, tolerance_m=None):
+def locate(
+    lng: float, lat: float, crs: str = "wgs84", at: datetime | None = None, tolerance_m: float | None = None
+) -> GridChain | None:
     """Locate a point given in `crs` (wgs84 / gcj02 / bd09)."""
     lng, lat = check_lnglat(lng, lat)
     if not in_china(lng, lat):
@@ -150,7 +157,7 @@ def locate(lng, lat, crs="wgs84", at=None, tolerance_m=None):
 
 
 class _GridIndex:
-    def __init__(self, revision, at=None):
+    def __init__(self, revision: int | None, at: datetime | None = None) -> None:
         self.revision = revision
         cols, cparams = _chain_sql(at)
         valid, vparams = _validity("g", at)
@@ -167,7 +174,7 @@ class _GridIndex:
         self.tree = shapely.STRtree(geoms)
         self.bounds = shapely.total_bounds(geoms) if rows else None
 
-    def near_any(self, lng, lat, tolerance_m):
+    def near_any(self, lng: np.ndarray, lat: np.ndarray, tolerance_m: float) -> np.ndarray:
         """True for points within (a generous degree bound of) tolerance of some grid: only those
         can be in a gap, the rest are outside without asking the database."""
         near = np.zeros(len(lng), dtype=bool)
@@ -178,7 +185,7 @@ class _GridIndex:
         near[inp] = True
         return near
 
-    def query(self, lng, lat):
+    def query(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Index into self.chains for each point, -1 where no grid covers it."""
         pts = shapely.points(lng, lat)
         hit = np.full(len(pts), -1, dtype=np.int64)
@@ -196,15 +203,15 @@ class _GridIndex:
 
 
 _index_lock = threading.Lock()
-_index = None
+_index: _GridIndex | None = None
 
 
-def areas_revision():
+def areas_revision() -> int:
     """Changes whenever a boundary import (or the demo generator) changes the grids."""
     return ImportRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def grid_index(at=None):
+def grid_index(at: datetime | None = None) -> _GridIndex:
     global _index
     if at is not None:
         return _GridIndex(revision=None, at=at)
@@ -215,7 +222,7 @@ def grid_index(at=None):
         return _index
 
 
-def as_lnglat_array(points):
+def as_lnglat_array(points: Any) -> np.ndarray:
     """[[lng, lat], ...] → an (n, 2) float array, or BadPoint naming the first bad item."""
     try:
         arr = np.asarray(points, dtype=float)
@@ -237,7 +244,9 @@ def as_lnglat_array(points):
     return arr
 
 
-def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
+def locate_many(
+    points: Any, crs: str = "wgs84", at: datetime | None = None, tolerance_m: float | None = None
+) -> list[GridChain | None]:
     """Locate a sequence of (lng, lat) pairs in `crs`. Returns a list of GridChain or None, in
     input order. Raises BadPoint naming the first malformed item."""
     arr = as_lnglat_array(points)
@@ -253,7 +262,7 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
     near = missed[index.near_any(wlng[missed], wlat[missed], tolerance_m)]
     gaps = _nearest_in_db(wlng[near], wlat[near], at, tolerance_m)
     chains = index.chains
-    out = [None] * n
+    out: list[GridChain | None] = [None] * n
     inside = np.flatnonzero((hit >= 0) & china)
     for i, h in zip(inside.tolist(), hit[inside].tolist()):
         out[i] = chains[h]
@@ -262,7 +271,7 @@ def locate_many(points, crs="wgs84", at=None, tolerance_m=None):
     return out
 
 
-def _nearest_in_db(lng, lat, at, tolerance_m):
+def _nearest_in_db(lng: np.ndarray, lat: np.ndarray, at: datetime | None, tolerance_m: float) -> list[GridChain | None]:
     """For points in no grid: the nearest grid within tolerance by the exact spheroid
     distance (None beyond it), one query for all of them (locate_wgs84 asks for one point,
     locate_many for the gap points of a batch)."""
@@ -280,7 +289,7 @@ def _nearest_in_db(lng, lat, at, tolerance_m):
             [lng.tolist(), lat.tolist(), *cparams, deg, *vparams],
         )
         rows = cur.fetchall()
-    found = [None] * len(lng)
+    found: list[GridChain | None] = [None] * len(lng)
     for row in rows:
         if row[-1] <= tolerance_m:
             found[row[0] - 1] = _row_to_chain(row[1:-1], NEAREST, row[-1])
@@ -290,7 +299,9 @@ def _nearest_in_db(lng, lat, at, tolerance_m):
 # --- many stored points: driven by the grids --------------------------------------------
 
 
-def relocate_sql(points_table, id_col="id", geom_col="geom", at=None):
+def relocate_sql(
+    points_table: str, id_col: str = "id", geom_col: str = "geom", at: datetime | None = None
+) -> tuple[str, list[datetime]]:
     """SQL (and params) yielding (point id, grid id) for every stored point covered by a grid
     in force at `at`, lowest grid code first for points on shared edges.
 

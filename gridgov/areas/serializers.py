@@ -70,7 +70,7 @@ class LocateBulk(serializers.Serializer):
 class AreaQuery(serializers.Serializer):
     zoom = inputs.IntegerField(required=False, min_value=0, max_value=22, default=None)
     at = inputs.DateTimeField(required=False, default=None)
-    parent = inputs.RegexField(r"^\d{6}(\d{3}){0,2}$", required=False, default="")
+    parent = inputs.RegexField(r"^\d{6}(\d{3}){0,2}$", required=False, default="")  # type: ignore[assignment]
 
 
 def area_serializer(model_cls):

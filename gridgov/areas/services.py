@@ -1,27 +1,39 @@
 """Writes to the boundaries: one door, so every change is versioned and audited."""
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import transaction
 from django.utils import timezone
 
 from gridgov.audit.services import audit_record
 
-from .models import ImportRun
+from .models import AreaVersion, ImportRun
 
 # Boundaries closer than this (degrees, ~1 cm) count as unchanged on re-import.
 SAME_GEOMETRY_TOLERANCE = 1e-7
 
 
-def as_multipolygon(geom):
+def as_multipolygon(geom: GEOSGeometry | str) -> MultiPolygon:
     geom = GEOSGeometry(geom) if not isinstance(geom, GEOSGeometry) else geom
     if geom.geom_type == "Polygon":
         geom = MultiPolygon(geom, srid=geom.srid)
     if geom.srid is None:
         geom.srid = 4326
-    return geom
+    return cast(MultiPolygon, geom)  # areas are polygons or multipolygons
 
 
-def area_save_version(model, *, code, name, geom, run, when=None):
+def area_save_version(
+    model: type[AreaVersion],
+    *,
+    code: str,
+    name: str,
+    geom: GEOSGeometry | str,
+    run: ImportRun,
+    when: datetime | None = None,
+) -> str:
     """Create or revise the area `code` of this level. Returns 'created', 'changed' or 'unchanged'.
 
     A change never edits the current row: it is closed at `when` and a new version starts
@@ -42,7 +54,16 @@ def area_save_version(model, *, code, name, geom, run, when=None):
 
 
 @transaction.atomic
-def areas_replace(model, features, *, source, crs, actor="", report=None, when=None):
+def areas_replace(
+    model: type[AreaVersion],
+    features: Iterable[tuple[str, str, GEOSGeometry | str]],
+    *,
+    source: str,
+    crs: str,
+    actor: str = "",
+    report: dict[str, Any] | None = None,
+    when: datetime | None = None,
+) -> ImportRun:
     """Apply (code, name, geom) features to one level in one transaction, with an ImportRun
     as the audit record. Returns the ImportRun."""
     run = ImportRun.objects.create(level=model.LEVEL, source=source, crs=crs, actor=actor, report=report or {})

@@ -1,5 +1,7 @@
 """Area endpoints: locate one point, locate many, GeoJSON per level. Thin: parse, call, render."""
 
+from typing import Any
+
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.db.models import Func
@@ -103,7 +105,7 @@ class LocateBulkApi(APIView):
             return Response({"detail": str(exc), "code": "bad_point"}, status=400)
         mine = code_checker(request.user)  # the jurisdiction asked once, not once per point
         outside = located_answer(request.user, None)
-        answers = {}  # one answer dict per chain object, shared by the points it answers
+        answers: dict[Any, Any] = {}  # one answer dict per chain object, shared by the points it answers
         results = []
         for c in chains:
             if c is None:

@@ -1,8 +1,11 @@
 import hashlib
 import json
+from datetime import datetime
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Model
 
 from gridgov.bulk import copy_insert
 
@@ -11,7 +14,18 @@ from .models import AuditEvent, AuditHead
 GENESIS = "0" * 64
 
 
-def _digest(*, seq, at, actor_id, actor_name, action, object_type, object_id, data, prev_hash):
+def _digest(
+    *,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    data: Any,
+    prev_hash: str,
+) -> str:
     payload = json.dumps(
         [seq, at.isoformat(), actor_id, actor_name, action, object_type, str(object_id), data, prev_hash],
         cls=DjangoJSONEncoder,
@@ -22,7 +36,7 @@ def _digest(*, seq, at, actor_id, actor_name, action, object_type, object_id, da
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def event_digest(ev):
+def event_digest(ev: AuditEvent) -> str:
     return _digest(
         seq=ev.seq,
         at=ev.at,
@@ -36,7 +50,16 @@ def event_digest(ev):
     )
 
 
-def audit_record(*, actor, action, obj=None, object_type="", object_id="", data=None):
+# `actor`: the user who acted, or a name for what acted without one ("system", a command).
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: Model | None = None,
+    object_type: str = "",
+    object_id: object = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
     """Append one record to the chain, inside the caller's transaction (so a rolled-back
     change leaves no record and no gap)."""
     return audit_record_many(
@@ -44,7 +67,7 @@ def audit_record(*, actor, action, obj=None, object_type="", object_id="", data=
     )[0]
 
 
-def audit_record_many(records):
+def audit_record_many(records: list[dict[str, Any]]) -> list[AuditEvent]:
     """Append records (dicts of audit_record's arguments) to the chain in their order, under one
     lock of the head and with one INSERT: what a batch of changes (bulk intake) records."""
     if not records:
@@ -84,7 +107,7 @@ def audit_record_many(records):
     return events
 
 
-def audit_verify(chunk=5000):
+def audit_verify(chunk: int = 5000) -> list[str]:
     """Walk the chain. Returns a list of problems (empty when intact)."""
     problems = []
     prev_hash, expected_seq = GENESIS, 1

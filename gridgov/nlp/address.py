@@ -584,7 +584,7 @@ class RuleParser:
                     st.emit("redundant", s, e)
             st.emit(kind, parts[-1][0], end)
         else:
-            st.emit(kind, i, end)
+            st.emit(kind or "", i, end)
         return end
 
     def _bare_numbers(self, t: str, i: int, j: int, st: _State) -> None:

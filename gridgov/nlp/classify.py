@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MODEL_FORMAT = 1
 
@@ -144,7 +145,7 @@ class Classifier:
         # n-grams seen in fewer texts are dropped: on tens of thousands of appeals, 2 keeps the
         # model a fraction of the size (one weight per n-gram and class) at no cost in accuracy.
         self.min_df = min_df
-        self.pipeline = None
+        self.pipeline: Any = None  # an sklearn Pipeline once trained or loaded
 
     @property
     def labels(self) -> list[str]:

@@ -1,5 +1,3 @@
-from typing import ClassVar
-
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
@@ -19,7 +17,7 @@ class PlaceAdmin(GISModelAdmin):
     search_fields = ("name", "address", "grid_code")
     readonly_fields = ("created_at", "updated_at")
     gis_widget = OfflineMapWidget
-    gis_widget_kwargs: ClassVar[dict] = {"attrs": {"default_lon": 116.40, "default_lat": 39.90, "default_zoom": 12}}
+    gis_widget_kwargs: dict = {"attrs": {"default_lon": 116.40, "default_lat": 39.90, "default_zoom": 12}}
 
     def has_module_permission(self, request):
         return can_edit_areas(request.user)

@@ -39,6 +39,7 @@ import math
 import threading
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 
@@ -151,7 +152,7 @@ class _Index:
     def __init__(self, revision):
         self.revision = revision
         self.places = {}
-        self.names = {}  # text → [(place id, "name" | "alias")]
+        self.names: dict[str, list[tuple[int, str]]] = {}  # text → [(place id, "name" | "alias")]
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT id, name, aliases, kind, ST_X(point), ST_Y(point), grid_code, address "
@@ -174,7 +175,7 @@ class _Index:
                     if a != p.name:
                         self.names.setdefault(a, []).append((pid, "alias"))
             self.areas = {}
-            self.area_names = {}  # text → [(level, code)]
+            self.area_names: dict[str, list[tuple[str, str]]] = {}  # text → [(level, code)]
             for level, table, length in (
                 ("district", "areas_district", 6),
                 ("street", "areas_street", 9),
@@ -194,10 +195,10 @@ class _Index:
         self.sorted_names = sorted(self.names)
         self.max_name = max(map(len, self.names), default=0)
         self.max_area = max(map(len, self.area_names), default=0)
-        by_kind = {"road": set(), "poi": set()}
+        by_kind: dict[str, set[str]] = {"road": set(), "poi": set()}
         for p in self.places.values():
             by_kind["road" if p.kind == "road" else "poi"].update((p.name, *p.aliases))
-        gaz = {"district": [], "town": [], "community": [], **by_kind}
+        gaz: dict[str, Any] = {"district": [], "town": [], "community": [], **by_kind}
         for a in self.areas.values():
             gaz[{"district": "district", "street": "town", "community": "community"}[a.level]].append(a.name)
         self.parser = get_parser(gazetteer=Gazetteer.from_names(gaz))
@@ -305,7 +306,7 @@ def geocode(text, *, limit=5, index=None):
     # Only place-like parts are looked up loosely; an area name is never a misspelt place.
     parts = {(s.start, s.end): s.text for s in spans if s.label in ("poi", "subpoi", "road", "subroad")}
 
-    hits = {}
+    hits: dict[Any, Any] = {}
 
     def add(hit):
         best = hits.get(hit.place.id)
@@ -342,7 +343,7 @@ def geocode(text, *, limit=5, index=None):
     # compound's alias is not the community of that name as well).
     place_spans = [h.span for h in hits.values()]
     area_hits = [h for h in _maximal(raw_area_hits) if not any(s <= h[0] and h[1] <= e for s, e in place_spans)]
-    named = {}
+    named: dict[Any, Any] = {}
     for _s, _e, name in area_hits:
         for level, code in idx.area_names[name]:
             named.setdefault(level, set()).add(code)

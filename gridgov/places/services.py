@@ -8,12 +8,15 @@ streets), which is exactly the ambiguity the geocoder must see.
 """
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import shapely
-from django.contrib.gis.geos import GEOSGeometry, Point
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Point
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,7 +55,7 @@ ALIAS_SEPARATORS = "|;；、,，/"
 class BadPlaces(ValueError):
     """A file that cannot be imported as it is; `problems` lists (line or feature, message)."""
 
-    def __init__(self, message, problems=()):
+    def __init__(self, message: str, problems: Iterable[tuple[str, str]] = ()) -> None:
         self.problems = list(problems)
         super().__init__(message)
 
@@ -70,12 +73,12 @@ class PlaceRow:
     where: str = ""  # "line 7" / "feature 3", for messages
 
 
-def parse_kind(value, default=Place.Kind.POI):
+def parse_kind(value: str | None, default: str = Place.Kind.POI) -> str:
     value = (value or "").strip()
     return KIND_WORDS.get(value.lower(), KIND_WORDS.get(value, default)) if value else default
 
 
-def parse_aliases(value):
+def parse_aliases(value: object) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     text = str(value or "")
@@ -87,7 +90,9 @@ def parse_aliases(value):
 # --- reading ------------------------------------------------------------------------------------
 
 
-def read_places(path, *, name_field="name", kind_field="kind", default_kind=Place.Kind.POI):
+def read_places(
+    path: str | Path, *, name_field: str = "name", kind_field: str = "kind", default_kind: str = Place.Kind.POI
+) -> tuple[list[PlaceRow], list[tuple[str, str]]]:
     """Rows from a CSV (columns name, kind, lng, lat, address; optional aliases, grid_code) or a
     GeoJSON FeatureCollection (Point, LineString or Polygon features and the same properties).
     Returns (rows, problems); coordinates are still in the file's CRS."""
@@ -102,7 +107,9 @@ def read_places(path, *, name_field="name", kind_field="kind", default_kind=Plac
     raise BadPlaces(f"{path}: expected .csv or .geojson")
 
 
-def _read_csv(path, name_field, kind_field, default_kind):
+def _read_csv(
+    path: Path, name_field: str, kind_field: str, default_kind: str
+) -> tuple[list[PlaceRow], list[tuple[str, str]]]:
     rows, problems = [], []
     try:
         header, records = csvfiles.read_table(csvfiles.decode(path.read_bytes())[0])
@@ -143,7 +150,7 @@ def _read_csv(path, name_field, kind_field, default_kind):
     return rows, problems
 
 
-def _unclosed_ring(geometry):
+def _unclosed_ring(geometry: Any) -> bool:
     """True if a GeoJSON Polygon / MultiPolygon has a ring whose last point is not its first
     (shapely would close it silently: a guess at the outline)."""
     kind, coords = geometry.get("type"), geometry.get("coordinates")
@@ -154,7 +161,9 @@ def _unclosed_ring(geometry):
         return False  # malformed coordinates: shapely's own error names them
 
 
-def _read_geojson(path, name_field, kind_field, default_kind):
+def _read_geojson(
+    path: Path, name_field: str, kind_field: str, default_kind: str
+) -> tuple[list[PlaceRow], list[tuple[str, str]]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -224,7 +233,7 @@ def _read_geojson(path, name_field, kind_field, default_kind):
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _to_wgs84(rows, crs):
+def _to_wgs84(rows: list[PlaceRow], crs: str) -> None:
     if crs == "wgs84" or not rows:
         return
     lng, lat = to_wgs84(np.array([r.lng for r in rows]), np.array([r.lat for r in rows]), crs)
@@ -234,17 +243,19 @@ def _to_wgs84(rows, crs):
             r.polygon = shapely.transform(r.polygon, lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], crs)))
 
 
-def _multipolygon(geom):
+def _multipolygon(geom: Any) -> MultiPolygon | None:
     if geom is None:
         return None
     parts = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and not g.is_empty]
     if not parts:
         return None
-    return GEOSGeometry(memoryview(shapely.to_wkb(shapely.MultiPolygon(parts))), srid=4326)
+    return cast(MultiPolygon, GEOSGeometry(memoryview(shapely.to_wkb(shapely.MultiPolygon(parts))), srid=4326))
 
 
 @transaction.atomic
-def places_import(rows, *, crs="wgs84", source="", actor="", now=None):
+def places_import(
+    rows: Iterable[PlaceRow], *, crs: str = "wgs84", source: str = "", actor: str = "", now: datetime | None = None
+) -> dict[str, int]:
     """Create or update places from rows (coordinates in `crs`). Returns the counts, also kept
     in the audit record."""
     crs = normalise_crs(crs)
@@ -257,7 +268,7 @@ def places_import(rows, *, crs="wgs84", source="", actor="", now=None):
     if need:
         for r, chain in zip(need, locate_many([(r.lng, r.lat) for r in need]), strict=True):
             r.grid_code = chain.grid_code if chain is not None else ""
-    existing = {}
+    existing: dict[Any, Any] = {}
     for p in Place.objects.filter(name__in=sorted({r.name for r in rows})):
         existing.setdefault((p.name, p.kind), []).append(p)
     new, changed, unchanged = [], {}, 0

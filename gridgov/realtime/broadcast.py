@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections import defaultdict
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer

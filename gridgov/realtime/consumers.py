@@ -28,6 +28,7 @@ import itertools
 import logging
 from collections import deque
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -77,7 +78,9 @@ class SeenIds:
     or below the oldest id forgotten as seen."""
 
     def __init__(self, size=20_000):
-        self.ids, self.order, self.size, self.floor = set(), deque(), size, 0
+        self.ids: set[Any] = set()
+        self.order: deque[Any] = deque()
+        self.size, self.floor = size, 0
 
     def add(self, event_id):
         if event_id <= self.floor or event_id in self.ids:

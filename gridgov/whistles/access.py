@@ -28,6 +28,8 @@ from gridgov.areas.codes import street_code_of
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 def _summoned(user):
     return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)
@@ -49,7 +51,9 @@ def hotspots_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     return qs.none()
 
 
-def suggestions_visible_to(user, queryset=None):
+def suggestions_visible_to(
+    user: Viewer, queryset: QuerySet[WhistleSuggestion] | None = None
+) -> QuerySet[WhistleSuggestion]:
     qs = WhistleSuggestion.objects.all() if queryset is None else queryset
     if not is_active_user(user):
         return qs.none()
@@ -76,7 +80,7 @@ def calls_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     return qs.none()
 
 
-def is_street_office_of(user, street_code):
+def is_street_office_of(user: Viewer, street_code: str) -> bool:
     """The street's own office (or an administrator): blows, decides, closes, rates departments."""
     if not is_active_user(user):
         return False
@@ -85,7 +89,7 @@ def is_street_office_of(user, street_code):
     return user.role == Role.STREET_OFFICE and user.area_code == street_code
 
 
-def may_decide_hotspot(user, hotspot):
+def may_decide_hotspot(user: Viewer, hotspot: Hotspot) -> bool:
     """Acknowledge or dismiss: the street office, or the hotline centre that supervises."""
     return is_street_office_of(user, hotspot.street_code) or (is_active_user(user) and user.role == Role.HOTLINE_CENTER)
 
@@ -103,7 +107,7 @@ def muster_of(user, call: WhistleCall) -> Muster | None:
     return next((m for m in call.musters.all() if m.department_id == department_id), None)
 
 
-def may_read_district(user, district_code):
+def may_read_district(user: Viewer, district_code: str) -> bool:
     """The monthly topic of a district: city-wide roles and the leaders of the district or city."""
     if not is_active_user(user):
         return False

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from gridgov import schema as doc
@@ -136,7 +137,7 @@ class HotspotDetailApi(APIView):
 
 
 class HotspotActionApi(APIView):
-    input_serializer = s.NoteInput
+    input_serializer: type[BaseSerializer] = s.NoteInput
 
     def perform(self, hotspot, data, user):
         raise NotImplementedError
@@ -166,7 +167,7 @@ class HotspotAcknowledgeApi(HotspotActionApi):
     )
 )
 class HotspotDismissApi(HotspotActionApi):
-    input_serializer = s.ReasonInput
+    input_serializer: type[BaseSerializer] = s.ReasonInput
 
     def perform(self, hotspot, data, user):
         return services.hotspot_dismiss(hotspot_id=hotspot.pk, actor=user, reason=data["reason"])
@@ -371,7 +372,7 @@ class CallDetailApi(APIView):
 
 
 class CallActionApi(APIView):
-    input_serializer = s.ReasonInput
+    input_serializer: type[BaseSerializer] = s.ReasonInput
 
     def perform(self, call, data, user):
         raise NotImplementedError
@@ -449,7 +450,7 @@ def _muster(user, pk):
 class MusterActionApi(APIView):
     """POST .../musters/<id>/<action>: only staff of the summoned department."""
 
-    input_serializer = s.NoteInput
+    input_serializer: type[BaseSerializer] = s.NoteInput
 
     def perform(self, muster, data, request):
         raise NotImplementedError

@@ -22,10 +22,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.contrib.gis.geos import GEOSGeometry
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Q
@@ -285,7 +286,7 @@ def member_ids(window, codes, category_codes=None):
             f"WHERE {_BASE_WHERE} AND a.grid_code = ANY(%s) GROUP BY 1, 2",
             [*window, sorted(codes)],
         )
-        out = {}
+        out: dict[Any, Any] = {}
         for code, cat, ids in cur.fetchall():
             out.setdefault(code, {})[cat] = ids
     return out
@@ -304,7 +305,7 @@ class Spot:
     category_code: str
     appeal_ids: list
     grid_codes: list
-    geom: MultiPolygon
+    geom: GEOSGeometry  # a MultiPolygon from the database
     centroid: tuple
     radius_m: float
 
@@ -437,7 +438,7 @@ def _store_grid_hotspots(
 
 def _store_dbscan(days, window, eps_m, min_points, categories, now, summary):
     spots = dbscan_spots(window, eps_m, min_points, categories)
-    by_key = {}
+    by_key: dict[Any, Any] = {}
     for s in spots:
         by_key.setdefault(s.category_code, []).append(s)
     new, changed = [], []
@@ -550,7 +551,7 @@ def hotspots_recompute(window_days=None, categories=None, now=None, *, dbscan=Tr
     now = now or timezone.now()
     window_days = tuple(sorted(set(window_days or settings.WHISTLE_WINDOWS)))
     periods = settings.WHISTLE_TREND_WINDOWS + 1
-    summary = {"created": 0, "updated": 0, "cooled": 0, "groups": 0, "hot": 0, "spots": 0}
+    summary: dict[str, Any] = {"created": 0, "updated": 0, "cooled": 0, "groups": 0, "hot": 0, "spots": 0}
     took = dict.fromkeys(("weights", "counts", "gi", "store", "dbscan"), 0.0)
     t_start = t = time.perf_counter()
 
@@ -575,6 +576,7 @@ def hotspots_recompute(window_days=None, categories=None, now=None, *, dbscan=Tr
         lap("counts")
         for days in window_days if scan is not None else ():
             window = (now - timedelta(days=days), now)
+            assert scan is not None
             groups = fixed or scan.groups_present(days, settings.WHISTLE_CATEGORY_LEVEL, category_codes)
             summary["groups"] = max(summary["groups"], len(groups))
             if not groups:

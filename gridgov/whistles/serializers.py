@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from gridgov import files, inputs
+from gridgov import inputs
 from gridgov.areas.importer import polygon_repair
 
 from .models import Evaluation, Hotspot, Muster, MusterEvidence, WhistleCall, WhistleEvent, WhistleSuggestion
@@ -283,7 +283,12 @@ class EvidenceOutput(serializers.ModelSerializer):
         fields = ["id", "name", "content_type", "size", "sha256", "uploaded_at", "url"]
 
     def get_url(self, obj) -> str | None:
-        return files.muster_evidence_url(obj)
+        return muster_evidence_url(obj)
+
+
+def muster_evidence_url(ev: MusterEvidence) -> str | None:
+    """The address gridgov/files.py serves the evidence at, after its access check."""
+    return reverse("files:muster-evidence", args=[ev.pk]) if ev.file else None
 
 
 class MusterOutput(MusterSummary):

@@ -17,7 +17,8 @@ from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gridgov.accounts.models import Department
+from gridgov.accounts.access import Actor
+from gridgov.accounts.models import Department, User
 from gridgov.appeals import services as appeal_services
 from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
@@ -47,16 +48,16 @@ class WhistleError(DomainError, ValueError):
     """A request refused for a reason the caller can fix: a code, a bilingual message, extras
     (e.g. the distance of a refused check-in)."""
 
-    def __init__(self, code, message, **extra):
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
         self.code, self.extra = code, extra
         super().__init__(message)
 
 
-def _user(actor):
-    return actor if getattr(actor, "pk", None) else None
+def _user(actor: Actor) -> User | None:
+    return actor if getattr(actor, "pk", None) else None  # type: ignore[return-value]  # only a user has a pk
 
 
-def _lock_audit_head():
+def _lock_audit_head() -> None:
     # Services that change appeals publish mid-transaction (appeal_transition does) and audit
     # again afterwards; holding the audit head from the start keeps the lock order audit →
     # outbox that every other writer uses (see realtime/broadcast.py), so no deadlock.
@@ -65,10 +66,19 @@ def _lock_audit_head():
 
 # --- the doors ------------------------------------------------------------------------------------
 
-_MODELS = {"hotspot": Hotspot, "suggestion": WhistleSuggestion, "call": WhistleCall, "muster": Muster}
+_MODELS: dict[str, Any] = {"hotspot": Hotspot, "suggestion": WhistleSuggestion, "call": WhistleCall, "muster": Muster}
 
 
-def _apply(kind, pk, event, actor, note="", data=None, now=None, **changes):
+def _apply(
+    kind: str,
+    pk: int,
+    event: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    **changes: Any,
+) -> Any:
     model = _MODELS[kind]
     obj = model.objects.select_for_update().get(pk=pk)
     new = workflow.next_state(kind, obj.state, event)  # raises IllegalTransition
@@ -103,26 +113,56 @@ def _apply(kind, pk, event, actor, note="", data=None, now=None, **changes):
 
 
 @transaction.atomic
-def hotspot_transition(*, hotspot_id, event, actor, note="", data=None, **changes):
+def hotspot_transition(
+    *, hotspot_id: int, event: str, actor: Actor, note: str = "", data: dict[str, Any] | None = None, **changes: Any
+) -> Hotspot:
     return _apply("hotspot", hotspot_id, event, actor, note, data, **changes)
 
 
 @transaction.atomic
-def suggestion_transition(*, suggestion_id, event, actor, note="", data=None, **changes):
+def suggestion_transition(
+    *, suggestion_id: int, event: str, actor: Actor, note: str = "", data: dict[str, Any] | None = None, **changes: Any
+) -> WhistleSuggestion:
     return _apply("suggestion", suggestion_id, event, actor, note, data, **changes)
 
 
 @transaction.atomic
-def call_transition(*, call_id, event, actor, note="", data=None, now=None, **changes):
+def call_transition(
+    *,
+    call_id: int,
+    event: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    **changes: Any,
+) -> WhistleCall:
     return _apply("call", call_id, event, actor, note, data, now=now, **changes)
 
 
 @transaction.atomic
-def muster_transition(*, muster_id, event, actor, note="", data=None, now=None, **changes):
+def muster_transition(
+    *,
+    muster_id: int,
+    event: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    **changes: Any,
+) -> Muster:
     return _apply("muster", muster_id, event, actor, note, data, now=now, **changes)
 
 
-def _record(kind, obj, event, actor, note="", data=None, now=None):
+def _record(
+    kind: str,
+    obj: Any,
+    event: str,
+    actor: Actor,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
     """History and audit for a change that is not a transition (flags, evidence)."""
     call_id = obj.pk if kind == "call" else getattr(obj, "call_id", None)
     WhistleEvent.objects.create(
@@ -140,7 +180,7 @@ def _record(kind, obj, event, actor, note="", data=None, now=None):
     audit_record(actor=actor, action=f"whistles.{kind}.{event}", obj=obj, data={"note": note, **(data or {})})
 
 
-def _reason(text, what):
+def _reason(text: str, what: str) -> str:
     if not (text or "").strip():
         raise WhistleError("reason_required", f"{what}必须说明理由 / a reason is required")
     return text.strip()
@@ -149,14 +189,14 @@ def _reason(text, what):
 # --- hotspots and suggestions --------------------------------------------------------------------
 
 
-def hotspot_acknowledge(*, hotspot_id, actor, note=""):
+def hotspot_acknowledge(*, hotspot_id: int, actor: Actor, note: str = "") -> Hotspot:
     with transaction.atomic():
         hotspot = hotspot_transition(hotspot_id=hotspot_id, event="acknowledge", actor=actor, note=note)
         notify.hotspot_changed(hotspot, "acknowledge")
     return hotspot
 
 
-def hotspot_dismiss(*, hotspot_id, actor, reason):
+def hotspot_dismiss(*, hotspot_id: int, actor: Actor, reason: str) -> Hotspot:
     reason = _reason(reason, "排除热点")
     with transaction.atomic():
         hotspot = hotspot_transition(
@@ -166,7 +206,9 @@ def hotspot_dismiss(*, hotspot_id, actor, reason):
     return hotspot
 
 
-def suggestion_dismiss(*, suggestion_id, actor, reason, now=None):
+def suggestion_dismiss(
+    *, suggestion_id: int, actor: Actor, reason: str, now: datetime | None = None
+) -> WhistleSuggestion:
     reason = _reason(reason, "不采纳吹哨建议")
     now = now or timezone.now()
     with transaction.atomic():
@@ -186,9 +228,9 @@ def suggestion_dismiss(*, suggestion_id, actor, reason, now=None):
 WALK_TO_RESOLVED = ("accept", "start", "resume", "resolve")
 
 
-def _category_leaves(category_codes):
+def _category_leaves(category_codes: Iterable[str]) -> list[Category]:
     """Leaf categories for codes or prefixes (a hotspot's group when no appeal names one)."""
-    out = []
+    out: list[Category] = []
     for code in category_codes:
         out += list(
             Category.objects.filter(level=3, code__startswith=code, is_active=True).select_related("default_department")
@@ -196,17 +238,24 @@ def _category_leaves(category_codes):
     return out
 
 
-def whistle_proposal(*, street_code, appeals=(), category_codes=(), exclude_department_ids=(), at=None):
+def whistle_proposal(
+    *,
+    street_code: str,
+    appeals: Sequence[Appeal] = (),
+    category_codes: Sequence[str] = (),
+    exclude_department_ids: Iterable[int] = (),
+    at: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Departments to summon, from the responsibility catalogue (route_candidates) for every
     category of the linked appeals (or, with none, the given codes), at the grid most of the
     appeals lie in: lead units first, then assisting ones. Each with the categories and rules
     it comes from, so the street office sees why and may edit the list."""
     grids = [a.grid_code for a in appeals if a.grid_code.startswith(street_code)]
     grid_code = max(sorted(set(grids)), key=grids.count) if grids else street_code
-    categories = {a.category_id: a.category for a in appeals if a.category_id}
+    categories: dict[int, Any] = {a.category_id: a.category for a in appeals if a.category_id}
     if not categories and category_codes:
         categories = {c.pk: c for c in _category_leaves(category_codes)}
-    proposed = {}
+    proposed: dict[Any, Any] = {}
     for category in sorted(categories.values(), key=lambda c: c.code):
         for cand in route_candidates(category, grid_code, at):
             if cand.department.pk in exclude_department_ids:
@@ -237,7 +286,9 @@ def whistle_proposal(*, street_code, appeals=(), category_codes=(), exclude_depa
     return sorted(proposed.values(), key=lambda e: (e["role"] != "lead", e["department"]))
 
 
-def _place(lng, lat, crs, hotspot, appeals):
+def _place(
+    lng: float | None, lat: float | None, crs: str | None, hotspot: Hotspot | None, appeals: Sequence[Appeal]
+) -> Point:
     if lng is not None and lat is not None:
         return geofence.position(lng, lat, crs).point
     if hotspot is not None:
@@ -254,22 +305,22 @@ def _place(lng, lat, crs, hotspot, appeals):
 
 def whistle_blow(
     *,
-    actor,
-    problem,
-    street_code=None,
-    lng=None,
-    lat=None,
-    crs="wgs84",
-    area=None,
-    address_text="",
-    appeal_ids=None,
-    department_codes=None,
-    muster_deadline=None,
-    meeting_at=None,
-    suggestion_id=None,
-    hotspot_id=None,
-    now=None,
-):
+    actor: Actor,
+    problem: str,
+    street_code: str | None = None,
+    lng: float | None = None,
+    lat: float | None = None,
+    crs: str = "wgs84",
+    area: Any = None,
+    address_text: str = "",
+    appeal_ids: Sequence[int] | None = None,
+    department_codes: Sequence[str] | None = None,
+    muster_deadline: datetime | None = None,
+    meeting_at: datetime | None = None,
+    suggestion_id: int | None = None,
+    hotspot_id: int | None = None,
+    now: datetime | None = None,
+) -> WhistleCall:
     """吹哨: the street summons departments to one place. From a suggestion (confirming it, with
     its hotspot and appeals) or by hand. Departments: `department_codes` as the street chose
     them, or, when None, the proposal from the responsibility catalogue."""
@@ -405,7 +456,7 @@ def whistle_blow(
     return call
 
 
-def suggestion_confirm(*, suggestion_id, actor, problem="", **kw):
+def suggestion_confirm(*, suggestion_id: int, actor: Actor, problem: str = "", **kw: Any) -> WhistleCall:
     """Confirming a suggestion is blowing the whistle on it."""
     if not problem:
         s = WhistleSuggestion.objects.get(pk=suggestion_id)
@@ -416,7 +467,7 @@ def suggestion_confirm(*, suggestion_id, actor, problem="", **kw):
 # --- mustering ---------------------------------------------------------------------------------------
 
 
-def _open_call(muster_id):
+def _open_call(muster_id: int) -> WhistleCall:
     """Lock the call first (every muster service does, so two departments answering at once
     queue on the call and the first one moves it on), then the muster."""
     call_id = Muster.objects.values_list("call_id", flat=True).get(pk=muster_id)
@@ -426,13 +477,15 @@ def _open_call(muster_id):
     return call
 
 
-def _advance_call(call, event, actor, now, data):
+def _advance_call(
+    call: WhistleCall, event: str, actor: Actor, now: datetime, data: dict[str, Any]
+) -> tuple[WhistleCall, bool]:
     if (call.state, event) in workflow.CALL_TRANSITIONS:
         return call_transition(call_id=call.pk, event=event, actor=actor, now=now, data=data), True
     return call, False
 
 
-def muster_acknowledge(*, muster_id, actor, note="", now=None):
+def muster_acknowledge(*, muster_id: int, actor: Actor, note: str = "", now: datetime | None = None) -> Muster:
     """响应: the department has seen the summons and is on its way."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -563,7 +616,7 @@ def muster_report(
 # --- escalation ------------------------------------------------------------------------------------
 
 
-def muster_escalate(*, muster_id, now=None):
+def muster_escalate(*, muster_id: int, now: datetime | None = None) -> Muster | None:
     """One late muster: flagged late and escalated to the district (record + notice). Returns
     the muster, or None when it was no longer due (arrived, escalated, call over)."""
     now = now or timezone.now()
@@ -597,7 +650,7 @@ def muster_escalate(*, muster_id, now=None):
     return muster
 
 
-def muster_sweep(now=None, limit=1000):
+def muster_sweep(now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
     """Escalate every muster not on site by its call's deadline. Reads its work from the
     database, so a sweeper that was down catches up; running it twice changes nothing."""
     now = now or timezone.now()
@@ -615,12 +668,13 @@ def muster_sweep(now=None, limit=1000):
 # --- closing ----------------------------------------------------------------------------------------
 
 
-def _walk(state):
+def _walk(state: str) -> list[str] | None:
     """The shortest list of events in WALK_TO_RESOLVED taking an appeal from `state` to
     resolved along the appeals' own transition table, or None (returned, merged, not yet
     dispatched: the call cannot settle those)."""
     table = appeal_workflow.TRANSITIONS
-    seen, queue = {state}, deque([(state, [])])
+    seen = {state}
+    queue: deque[tuple[Any, list[Any]]] = deque([(state, [])])
     while queue:
         s, path = queue.popleft()
         for event in WALK_TO_RESOLVED:
@@ -634,7 +688,7 @@ def _walk(state):
     return None
 
 
-def _resolve_appeal(appeal_id, actor, call, note):
+def _resolve_appeal(appeal_id: int, actor: Actor, call: WhistleCall, note: str) -> tuple[str, str, list[str]]:
     state = Appeal.objects.values_list("state", flat=True).get(pk=appeal_id)
     if state in (appeal_workflow.State.RESOLVED, appeal_workflow.State.CLOSED):
         return "already", state, []
@@ -653,7 +707,7 @@ def _resolve_appeal(appeal_id, actor, call, note):
     return "resolved", state, path
 
 
-def whistle_close(*, call_id, actor, note, now=None):
+def whistle_close(*, call_id: int, actor: Actor, note: str, now: datetime | None = None) -> WhistleCall:
     """办结: the street closes the call when the problem is solved. Every linked appeal is
     resolved as substantive (实质办结) through the appeals' own door, walking accept / start
     first where resolve is not yet legal, each step recorded as done by the call. Appeals
@@ -664,7 +718,7 @@ def whistle_close(*, call_id, actor, note, now=None):
         _lock_audit_head()
         call = WhistleCall.objects.select_for_update().get(pk=call_id)
         workflow.next_state("call", call.state, "close")  # refuse before touching any appeal
-        result = {"resolved": [], "already": [], "skipped": []}
+        result: dict[str, list[Any]] = {"resolved": [], "already": [], "skipped": []}
         for appeal_id in sorted(call.appeals.values_list("pk", flat=True)):
             outcome, state, path = _resolve_appeal(appeal_id, actor, call, note)
             result[outcome].append({"appeal": appeal_id, "from": state, "events": path})
@@ -683,7 +737,7 @@ def whistle_close(*, call_id, actor, note, now=None):
     return call
 
 
-def whistle_cancel(*, call_id, actor, reason, now=None):
+def whistle_cancel(*, call_id: int, actor: Actor, reason: str, now: datetime | None = None) -> WhistleCall:
     reason = _reason(reason, "撤销吹哨")
     now = now or timezone.now()
     with transaction.atomic():
@@ -697,7 +751,7 @@ def whistle_cancel(*, call_id, actor, reason, now=None):
 # --- two-way evaluation ------------------------------------------------------------------------------
 
 
-def _score(value, name):
+def _score(value: Any, name: str) -> int:
     try:
         value = int(value)
     except (TypeError, ValueError):
@@ -707,10 +761,10 @@ def _score(value, name):
     return value
 
 
-def _evaluate(call, actor, **fields):
+def _evaluate(call: WhistleCall, actor: Actor, **fields: Any) -> Evaluation:
     try:
         with transaction.atomic():
-            ev = Evaluation.objects.create(call=call, by=actor, **fields)
+            ev = Evaluation.objects.create(call=call, by=actor, **fields)  # type: ignore[misc]  # a user rates
     except IntegrityError:
         raise WhistleError("already_evaluated", "已评价过 / already evaluated") from None
     data = {k: (v.pk if hasattr(v, "pk") else v) for k, v in fields.items()}
@@ -719,7 +773,9 @@ def _evaluate(call, actor, **fields):
     return ev
 
 
-def evaluation_rate_department(*, muster_id, actor, timeliness, action, result, comment=""):
+def evaluation_rate_department(
+    *, muster_id: int, actor: Actor, timeliness: int, action: int, result: int, comment: str = ""
+) -> Evaluation:
     """街道评部门: once the call is over, the street rates each summoned department."""
     with transaction.atomic():
         muster = Muster.objects.select_related("call").get(pk=muster_id)
@@ -738,7 +794,7 @@ def evaluation_rate_department(*, muster_id, actor, timeliness, action, result, 
         )
 
 
-def evaluation_rate_street(*, call_id, actor, justified, comment=""):
+def evaluation_rate_street(*, call_id: int, actor: Actor, justified: bool, comment: str = "") -> Evaluation:
     """部门评街道: a summoned department says whether the whistle was justified."""
     with transaction.atomic():
         call = WhistleCall.objects.get(pk=call_id)

@@ -122,16 +122,16 @@ CALL_DONE = frozenset({C.CLOSED, C.CANCELLED})
 MUSTER_NOT_ARRIVED = frozenset({M.SUMMONED, M.ACKNOWLEDGED})
 
 
-def next_state(kind, state, event):
+def next_state(kind: str, state: str, event: str) -> str:
     try:
         return TABLES[kind][(state, event)]
     except KeyError:
         raise IllegalTransition(kind, state, event) from None
 
 
-def allowed_events(kind, state):
+def allowed_events(kind: str, state: str) -> list[str]:
     return sorted(event for (s, event) in TABLES[kind] if s == state)
 
 
-def states(kind):
+def states(kind: str) -> list[str]:
     return sorted({s for pair in TABLES[kind].items() for s in (pair[0][0], pair[1])})

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gridgov import files, inputs
+from gridgov import inputs
 from gridgov import schema as doc
 from gridgov.appeals import field_rules, field_tasks
 from gridgov.appeals.models import Category, Kind

@@ -32,6 +32,7 @@ transaction: nothing is lost, nothing doubled.
 """
 
 import logging
+from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -68,7 +69,11 @@ class _Item:
 
     def __init__(self, index, data, received_at):
         self.index, self.data, self.received_at = index, data, received_at
-        self.loc = self.fields = self.decision = self.clock = self.appeal = None
+        self.loc: Any = None
+        self.fields: Any = None
+        self.decision: Any = None
+        self.clock: Any = None
+        self.appeal: Any = None
         self.rows, self.audits, self.assignments, self.last_event = [], [], [], ""
 
     def record(self, records, event):
@@ -121,10 +126,12 @@ def appeal_register_many(items, *, actor, classifier=None, geocoder=None, now=No
     per item: (appeal, created) as appeal_register returns, or the exception that refused it
     (services.AppealError, BadPoint, Category.DoesNotExist, or another error of that item)."""
     now = now or timezone.now()
-    results = [None] * len(items)
+    results: list[Any] = [None] * len(items)
     keys = {(d.get("source_system", ""), d["external_id"]) for d in items if d.get("external_id")}
     existing = _existing(keys)
-    first, repeats, todo = {}, {}, []
+    first: dict[Any, Any] = {}
+    repeats: dict[Any, Any] = {}
+    todo: list[Any] = []
     for i, data in enumerate(items):
         key = (data.get("source_system", ""), data.get("external_id", ""))
         if key[1] and key in existing:

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -148,7 +149,7 @@ def model_read(path=None):
 # --- the per-process cache -------------------------------------------------------------------
 
 _lock = threading.Lock()
-_cache = {"key": None, "model": None}
+_cache: dict[str, Any] = {"key": None, "model": None}
 
 
 def loaded_model():
@@ -188,7 +189,7 @@ def model_guesses(text: str, k: int = 3) -> list[Guess]:
 def model_guesses_many(texts: Sequence[str], k: int = 3) -> list[list[Guess]]:
     """model_guesses for many texts with one call of the model (bulk intake)."""
     model = loaded_model()
-    out = [[] for _ in texts]
+    out: list[list[Any]] = [[] for _ in texts]
     todo = [i for i, text in enumerate(texts) if (text or "").strip()]
     if model is None or model.classifier.pipeline is None or not todo:
         return out

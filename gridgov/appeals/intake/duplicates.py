@@ -55,6 +55,7 @@ from collections.abc import Hashable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from gridgov.appeals.timelimits.clock import require_aware
 
@@ -180,7 +181,7 @@ def normalise(text):
 
 
 def _ngrams(segments, sizes):
-    out = set()
+    out: set[Any] = set()
     for seg in segments:
         if not seg:
             continue
@@ -334,7 +335,7 @@ def group_duplicates(sketches, *, params=DuplicateParams()):
             if a != b:
                 # The earlier root stays root, so a group's root is its lead.
                 parent[max(a, b)] = min(a, b)
-    groups = {}
+    groups: dict[Any, Any] = {}
     for i, sketch in enumerate(items):
         groups.setdefault(root(i), []).append(sketch.id)
     return [groups[r] for r in sorted(groups)]

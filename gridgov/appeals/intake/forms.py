@@ -1,6 +1,8 @@
 """The operator's intake form. Widgets and Chinese labels here; the rules are the API's
 (AppealRegisterInput), so a form and an API call accept and refuse the same appeals."""
 
+from typing import Any
+
 from django import forms
 
 from gridgov.appeals.models import Category, Channel, Kind
@@ -20,9 +22,9 @@ def chinese(message):
 
 def category_choices(empty_label):
     """Active leaves grouped under their level-2 parent, as <optgroup>s."""
-    groups = {}
+    groups: dict[str, list[tuple[str, str]]] = {}
     for leaf in Category.objects.filter(level=3, is_active=True).select_related("parent").order_by("code"):
-        groups.setdefault(leaf.parent.name if leaf.parent_id else "", []).append(
+        groups.setdefault(leaf.parent.name if leaf.parent_id else "", []).append(  # type: ignore[union-attr]
             (leaf.code, f"{leaf.name}（{leaf.code}）")
         )
     return [("", empty_label), *groups.items()]
@@ -46,11 +48,11 @@ class IntakeForm(forms.Form):
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.fields["category_code"].choices = category_choices("自动分类")
-        self.register_data = None
+        self.fields["category_code"].choices = category_choices("自动分类")  # type: ignore[attr-defined]
+        self.register_data: Any = None  # what clean() validated, for appeal_register
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         data = AppealRegisterInput(data={k: v for k, v in cleaned.items() if v not in (None, "")})

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -349,7 +350,9 @@ def import_rows(table, mapping, *, source_system, actor, dry_run=False, progress
     if a later one fails. Re-running a file creates nothing twice (source_system + external_id).
     Good rows are registered `chunk` at a time (batch.appeal_register_many, which decides for
     each row what appeal_register would)."""
-    results, seen, pending = [], set(), []
+    results: list[Any] = []
+    seen: set[Any] = set()
+    pending: list[Any] = []
     validate = AppealRegisterInput.validator(text_input=True)
     rows = table.rows if progress is None else progress(table.rows)
 

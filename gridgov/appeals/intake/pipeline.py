@@ -5,6 +5,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -20,7 +21,7 @@ from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import OPEN_STATES
 from gridgov.areas.codes import community_code_of
 from gridgov.areas.coords import to_wgs84
-from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
+from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, GridChain, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp
 
 # --- 1. locate ------------------------------------------------------------------------------
@@ -28,7 +29,7 @@ from gridgov.nlp import classify as nlp
 
 @dataclass
 class LocationDecision:
-    chain: object | None  # GridChain
+    chain: GridChain | None
     position: Point | None
     method: str  # "position" | "geocode" | "none"
     confidence: float
@@ -42,7 +43,7 @@ class LocationDecision:
 def _position_decision(chain, lng, lat, crs, wlng, wlat):
     """What locating a given position decided: the chain (None: outside every grid), the point
     in WGS-84 and the evidence kept on the appeal."""
-    detail = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(wlng, 7), round(wlat, 7)]}
+    detail: dict[str, Any] = {"input": {"lng": lng, "lat": lat, "crs": crs}, "wgs84": [round(wlng, 7), round(wlat, 7)]}
     if chain is None:
         detail["outside"] = True
     else:
@@ -73,8 +74,8 @@ def locate_steps(requests, *, geocoder=None):
     """locate_step for many requests (dicts with lng, lat, crs, address_text), the positions
     through the in-process grid index (gridgov.areas.locate.locate_many, which answers as
     locate does), one call per CRS. Returns a LocationDecision, or the BadPoint, per request."""
-    out = [None] * len(requests)
-    by_crs = {}  # crs -> [(index, lng, lat)]
+    out: list[Any] = [None] * len(requests)
+    by_crs: dict[str, list[tuple[int, float, float]]] = {}  # crs -> [(index, lng, lat)]
     geocoded = []  # (index, best candidate, detail)
     for i, r in enumerate(requests):
         if r.get("lng") is not None and r.get("lat") is not None:
@@ -164,7 +165,7 @@ _LINES = ("110", "119", "120")
 
 def risk_step(text):
     """[{"flag", "words", "transfer", "transfers"}], one per kind of risk, in a fixed order."""
-    merged = {}
+    merged: dict[Any, Any] = {}
     for f in nlp.risk_flags(text):
         entry = merged.setdefault(_RISK_FLAG[f.kind], {"words": set(), "transfers": set()})
         entry["words"].update(f.words)
@@ -235,7 +236,7 @@ def duplicates_many(sketches, params=None, limit=500):
     recent `limit` of them together. Located appeals have a position at intake."""
     params = params or DuplicateParams()
     probes = [(i, sk) for i, sk in enumerate(sketches) if sk is not None and sk.has_position]
-    out = [[] for _ in sketches]
+    out: list[list[Any]] = [[] for _ in sketches]
     if not probes:
         return out
     window = params.window_hours * 3600.0
@@ -271,12 +272,12 @@ def duplicates_many(sketches, params=None, limit=500):
                 [ids],
             )
             rows = {r[0]: AppealSketch(*r) for r in cur.fetchall()}
-    found = {}
+    found: dict[Any, Any] = {}
     for i, cid in pairs:
         found.setdefault(i, []).append(rows[cid])
     # The batch's earlier appeals, in cells as wide as the widest box: a box meets 3 × 3 cells.
     cell = max(_box_deg(params, sk.lat) for _, sk in probes)
-    earlier = {}
+    earlier: dict[Any, Any] = {}
     for i, sk in probes:
         deg = _box_deg(params, sk.lat)
         cx, cy = math.floor(sk.lng / cell), math.floor(sk.lat / cell)
@@ -309,8 +310,8 @@ def duplicates_step(appeal, params=None):
 
 @dataclass
 class RouteDecision:
-    lead: object | None  # Department
-    lead_rule: object | None
+    lead: Department | None
+    lead_rule: ResponsibilityRule | None
     assists: list  # [(Department, rule or None, why)]
     first_receiver: bool
     explanation: dict
@@ -328,7 +329,7 @@ def route_step(category, grid_code, at, risk_flags=(), book=None):
         for c in cands
         if c.role != "lead" or (lead and c is not lead and c.area_code == lead.area_code)
     ]
-    explanation = {
+    explanation: dict[str, Any] = {
         "candidates": [
             {
                 "department": c.department.code,

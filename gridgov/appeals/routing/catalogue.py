@@ -2,15 +2,24 @@
 ends the rule in force and starts its successor at the same moment, so routing at any
 earlier time still finds the rule that applied then."""
 
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
-from gridgov.appeals.models import ResponsibilityRule
+from gridgov.accounts.models import Department
+from gridgov.appeals.models import Category, ResponsibilityRule
 
 
 def responsibility_rule_add(
-    *, category, department, area_code="", role=ResponsibilityRule.Role.LEAD, when=None, note=""
-):
+    *,
+    category: Category,
+    department: Department,
+    area_code: str = "",
+    role: str = ResponsibilityRule.Role.LEAD,
+    when: datetime | None = None,
+    note: str = "",
+) -> ResponsibilityRule:
     return ResponsibilityRule.objects.create(
         category=category,
         department=department,
@@ -22,7 +31,7 @@ def responsibility_rule_add(
 
 
 @transaction.atomic
-def responsibility_rule_end(rule, *, when=None):
+def responsibility_rule_end(rule: ResponsibilityRule, *, when: datetime | None = None) -> ResponsibilityRule:
     """End a rule in force; it stays as history."""
     rule = ResponsibilityRule.objects.select_for_update().get(pk=rule.pk)
     if rule.valid_to is not None:
@@ -33,7 +42,9 @@ def responsibility_rule_end(rule, *, when=None):
 
 
 @transaction.atomic
-def responsibility_rule_replace(rule, *, department, when=None, note=""):
+def responsibility_rule_replace(
+    rule: ResponsibilityRule, *, department: Department, when: datetime | None = None, note: str = ""
+) -> ResponsibilityRule:
     """Hand a rule's category, area and role to another department from `when` on."""
     when = when or timezone.now()
     old = responsibility_rule_end(rule, when=when)

@@ -1,6 +1,9 @@
 """Reads of the appeals catalogue."""
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import Q
 
@@ -24,7 +27,7 @@ class RouteCandidate:
     area_code: str  # where the rule applies: '' (city), a district or a street code
 
     @property
-    def is_default(self):
+    def is_default(self) -> bool:
         return self.rule is None
 
 
@@ -46,7 +49,7 @@ def locality_of(grid_code: str) -> Department | None:
     return street_office_department(street_code_of(grid_code or ""))
 
 
-def route_candidates(category, grid_code, at=None):
+def route_candidates(category: Category | int, grid_code: str, at: datetime | None = None) -> list[RouteCandidate]:
     """Who handles `category` at `grid_code` (any area code, or '' when the place is unknown)
     according to the rules in force at `at` (default: now).
 
@@ -64,16 +67,18 @@ def route_candidates(category, grid_code, at=None):
     return _ranked(category, rules)
 
 
-def _ranked(category, rules):
-    rules = sorted(rules, key=lambda r: (-len(r.area_code), r.role != LEAD, r.department.code, r.pk))
-    out, seen = [], set()
-    for rule in rules:
+def _ranked(category: Category, rules: Iterable[ResponsibilityRule]) -> list[RouteCandidate]:
+    ordered = sorted(rules, key=lambda r: (-len(r.area_code), r.role != LEAD, r.department.code, r.pk))
+    out: list[RouteCandidate] = []
+    seen: set[tuple[int, str]] = set()
+    for rule in ordered:
         if (rule.department_id, rule.role) in seen:
             continue
         seen.add((rule.department_id, rule.role))
         out.append(RouteCandidate(department=rule.department, role=rule.role, rule=rule, area_code=rule.area_code))
     if category.default_department_id and not any(c.role == LEAD for c in out):
-        out.append(RouteCandidate(department=category.default_department, role=LEAD, rule=None, area_code=""))
+        default = category.default_department
+        out.append(RouteCandidate(department=default, role=LEAD, rule=None, area_code=""))  # type: ignore[arg-type]
     return out
 
 
@@ -82,13 +87,13 @@ class RouteBook:
     appeal at a time. pipeline.route_step asks a book; BatchRouteBook answers the same
     questions for a batch of appeals from what it read once."""
 
-    def candidates(self, category, grid_code, at):
+    def candidates(self, category: Category, grid_code: str, at: datetime) -> list[RouteCandidate]:
         return route_candidates(category, grid_code, at)
 
     def locality(self, grid_code: str) -> Department | None:
         return locality_of(grid_code)
 
-    def police(self):
+    def police(self) -> Department | None:
         return Department.objects.filter(kind=Department.Kind.POLICE).order_by("code").first()
 
 
@@ -97,15 +102,17 @@ class BatchRouteBook(RouteBook):
     moment of `times`, read with one query, then filtered per appeal exactly as
     ResponsibilityRule.objects.in_force and route_candidates filter: the same answers."""
 
-    def __init__(self, categories, grid_codes, times):
-        categories = {c.pk: c for c in categories if c is not None}
+    def __init__(
+        self, categories: Iterable[Category | None], grid_codes: Collection[str], times: Collection[datetime]
+    ) -> None:
+        by_pk = {c.pk: c for c in categories if c is not None}
         prefixes = sorted({p for code in grid_codes for p in area_prefixes(code)})
-        self.rules = {}
-        if categories and times:
+        self.rules: dict[Any, Any] = {}
+        if by_pk and times:
             lo, hi = min(times), max(times)
             qs = (
                 ResponsibilityRule.objects.filter(
-                    category_id__in=sorted(categories), area_code__in=prefixes, valid_from__lte=hi
+                    category_id__in=sorted(by_pk), area_code__in=prefixes, valid_from__lte=hi
                 )
                 .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=lo))
                 .select_related("department")
@@ -115,7 +122,7 @@ class BatchRouteBook(RouteBook):
         self.localities = street_office_departments(street_code_of(code or "") for code in grid_codes)
         self._police = []  # read when a risk first asks for it
 
-    def candidates(self, category, grid_code, at):
+    def candidates(self, category: Category, grid_code: str, at: datetime) -> list[RouteCandidate]:
         prefixes = set(area_prefixes(grid_code))
         rules = [
             r
@@ -127,7 +134,7 @@ class BatchRouteBook(RouteBook):
     def locality(self, grid_code: str) -> Department | None:
         return self.localities.get(street_code_of(grid_code or ""))
 
-    def police(self):
+    def police(self) -> Department | None:
         if not self._police:
             self._police.append(super().police())
         return self._police[0]

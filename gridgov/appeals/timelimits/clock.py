@@ -218,7 +218,9 @@ def calendar_from_json(source=HOLIDAYS_FILE, years=None, **options):
     data = source if isinstance(source, dict) else json.loads(Path(source).read_text(encoding="utf-8"))
     known = {int(k): v for k, v in data.items() if not k.startswith("_")}
     wanted = sorted(known) if years is None else [int(y) for y in years]
-    holidays, workdays, estimated = set(), set(), set()
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    estimated: set[int] = set()
     for year in wanted:
         if year not in known:
             raise UnknownYear(f"no holiday data for {year}; known years: {sorted(known)}")
@@ -229,7 +231,13 @@ def calendar_from_json(source=HOLIDAYS_FILE, years=None, **options):
             workdays.add(_check_workday(_date(row["date"])))
         if entry.get("status", "estimated") != "official":
             estimated.add(year)
-    return WorkCalendar(holidays, workdays, years=frozenset(wanted), estimated_years=estimated, **options)
+    return WorkCalendar(
+        frozenset(holidays),
+        frozenset(workdays),
+        years=frozenset(wanted),
+        estimated_years=frozenset(estimated),
+        **options,
+    )
 
 
 def calendar_from_csv(path, **options):
@@ -237,7 +245,10 @@ def calendar_from_csv(path, **options):
     `kind,from,to,name[,status]`: kind is `holiday` or `workday`, `to` may be empty for a
     single day, status `official` or `estimated` (the default) per row. The years covered
     are those that appear in the file."""
-    holidays, workdays, years, estimated = set(), set(), set(), set()
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    years: set[int] = set()
+    estimated: set[int] = set()
     with open(path, newline="", encoding="utf-8-sig") as fh:
         for line, row in enumerate(csv.DictReader(fh), start=2):
             kind = (row.get("kind") or "").strip().lower()
@@ -252,7 +263,13 @@ def calendar_from_csv(path, **options):
             years |= {start.year, end.year}
             if (row.get("status") or "estimated").strip().lower() != "official":
                 estimated |= {start.year, end.year}
-    return WorkCalendar(holidays, workdays, years=frozenset(years), estimated_years=estimated, **options)
+    return WorkCalendar(
+        frozenset(holidays),
+        frozenset(workdays),
+        years=frozenset(years),
+        estimated_years=frozenset(estimated),
+        **options,
+    )
 
 
 @cache

@@ -7,13 +7,15 @@ which sets the next date. Resolving the appeal closes the item (`long_term_close
 services.appeal_resolve), whatever state it was resolved from.
 """
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from gridgov.accounts.access import Actor, Viewer
 from gridgov.appeals import notices
-from gridgov.appeals.models import AppealEvent, LongTermItem
+from gridgov.appeals.models import Appeal, AppealEvent, LongTermItem
 from gridgov.appeals.timelimits.supervision import oversight_appeals
 from gridgov.appeals.workflow import OPEN_STATES
 from gridgov.audit.services import audit_record
@@ -21,7 +23,7 @@ from gridgov.audit.services import audit_record
 REMINDER = "ledger_review_due"
 
 
-def _key(moment):
+def _key(moment: datetime) -> str:
     # One spelling of an instant, so a reminder can be matched to the review date it was for.
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -29,7 +31,7 @@ def _key(moment):
 # --- selectors --------------------------------------------------------------------------------
 
 
-def long_term_items(user=None, *, open_only=True):
+def long_term_items(user: Viewer = None, *, open_only: bool = True) -> QuerySet[LongTermItem]:
     """The ledger, oldest review date first; scoped to what `user` oversees when given."""
     qs = LongTermItem.objects.select_related("appeal", "appeal__department").order_by("review_at", "pk")
     if open_only:
@@ -39,7 +41,7 @@ def long_term_items(user=None, *, open_only=True):
     return qs
 
 
-def long_term_due(now=None):
+def long_term_due(now: datetime | None = None) -> list[LongTermItem]:
     """Open items of open appeals whose review date has come and that have had no reminder for
     that date yet."""
     now = now or timezone.now()
@@ -55,7 +57,7 @@ def long_term_due(now=None):
 # --- services ---------------------------------------------------------------------------------
 
 
-def long_term_remind(now=None):
+def long_term_remind(now: datetime | None = None) -> dict[str, int]:
     """Record a review reminder for every due item: history row, audit record, notice to the
     unit and the hotline centre. Idempotent: a second run for the same dates records nothing."""
     now = now or timezone.now()
@@ -93,7 +95,15 @@ def long_term_remind(now=None):
     return {"due": len(due), "reminded": reminded}
 
 
-def long_term_review(*, appeal_id, actor, review_at, note="", plan=None, now=None):
+def long_term_review(
+    *,
+    appeal_id: int,
+    actor: Actor,
+    review_at: datetime,
+    note: str = "",
+    plan: str | None = None,
+    now: datetime | None = None,
+) -> LongTermItem:
     """The unit has reviewed the item: record it and set the next review date."""
     now = now or timezone.now()
     if review_at <= now:
@@ -114,7 +124,7 @@ def long_term_review(*, appeal_id, actor, review_at, note="", plan=None, now=Non
         appeal = item.appeal
         AppealEvent.objects.create(
             appeal=appeal,
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=actor if getattr(actor, "pk", None) else None,  # type: ignore[misc]  # a user, or none
             event="ledger_review",
             old_state=appeal.state,
             new_state=appeal.state,
@@ -126,7 +136,7 @@ def long_term_review(*, appeal_id, actor, review_at, note="", plan=None, now=Non
     return item
 
 
-def long_term_close(*, appeal, actor, now=None):
+def long_term_close(*, appeal: Appeal, actor: Actor, now: datetime | None = None) -> LongTermItem | None:
     """Close the appeal's open ledger item, if it has one (the appeal was solved). Returns the
     item or None."""
     now = now or timezone.now()
@@ -139,7 +149,7 @@ def long_term_close(*, appeal, actor, now=None):
         data = {"opened_at": _key(item.opened_at), "days_open": (now - item.opened_at).days}
         AppealEvent.objects.create(
             appeal_id=appeal.pk,
-            actor=actor if getattr(actor, "pk", None) else None,
+            actor=actor if getattr(actor, "pk", None) else None,  # type: ignore[misc]  # a user, or none
             event="ledger_close",
             old_state=appeal.state,
             new_state=appeal.state,

@@ -7,13 +7,14 @@ appeal lies in, whose leaders then see it in `supervision_list`. Both stay on th
 warning_colour and in its history (AppealEvent "colour_orange" / "colour_red").
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from gridgov.accounts.access import jurisdiction
+from gridgov.accounts.access import Viewer, jurisdiction
 from gridgov.accounts.models import Department, Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, WarningColour
 from gridgov.appeals.timelimits import clock
@@ -33,11 +34,16 @@ def district_of(appeal: Appeal) -> str:
     return dept.district_code if dept is not None else ""
 
 
-def colour_change_data(appeal, old, new):
+def colour_change_data(appeal: Appeal, old: str, new: str) -> dict[str, Any]:
     """What a colour change records: the colours passed over while nothing ran, when the new
     colour fell due (the sweep may run later), supervision and escalation."""
     lo, hi = COLOURS.index(old), COLOURS.index(new)
-    data = {"old": old, "new": new, "supervised": new in SUPERVISED, "escalated": new == WarningColour.RED}
+    data: dict[str, Any] = {
+        "old": old,
+        "new": new,
+        "supervised": new in SUPERVISED,
+        "escalated": new == WarningColour.RED,
+    }
     if hi > lo + 1:
         data["skipped"] = COLOURS[lo + 1 : hi]
     if hi > 0 and appeal.deadline is not None:
@@ -51,7 +57,7 @@ def colour_change_data(appeal, old, new):
 # --- who oversees what ------------------------------------------------------------------------
 
 
-def oversight_appeals(user):
+def oversight_appeals(user: Viewer) -> QuerySet[Appeal]:
     """Appeals `user` oversees: everything for the hotline centre and administrators, its own
     (lead or assisting) for a unit's staff, the street's for a street office, the district's
     (or the city's) for a leader; nothing for anyone else."""
@@ -76,7 +82,7 @@ def oversight_appeals(user):
     return qs.none()
 
 
-def supervision_list(user, now=None):
+def supervision_list(user: Viewer, now: datetime | None = None) -> list[dict[str, Any]]:
     """Orange and red appeals on the clock, by unit, most escalated units first; each appeal with
     its deadline, since when it has had its colour, how long it is overdue (zero while orange) and
     the time it has left. Leaders see only red: what was escalated to them.
@@ -87,7 +93,7 @@ def supervision_list(user, now=None):
     now = now or timezone.now()
     colours = (
         [WarningColour.RED]
-        if getattr(user, "role", None) == Role.LEADER and not user.is_superuser
+        if getattr(user, "role", None) == Role.LEADER and not user.is_superuser  # type: ignore[union-attr]
         else list(SUPERVISED)
     )
     since = (
@@ -102,7 +108,7 @@ def supervision_list(user, now=None):
         .annotate(colour_since=Subquery(since))
         .order_by("deadline", "pk")
     )
-    units = {}
+    units: dict[Any, Any] = {}
     for a in rows:
         d = a.department
         unit = units.setdefault(
@@ -134,7 +140,7 @@ def supervision_list(user, now=None):
     return sorted(units.values(), key=lambda u: (-u["red"], -u["orange"], -u["max_overdue"], u["department"]["code"]))
 
 
-def escalated_to_district(district_code, now=None):
+def escalated_to_district(district_code: str, now: datetime | None = None) -> QuerySet[Appeal]:
     """Red appeals on the clock in a district: the flag its leaders act on (提级处置)."""
     return (
         Appeal.objects.filter(
@@ -148,7 +154,7 @@ def escalated_to_district(district_code, now=None):
 # --- disputes (退单) ----------------------------------------------------------------------------
 
 
-def dispute_counts(since=None, until=None):
+def dispute_counts(since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
     """Per unit: returns it made (退单) in [since, until), and how the hotline centre decided the
     returns it made: upheld (reassigned to another unit) or refused (the unit keeps the appeal).
     A decision counts for the unit whose return it answered, and in the window it was taken in.
@@ -178,7 +184,7 @@ def dispute_counts(since=None, until=None):
         .annotate(n=Count("id"))
         .values_list("returner", "event", "n")
     )
-    counts = {}
+    counts: dict[Any, Any] = {}
     for dept_id, n in made:
         counts.setdefault(dept_id, {"made": 0, "upheld": 0, "refused": 0})["made"] += n
     for dept_id, event, n in decided:

@@ -1,6 +1,7 @@
 """Print the demo accounts that load_demo_city made: who to log in as, to see what."""
 
 import unicodedata
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -9,7 +10,7 @@ from fixtures.democity import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD
 from gridgov.accounts.models import Role
 from gridgov.areas.models import LEVEL_BY_LENGTH
 
-ROLE_ORDER = [
+ROLE_ORDER: list[str] = [
     Role.ADMIN,
     Role.HOTLINE_CENTER,
     Role.OPERATOR,
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             self.stdout.write("全部账号 / every account: python manage.py demo_logins --all")
 
     def area_names(self, codes):
-        out = {}
+        out: dict[Any, Any] = {}
         for length, model in LEVEL_BY_LENGTH.items():
             wanted = [c for c in codes if len(c) == length]
             if wanted:

@@ -13,6 +13,7 @@ Ctrl-C (or --duration) stops it with a summary.
 import random
 import time
 from collections import Counter
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -64,7 +65,7 @@ class Command(BaseCommand):
         users = _Users()
         maker = AppealMaker(city, categories, seed=seed, grid_workers=users.grid_workers)
         rng = random.Random(seed)
-        counts = Counter()
+        counts: Counter[str] = Counter()
         start = time.monotonic()
         self.stdout.write(
             f"模拟开始 / simulating {rate:g} appeals/s, seed {seed}"
@@ -113,12 +114,12 @@ class Command(BaseCommand):
         appeal, _ = services.appeal_register(data=data, actor=actor)
         counts["registered"] += 1
         counts[f"state:{appeal.state}"] += 1
-        cat = appeal.category.name if appeal.category_id else "未分类"
+        cat = appeal.category.name if appeal.category_id else "未分类"  # type: ignore[union-attr]
         self._line(
             "登记",
             appeal,
             f"{appeal.get_channel_display()} {cat} {appeal.location.get('method', '')} "
-            f"→ {appeal.department.name if appeal.department_id else '—'}",
+            f"→ {appeal.department.name if appeal.department_id else '—'}",  # type: ignore[union-attr]
         )
 
     def _act(self, users, rng, counts):
@@ -166,7 +167,7 @@ class _Users:
         self.operator = next((u for u in users if u.role == "operator"), None) or "simulate"
         self.hotline = next((u for u in users if u.role == "hotline_center"), None)
         self.grid_workers = [(u.pk, list(u.grid_codes)) for u in users if u.role == "grid_worker" and u.grid_codes]
-        self.units = {}
+        self.units: dict[Any, Any] = {}
         for u in users:
             if u.department_id and u.role in ("department", "street_office"):
                 self.units.setdefault(u.department_id, u)
