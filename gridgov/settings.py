@@ -11,7 +11,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from gridgov.appeals.timelimits.clock import parse_modes  # the tiers' one definition; no Django
+from gridgov.appeals.tiers import parse_modes  # the tiers' one definition; no Django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

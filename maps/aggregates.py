@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from gridgov.appeals.access import appeals_visible_to
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS
-from gridgov.areas.codes import LEVEL_LENGTH
+from gridgov.areacodes import LEVEL_LENGTH
 from gridgov.areas.views import tolerance_for_zoom
 
 from .models import AppealCount, RollupState

@@ -8,9 +8,18 @@ view, the admin and the WebSocket consumers scope through these functions.
 from collections.abc import Callable
 from typing import TypeVar
 
-from gridgov.areas.codes import ancestor_codes
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Model, Q, QuerySet
 
-from .models import Role
+from gridgov.areacodes import ancestor_codes
+
+from .models import Role, User
+
+# Who may be asking: a user, an anonymous visitor, or nobody (a command, a task).
+Viewer = User | AnonymousUser | None
+# Who acts: a user, or a name such as "system".
+Actor = User | str | None
+M = TypeVar("M", bound=Model)
 
 CITY_WIDE_ROLES = {Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN}
 READ_ONLY_ROLES = {Role.LEADER}

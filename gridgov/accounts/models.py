@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from gridgov.areas.codes import DISTRICT_LENGTH, STREET_LENGTH
+from gridgov.areacodes import DISTRICT_LENGTH, STREET_LENGTH
 
 code_digits = RegexValidator(r"^\d+$", _("只能包含数字"))
 

@@ -3,25 +3,28 @@ so an appeal is scoped by the same grid-code prefixes as everything else; the ap
 the intake page ask only these questions."""
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.gis.geos import GEOSGeometry
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 
 from gridgov.accounts.access import (
+    Viewer,
     is_active_user,
     is_city_wide,
     scope_codes,
     sees_by_department,
     works_for,
 )
-from gridgov.accounts.models import Role
+from gridgov.accounts.models import Role, User
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Attachment
 from gridgov.appeals.workflow import PRE_DISPATCH_STATES, State
-from gridgov.areas.codes import area_codes_of, level_of
+from gridgov.areacodes import area_codes_of, level_of
 from gridgov.areas.models import Community, District, Street
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeIs
+    pass
 
 # Actions a unit takes on an appeal it holds (lead or first receiver).
 UNIT_ACTIONS = frozenset({"accept", "start", "resolve", "return", "suspend", "resume"})

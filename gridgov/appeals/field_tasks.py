@@ -42,7 +42,7 @@ from gridgov.appeals.field_rules import (
 from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Channel
 from gridgov.appeals.services import AppealError
 from gridgov.appeals.workflow import ClosureType, IllegalTransition, State
-from gridgov.areas.codes import STREET_LENGTH, street_code_of
+from gridgov.areacodes import STREET_LENGTH, street_code_of
 from gridgov.audit.services import audit_record
 from gridgov.fieldwork import evidence, geofence
 from gridgov.fieldwork.evidence import EvidenceFile

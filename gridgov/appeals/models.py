@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Department
-from gridgov.appeals.timelimits.clock import TIERS
+from gridgov.appeals.tiers import TIERS
 from gridgov.appeals.workflow import OPEN_STATES, STATE_LABELS, ClosureType, State
 
 # --- catalogue ------------------------------------------------------------------------------

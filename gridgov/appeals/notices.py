@@ -14,10 +14,11 @@ centre). Some changes are also a notice to someone who must act:
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 from gridgov.accounts.models import Department
 from gridgov.appeals.models import Appeal, AppealAssignment
-from gridgov.areas.codes import district_code_of, level_of
+from gridgov.areacodes import district_code_of, level_of
 from gridgov.realtime import broadcast
 
 NOTICES = {

@@ -15,9 +15,9 @@ from rest_framework import serializers
 from gridgov import inputs
 from gridgov import schema as doc
 from gridgov.appeals.masking import appellant_fields, event_note
-from gridgov.appeals.models import Appeal, AppealEvent, Category, Channel, Kind, TimeLimit, WarningColour
+from gridgov.appeals.models import Appeal, AppealEvent, Attachment, Category, Channel, Kind, TimeLimit, WarningColour
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
-from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, STREET_LENGTH
+from gridgov.areacodes import COMMUNITY_LENGTH, DISTRICT_LENGTH, STREET_LENGTH
 from gridgov.areas.serializers import CRSField
 
 PHONE_RE = re.compile(r"^\+?[\d\s\-()]{3,25}(?:(?:转|-|ext\.?)\s*\d{1,6})?$")

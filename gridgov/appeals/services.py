@@ -2,13 +2,16 @@
 composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gridgov.accounts.models import Department
+from gridgov.accounts.access import Actor
+from gridgov.accounts.models import Department, User
 from gridgov.appeals import notices
 from gridgov.appeals.intake import pipeline
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem

@@ -22,7 +22,7 @@ import shapely
 from django.conf import settings
 from django.db import connection
 
-from gridgov.areas.codes import (
+from gridgov.areacodes import (
     COMMUNITY_LENGTH,
     DISTRICT_LENGTH,
     STREET_LENGTH,

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from gridgov.areas import codes
+from gridgov import areacodes as codes
 
 
 class AreaQuerySet(models.QuerySet):

@@ -19,7 +19,6 @@ import json
 import logging
 import re
 from collections import defaultdict
-from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,7 +26,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 from gridgov.accounts.access import jurisdiction, sees_by_department
-from gridgov.areas.codes import COMMUNITY_LENGTH, DISTRICT_LENGTH, GRID_LENGTH, LEVEL_OF_LENGTH, STREET_LENGTH
+from gridgov.areacodes import COMMUNITY_LENGTH, DISTRICT_LENGTH, GRID_LENGTH, LEVEL_OF_LENGTH, STREET_LENGTH
 from gridgov.bulk import copy_insert, reserve_ids
 
 from . import layer_adapter

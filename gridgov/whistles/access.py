@@ -13,9 +13,12 @@ Outside its sight a user gets 404, never 403, so an outsider cannot tell a forei
 missing one; inside its sight but without the right, 403.
 """
 
+from typing import TYPE_CHECKING
+
 from django.db.models import Exists, OuterRef, QuerySet
 
 from gridgov.accounts.access import (
+    Viewer,
     is_active_user,
     is_city_wide,
     scope_codes,
@@ -24,12 +27,13 @@ from gridgov.accounts.access import (
     works_for,
 )
 from gridgov.accounts.models import Role
-from gridgov.areas.codes import street_code_of
+from gridgov.areacodes import street_code_of
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeIs
+    pass
+
 
 def _summoned(user):
     return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)

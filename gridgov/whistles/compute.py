@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gridgov.appeals.models import Category
-from gridgov.areas.codes import street_code_of
+from gridgov.areacodes import street_code_of
 from gridgov.areas.locate import areas_revision
 from gridgov.areas.models import Grid
 from gridgov.audit.services import audit_record

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.accounts.models import Department
-from gridgov.areas.codes import district_code_of
+from gridgov.areacodes import district_code_of
 
 from .workflow import LABELS, CallState, HotspotState, MusterState, SuggestionState, states
 

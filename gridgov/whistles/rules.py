@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from gridgov.appeals.models import Category
-from gridgov.areas.codes import STREET_LENGTH, level_of
+from gridgov.areacodes import STREET_LENGTH, level_of
 from gridgov.areas.models import District, Street
 from gridgov.audit.services import audit_record
 

@@ -5,6 +5,7 @@ import json
 
 import shapely
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField

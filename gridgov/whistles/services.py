@@ -8,7 +8,7 @@ Authorisation is the caller's (access.py); services keep the domain rules.
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from gridgov.appeals import services as appeal_services
 from gridgov.appeals import workflow as appeal_workflow
 from gridgov.appeals.models import Appeal, Category
 from gridgov.appeals.routing.selectors import route_candidates
-from gridgov.areas.codes import level_of
+from gridgov.areacodes import level_of
 from gridgov.audit.models import AuditHead
 from gridgov.audit.services import audit_record
 from gridgov.errors import DomainError

@@ -7,7 +7,7 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from gridgov import inputs
 from gridgov.accounts.access import jurisdiction
-from gridgov.areas.codes import street_code_of
+from gridgov.areacodes import street_code_of
 from gridgov.areas.models import Grid, parent_code
 from gridgov.realtime.broadcast import groups_for
 

@@ -18,7 +18,9 @@ from gridgov.appeals.serializers import (
     BBoxField,
     CSVChoiceField,
     appeal_heading,
+    attachment_url,
     history_item,
+    thumbnail_url,
 )
 from gridgov.appeals.workflow import STATE_LABELS, ClosureType
 from gridgov.areas import coords
@@ -184,8 +186,8 @@ def evidence_item(att):
         "sha256": att.sha256,
         "purpose": att.purpose,
         "purpose_label": field_rules.PURPOSE_LABELS.get(att.purpose, att.purpose),
-        "url": files.attachment_url(att),
-        "thumbnail_url": files.thumbnail_url(att),
+        "url": attachment_url(att),
+        "thumbnail_url": thumbnail_url(att),
         "uploaded_at": _time(att.uploaded_at),
         "uploaded_by": att.uploaded_by.username if att.uploaded_by_id and att.uploaded_by else None,
         "width": meta.get("width"),

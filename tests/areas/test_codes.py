@@ -1,6 +1,6 @@
-"""The area-code lengths have one source, gridgov.areas.codes (#12)."""
+"""The area-code lengths have one source, gridgov.areacodes (#12)."""
 
-from gridgov.areas import codes
+from gridgov import areacodes as codes
 from gridgov.areas.models import LEVELS, parent_code
 from gridgov.realtime.broadcast import AREA_LEVELS
 from maps.aggregates import LEVEL_LENGTH

@@ -12,14 +12,15 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.db import connection
 
+from gridgov.accounts.models import Department
 from gridgov.appeals.intake.classifier import model_guesses_many
 from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, find_duplicates
 from gridgov.appeals.intake.guesses import Guess, keyword_guesses, leaf_categories
-from gridgov.appeals.models import Appeal, Kind
+from gridgov.appeals.models import Appeal, Kind, ResponsibilityRule
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import OPEN_STATES
-from gridgov.areas.codes import community_code_of
+from gridgov.areacodes import community_code_of
 from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, GridChain, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp

@@ -11,7 +11,7 @@ from gridgov.accounts.codes import street_office_code
 from gridgov.accounts.models import Department
 from gridgov.accounts.selectors import street_office_department, street_office_departments
 from gridgov.appeals.models import Category, ResponsibilityRule
-from gridgov.areas.codes import district_code_of, street_code_of
+from gridgov.areacodes import district_code_of, street_code_of
 
 LEAD = ResponsibilityRule.Role.LEAD
 

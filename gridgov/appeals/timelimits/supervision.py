@@ -19,7 +19,7 @@ from gridgov.accounts.models import Department, Role
 from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, WarningColour
 from gridgov.appeals.timelimits import clock
 from gridgov.appeals.workflow import ON_CLOCK_STATES
-from gridgov.areas.codes import district_code_of
+from gridgov.areacodes import district_code_of
 
 COLOURS = [c.value for c in WarningColour]  # none, yellow, orange, red: rising
 SUPERVISED = (WarningColour.ORANGE, WarningColour.RED)
