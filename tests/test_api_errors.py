@@ -15,9 +15,9 @@ from gridgov.appeals.field_tasks import OutOfOrder
 from gridgov.appeals.services import AppealError
 from gridgov.areas.locate import BadPoint
 from gridgov.errors import Conflict, DomainError
+from gridgov.fieldwork.evidence import EvidenceRefused
 from gridgov.whistles import workflow as whistle_workflow
 from gridgov.whistles.services import WhistleError
-from mobile_api.v1.evidence import EvidenceRefused
 from mobile_api.v1.task_views import FieldRefusals
 
 
