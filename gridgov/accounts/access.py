@@ -6,7 +6,7 @@ view, the admin and the WebSocket consumers scope through these functions.
 """
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, Q, QuerySet
@@ -97,26 +97,27 @@ def can_write(user: Viewer) -> bool:
 # serves. The appeals, whistles, maps and channel groups all ask these three questions.
 
 
-def is_active_user(user) -> bool:
+def is_active_user(user: Viewer) -> TypeGuard[User]:
+    """A signed-in, active user (the type checker then knows `user` is a User)."""
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def is_city_wide(user) -> bool:
+def is_city_wide(user: User) -> bool:
     return bool(user.is_superuser or user.role in CITY_WIDE_ROLES)
 
 
-def staff_department_id(user) -> int | None:
+def staff_department_id(user: Viewer) -> int | None:
     """The department `user` works for as department staff, or None (any other role)."""
     if not is_active_user(user) or user.role != Role.DEPARTMENT:
         return None
     return user.department_id
 
 
-def works_for(user, department_id: int | None) -> bool:
+def works_for(user: Viewer, department_id: int | None) -> bool:
     """Is `user` staff of the department `department_id`?"""
     return department_id is not None and staff_department_id(user) == department_id
 
 
-def sees_by_department(user) -> bool:
+def sees_by_department(user: Viewer) -> bool:
     """Does `user` see by department rather than by area (department staff, not superusers)?"""
     return is_active_user(user) and not user.is_superuser and user.role == Role.DEPARTMENT

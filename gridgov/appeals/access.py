@@ -35,7 +35,7 @@ INTAKE_ACTIONS = frozenset({"locate", "categorise"})
 REGISTER_ROLES = frozenset({Role.OPERATOR, Role.HOTLINE_CENTER, Role.ADMIN})
 
 
-def appeals_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
+def appeals_visible_to(user: Viewer, queryset: QuerySet[Appeal] | None = None) -> QuerySet[Appeal]:
     """The appeals `user` may read.
 
     Operator / HotlineCenter / Admin: all. Leader: its district (or the city). StreetOffice:
@@ -60,11 +60,11 @@ def appeals_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     return qs.none()
 
 
-def may_register(user):
+def may_register(user: Viewer) -> bool:
     return is_active_user(user) and (user.is_superuser or user.role in REGISTER_ROLES)
 
 
-def may_see_personal_data(user, appeal: Appeal) -> bool:
+def may_see_personal_data(user: Viewer, appeal: Appeal) -> bool:
     """Names, phone numbers and numbers in the text: the hotline (who took the call) and the
     lead unit (who must call the citizen back). Assisting units, streets, grid workers and
     leaders work from the masked appeal. No database access: safe per row of a list."""
@@ -75,7 +75,7 @@ def may_see_personal_data(user, appeal: Appeal) -> bool:
     return works_for(user, appeal.department_id)
 
 
-def unmasked_ids(user, appeals: Iterable[Appeal]) -> set[int]:
+def unmasked_ids(user: Viewer, appeals: Iterable[Appeal]) -> set[int]:
     """The ids among `appeals` whose personal data `user` sees unmasked: the `unmasked` every
     appeal serializer (web and phone) takes in its context."""
     return {a.pk for a in appeals if may_see_personal_data(user, a)}
@@ -99,7 +99,7 @@ def own_intake(user: User, appeal: Appeal) -> bool:
     return registered
 
 
-def may_act(user, appeal: Appeal, action: str) -> bool:
+def may_act(user: Viewer, appeal: Appeal, action: str) -> bool:
     """May `user` take `action` on `appeal` (which it can already see)? The workflow decides
     separately whether the action fits the appeal's state."""
     if not is_active_user(user) or user.role == Role.LEADER:
@@ -192,10 +192,11 @@ def appeal_for(user: Viewer, ticket_no: str, *, detail: bool = False) -> Appeal:
 def area_names(codes: Iterable[str]) -> dict[str, str]:
     """{code: name} for district, street and community codes, in one query; the newest
     version's name where a code has several."""
-    by_level = {level: set() for level in ("district", "street", "community")}
+    by_level: dict[str, set[str]] = {level: set() for level in ("district", "street", "community")}
     for code in codes:
-        if level_of(code) in by_level:
-            by_level[level_of(code)].add(code)
+        level = level_of(code)
+        if level in by_level:
+            by_level[level].add(code)
     parts = [
         model.objects.filter(code__in=sorted(by_level[level])).values_list("code", "name", "version")
         for model, level in ((District, "district"), (Street, "street"), (Community, "community"))
@@ -210,7 +211,7 @@ def area_names(codes: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def output_context(user, appeals: Iterable[Appeal]) -> dict[str, Any]:
+def output_context(user: Viewer, appeals: Iterable[Appeal]) -> dict[str, Any]:
     """What AppealOutput needs for a page of appeals, in a constant number of queries: who is
     unmasked, the grid chain's names, and ticket numbers of duplicates and leads."""
     appeals = list(appeals)

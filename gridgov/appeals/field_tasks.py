@@ -156,7 +156,7 @@ def may_work(user: User, appeal: Appeal, action: str) -> bool:
     # leads (first receiver included), not what a department leads there.
     return (
         appeal.grid_code in (user.grid_codes or [])
-        and appeal.department_id is not None
+        and appeal.department is not None
         and appeal.department.street_code != ""
         and appeal.department.street_code == street_code_of(appeal.grid_code)
     )
@@ -234,7 +234,9 @@ def announce_field(appeal: Appeal, event: str) -> None:
         groups.append(broadcast.user_group(appeal.reporter_id))
     if not groups:
         return
-    lead = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first() or ""
+    lead = ""
+    if appeal.department_id is not None:
+        lead = Department.objects.filter(pk=appeal.department_id).values_list("code", flat=True).first() or ""
     payload = notices.appeal_payload(appeal, event, lead)
     broadcast.publish_many([(g, "appeal.changed", payload) for g in groups])
 

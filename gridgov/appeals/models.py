@@ -33,10 +33,13 @@ def _member_name(code: str) -> str:
 
 # 限时办结 tiers, as clock.TIERS defines them: "7d" and "15d" count working days unless
 # TIME_LIMIT_MODES says a city counts calendar days; the catalogue stores only the tier.
-TimeLimit = models.TextChoices("TimeLimit", [(_member_name(t.code), (t.code, t.label)) for t in TIERS.values()])
+# django-stubs type only a member's constructor, not Django's functional API (name, members).
+TimeLimit: type[models.TextChoices] = models.TextChoices(  # type: ignore[call-overload]
+    "TimeLimit", [(_member_name(t.code), (t.code, t.label)) for t in TIERS.values()]
+)
 
 # Each tier's length on the calendar clock (its working-day reading is the clock's business).
-TIME_LIMIT_DURATIONS = {TimeLimit(t.code): timedelta(hours=t.hours) for t in TIERS.values()}
+TIME_LIMIT_DURATIONS: dict[str, timedelta] = {TimeLimit(t.code): timedelta(hours=t.hours) for t in TIERS.values()}
 
 
 class Category(models.Model):

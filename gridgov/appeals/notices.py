@@ -28,7 +28,7 @@ NOTICES = {
 }
 
 
-def _units(appeal):
+def _units(appeal: Appeal) -> tuple[str, list[int]]:
     """(lead department id, its code, ids of every unit on the appeal) in one query."""
     rows = list(
         AppealAssignment.objects.filter(appeal_id=appeal.pk, ended_at__isnull=True).values_list(

@@ -285,8 +285,8 @@ def history_item(
         "old_state": e.old_state,
         "new_state": e.new_state,
         "new_state_label": str(STATE_LABELS.get(e.new_state, e.new_state)),
-        "actor": e.actor.username if e.actor_id else "",
-        "department": e.department.code if e.department_id else "",
+        "actor": e.actor.username if e.actor is not None else "",
+        "department": e.department.code if e.department is not None else "",
         "note": event_note(e.note, a, unmasked=unmasked),
     }
 

@@ -17,6 +17,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -124,7 +125,7 @@ async def _pubsub_bulk_publish(layer, pairs):
     """RedisPubSubChannelLayer publishes one message per round trip under a lock; this sends the
     same PUBLISH commands pipelined, in order, on the same connection."""
     loop_layer = layer._get_layer()
-    by_shard = {}
+    by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
     for group, message in pairs:
         channel = loop_layer._get_group_channel_name(group)
         shard = loop_layer._get_shard(channel)

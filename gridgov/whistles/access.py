@@ -13,8 +13,6 @@ Outside its sight a user gets 404, never 403, so an outsider cannot tell a forei
 missing one; inside its sight but without the right, 403.
 """
 
-from typing import TYPE_CHECKING
-
 from django.db.models import Exists, OuterRef, QuerySet
 
 from gridgov.accounts.access import (
@@ -31,15 +29,12 @@ from gridgov.areacodes import street_code_of
 
 from .models import Hotspot, Muster, WhistleCall, WhistleSuggestion
 
-if TYPE_CHECKING:
-    pass
+
+def _summoned(department_id: int) -> QuerySet[Muster]:
+    return Muster.objects.filter(call=OuterRef("pk"), department_id=department_id)
 
 
-def _summoned(user):
-    return Muster.objects.filter(call=OuterRef("pk"), department_id=user.department_id)
-
-
-def hotspots_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
+def hotspots_visible_to(user: Viewer, queryset: QuerySet[Hotspot] | None = None) -> QuerySet[Hotspot]:
     qs = Hotspot.objects.all() if queryset is None else queryset
     if not is_active_user(user):
         return qs.none()
@@ -68,7 +63,7 @@ def suggestions_visible_to(
     return qs.none()
 
 
-def calls_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
+def calls_visible_to(user: Viewer, queryset: QuerySet[WhistleCall] | None = None) -> QuerySet[WhistleCall]:
     qs = WhistleCall.objects.all() if queryset is None else queryset
     if not is_active_user(user):
         return qs.none()
@@ -80,7 +75,7 @@ def calls_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
         streets = sorted({street_code_of(c) for c in user.grid_codes})
         return qs.filter(street_code__in=streets) if streets else qs.none()
     if sees_by_department(user) and user.department_id:
-        return qs.filter(Exists(_summoned(user)))
+        return qs.filter(Exists(_summoned(user.department_id)))
     return qs.none()
 
 
@@ -98,12 +93,12 @@ def may_decide_hotspot(user: Viewer, hotspot: Hotspot) -> bool:
     return is_street_office_of(user, hotspot.street_code) or (is_active_user(user) and user.role == Role.HOTLINE_CENTER)
 
 
-def may_answer(user, muster: Muster) -> bool:
+def may_answer(user: Viewer, muster: Muster) -> bool:
     """Acknowledge, check in, report and rate the street: staff of the summoned department."""
     return works_for(user, muster.department_id)
 
 
-def muster_of(user, call: WhistleCall) -> Muster | None:
+def muster_of(user: Viewer, call: WhistleCall) -> Muster | None:
     """The user's department's muster on `call`, or None."""
     department_id = staff_department_id(user)
     if department_id is None:

@@ -17,21 +17,22 @@ The events leave after commit.
     whistle.evaluation       a rating was recorded: the one rated
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from gridgov.realtime import broadcast
 
 
-def send(triples: Iterable[tuple[str, str, str, dict]]) -> list[tuple[str, str, dict]]:
+def send(triples: Iterable[tuple[str, str | int, str, dict]]) -> list[tuple[str, str, dict]]:
     """Queue (group level, code, type, payload) items: level is "street", "district",
-    "department" or "city"."""
+    "department" (the code is the department's id) or "city"."""
     if not triples:
         return []
-    helpers = {
+    helpers: dict[str, Callable[[Any], str]] = {
         "street": broadcast.street_group,
         "district": broadcast.district_group,
         "department": broadcast.department_group,
-        "city": lambda _=None: broadcast.city_group(),
+        "city": lambda _code: broadcast.city_group(),
     }
     out = [(helpers[level](code), type_, payload) for level, code, type_, payload in triples]
     broadcast.publish_many(out)

@@ -342,7 +342,7 @@ def whistle_blow(
                 raise WhistleError("hotspot_outside_street", "热点不在本街道 / the hotspot is in another street")
             if appeal_ids is None:
                 appeal_ids = hotspot.appeal_ids
-        if not (level_of(street_code or "") == "street" and street_code.isdigit()):
+        if not (street_code and level_of(street_code) == "street" and street_code.isdigit()):
             raise WhistleError("street_required", "请指定街道 / give the street code")
         if not problem:
             raise WhistleError("problem_required", "请描述问题 / describe the problem")
@@ -521,10 +521,12 @@ def muster_check_in(
     with transaction.atomic():
         call = _open_call(muster_id)
         to_place, to_area = geofence.distances(WhistleCall.objects.filter(pk=call.pk), at, "place", "area")
-        fence = geofence.decide(to_place if to_area is None else min(to_place, to_area))
+        assert to_place is not None  # a call's place is NOT NULL
+        distance = to_place if to_area is None else min(to_place, to_area)
+        fence = geofence.decide(distance)
         data = {
             **at.as_sent(),
-            "distance_m": round(fence.distance_m, 1),
+            "distance_m": round(distance, 1),
             "geofence_m": fence.geofence_m,
             "outside_geofence": fence.inside is False,
         }
@@ -534,7 +536,7 @@ def muster_check_in(
         else:
             muster = Muster.objects.get(pk=muster_id)
             late = now > call.muster_deadline
-            changes = {
+            changes: dict[str, Any] = {
                 "checked_in_at": now,
                 "checked_in_by": _user(actor),
                 "check_in_position": at.point,
@@ -576,7 +578,7 @@ def muster_report(
         call = _open_call(muster_id)
         muster = Muster.objects.get(pk=muster_id)
         workflow.next_state("muster", muster.state, "report")
-        saved = []
+        saved: list[MusterEvidence] = []
         for upload in files:
             try:
                 f = evidence.inspect(upload, evidence.MUSTER_KINDS)

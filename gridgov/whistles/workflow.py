@@ -5,8 +5,6 @@ suggestion_transition, call_transition, muster_transition), each with a row lock
 row (WhistleEvent) and an audit record.
 """
 
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 
 from gridgov.errors import Conflict
@@ -19,14 +17,11 @@ class IllegalTransition(Conflict):
 
     def __init__(self, kind: str, state: str, event: str) -> None:
         self.kind, self.state, self.event = kind, state, event
+        self.extra = {"state": state, "allowed": allowed_events(kind, state)}
         super().__init__(
             f"{KIND_LABELS.get(kind, kind)}当前为“{LABELS[kind].get(state, state)}”，不能执行“{event}” / "
             f"event {event!r} is not allowed on a {kind} in state {state!r}"
         )
-
-    @property
-    def extra(self) -> dict[str, Any]:
-        return {"state": self.state, "allowed": allowed_events(self.kind, self.state)}
 
 
 class HotspotState:

@@ -278,7 +278,7 @@ def classifier_retrain(
         )
     texts = [t for t, _c, _n in rows]
     labels = [c for _t, c, _n in rows]
-    summary = {
+    summary: dict[str, Any] = {
         "rows": len(rows),
         "classes": len(kept),
         "min_per_class": min_per_class,

@@ -120,7 +120,7 @@ class BatchRouteBook(RouteBook):
             for rule in qs:
                 self.rules.setdefault(rule.category_id, []).append(rule)
         self.localities = street_office_departments(street_code_of(code or "") for code in grid_codes)
-        self._police = []  # read when a risk first asks for it
+        self._police: list[Department | None] = []  # read when a risk first asks for it
 
     def candidates(self, category: Category, grid_code: str, at: datetime) -> list[RouteCandidate]:
         prefixes = set(area_prefixes(grid_code))
