@@ -1,100 +1,44 @@
-"""Writes to appeals. `appeal_transition` is the one door for state changes; `appeal_register`
-composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
+"""Writes to appeals. `appeal_transition` is the one door for state changes, and each action
+has its service here; `appeal_register` registers one appeal as a batch of one through the
+intake driver (intake/batch.py), whose records come from intake/records.py as this door's do."""
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from gridgov.appeals import notices
-from gridgov.appeals.intake import pipeline
-from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
-from gridgov.appeals.timelimits import long_term, supervision
-from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
+from gridgov.appeals.intake import batch, pipeline
+from gridgov.appeals.intake.records import (
+    assignments_for,
+    colour_records,
+    dispatch_data,
+    route_record,
+    transition_records,
+)
+from gridgov.appeals.models import Appeal, AppealAssignment, Category, LongTermItem
+from gridgov.appeals.timelimits import long_term
+from gridgov.appeals.workflow import (
+    ON_CLOCK_STATES,
+    PRE_DISPATCH_STATES,
+    AppealError,  # re-exported: callers catch services.AppealError
+    ClosureType,
+    State,
+    next_state,
+)
 from gridgov.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
-
-
-class AppealError(ValueError):
-    """A request the workflow refuses for a reason the caller can fix (code + message)."""
-
-    def __init__(self, code, message):
-        self.code = code
-        super().__init__(message)
 
 
 def _publish(appeal, event):
     # Real-time fan-out after commit (gridgov.realtime, when installed): notices.py writes the
     # outbox rows in this transaction, they are sent after commit.
     notices.appeal_changed(appeal, event)
-
-
-def next_ticket_no(received_at):
-    return ticket_nos([received_at])[0]
-
-
-def ticket_nos(received_ats):
-    """Ticket numbers for appeals received at these times (one query): the local date and a
-    number from appeal_ticket_seq."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT nextval('appeal_ticket_seq') FROM generate_series(1, %s)", [len(received_ats)])
-        numbers = [r[0] for r in cur.fetchall()]
-    return [f"{timezone.localtime(at):%Y%m%d}{n:08d}" for at, n in zip(received_ats, numbers, strict=True)]
-
-
-# --- what a change records: the history row (unsaved) and the audit record (audit_record's
-# arguments). The one door below and bulk intake (batch.py) both record through these.
-
-
-def _user(actor):
-    return actor if getattr(actor, "pk", None) else None
-
-
-def transition_records(appeal, event, old, new, *, actor, note="", data=None, department=None):
-    row = AppealEvent(
-        appeal=appeal,
-        actor=_user(actor),
-        event=event,
-        old_state=old,
-        new_state=new,
-        department=department or appeal.department,
-        note=note,
-        data=data or {},
-    )
-    audit = {
-        "actor": actor,
-        "action": f"appeal.{event}",
-        "obj": appeal,
-        "data": {"old": old, "new": new, "note": note, **(data or {})},
-    }
-    return row, audit
-
-
-def register_records(appeal, *, actor):
-    row = AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="", new_state=State.REGISTERED)
-    audit = {
-        "actor": actor,
-        "action": "appeal.register",
-        "obj": appeal,
-        "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel},
-    }
-    return row, audit
-
-
-def colour_records(appeal, old, new):
-    """A warning colour reached: recorded with its supervision or escalation, by the system."""
-    data = supervision.colour_change_data(appeal, old, new)
-    row = AppealEvent(
-        appeal=appeal,
-        event=f"colour_{new}",
-        old_state=appeal.state,
-        new_state=appeal.state,
-        department=appeal.department,
-        data=data,
-    )
-    return row, {"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data}
 
 
 @transaction.atomic
@@ -116,38 +60,6 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     return appeal
 
 
-def assignments_for(appeal, decision, now):
-    """The unsaved AppealAssignment rows of a route decision: the lead (or first receiver) and
-    the assisting units."""
-    rows = []
-    if decision.lead is not None:
-        rows.append(
-            AppealAssignment(
-                appeal=appeal,
-                department=decision.lead,
-                rule=decision.lead_rule,
-                assigned_at=now,
-                role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
-            )
-        )
-    rows += [
-        AppealAssignment(appeal=appeal, department=dept, rule=rule, assigned_at=now, role=AppealAssignment.Role.ASSIST)
-        for dept, rule, _why in decision.assists
-    ]
-    return rows
-
-
-def route_record(decision):
-    """What the appeal keeps of its route decision (Appeal.route): a dispatcher sees why."""
-    return {
-        **decision.explanation,
-        "lead": decision.lead.code,
-        "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
-        "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
-        "double_dispatch": bool(decision.assists),
-    }
-
-
 def appeal_dispatch(appeal, *, actor, now=None, decision=None):
     """Route a located appeal and put it on the clock."""
     now = now or timezone.now()
@@ -164,7 +76,7 @@ def appeal_dispatch(appeal, *, actor, now=None, decision=None):
         event="dispatch",
         actor=actor,
         department=decision.lead,
-        data={"lead": decision.lead.code, "assists": route["assists"]},
+        data=dispatch_data(route),
         route=route,
         department_id=decision.lead.pk,
         deadline=due,
@@ -177,135 +89,14 @@ def appeal_dispatch(appeal, *, actor, now=None, decision=None):
     return appeal
 
 
-def appeal_register(*, data, actor, classifier=None, geocoder=None, now=None):
-    """Register one appeal through the whole pipeline. Returns (appeal, created): the same
-    (source_system, external_id) returns the existing appeal, never a second one."""
-    now = now or timezone.now()
-    source, ext = data.get("source_system", ""), data.get("external_id", "")
-    if ext:
-        existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
-        if existing is not None:
-            return existing, False
-    received_at = data.get("received_at") or now
-    try:
-        with transaction.atomic():
-            appeal = _register(data, actor, received_at, now, classifier, geocoder)
-    except IntegrityError:
-        # Two deliveries of one ticket raced; the other one won.
-        if ext:
-            existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
-            if existing is not None:
-                return existing, False
-        raise
-    return appeal, True
-
-
-def default_geocoder(pinned=False):
-    """The local place registry's geocoder (gridgov.places), when that app is installed.
-    `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
-    from django.apps import apps
-
-    if not apps.is_installed("gridgov.places"):
-        return None
-    from gridgov.places.geocode import geocode, place_index
-
-    if not pinned:
-        return geocode
-    pinned_index = []  # read at the first address, so a batch of positions never asks
-
-    def geocode_pinned(text):
-        if not pinned_index:
-            pinned_index.append(place_index())
-        return geocode(text, index=pinned_index[0])
-
-    return geocode_pinned
-
-
-def category_get(code, *, leaf):
-    """The category an operator named (`leaf`: it must be a leaf) or the classifier guessed."""
-    return Category.objects.select_related("default_department").get(code=code, **({"level": 3} if leaf else {}))
-
-
-def appeal_fields(data, loc, guesses, *, received_at, categories=category_get):
-    """The new appeal's fields from what the pipeline decided: place, category (the operator's,
-    or the classifier's best guess), kind, risk and time limit, with the evidence for each.
-    No writes; `categories(code, leaf=...)` finds a category (raises Category.DoesNotExist)."""
-    text = data["text"]
-    category = None
-    confirmed_by = ""
-    if data.get("category_code"):
-        category = categories(data["category_code"], leaf=True)
-        confirmed_by = "operator"
-    elif guesses:
-        category = categories(guesses[0].code, leaf=False)
-    kind, kind_conf, kind_words = pipeline.kind_step(text)
-    if data.get("kind"):
-        kind, kind_conf, kind_words = data["kind"], 1.0, []
-    flags = pipeline.risk_step(text)
-    time_limit = category.time_limit if category else ""
-    if flags:
-        time_limit = "2h"  # danger to life or property
-    return dict(
-        source_system=data.get("source_system", ""),
-        external_id=data.get("external_id", ""),
-        channel=data.get("channel") or "phone",
-        kind=kind,
-        text=text,
-        address_text=data.get("address_text", ""),
-        appellant_name=data.get("appellant_name", ""),
-        appellant_phone=data.get("appellant_phone", ""),
-        received_at=received_at,
-        reporter=data.get("reporter"),
-        position=loc.position,
-        position_input=loc.detail.get("input", {}),
-        grid_id=loc.chain.grid_id if loc.located else None,
-        grid_code=loc.chain.grid_code if loc.located else "",
-        location={"method": loc.method, "confidence": round(loc.confidence, 3), **loc.detail},
-        category=category,
-        classification={
-            "guesses": [g.as_dict() for g in guesses],
-            "confirmed_by": confirmed_by,
-            "kind": {"value": kind, "confidence": round(kind_conf, 3), "words": kind_words},
-        },
-        time_limit=time_limit,
-        risk={"flags": flags, "transfer": sorted({f["transfer"] for f in flags})} if flags else {},
-    )
-
-
-def _register(data, actor, received_at, now, classifier, geocoder):
-    geocoder = geocoder or default_geocoder()
-    # Located on the boundaries in force now, at registration (an appeal received before the
-    # last boundary change still lands on today's grids), and it keeps that version.
-    loc = pipeline.locate_step(
-        lng=data.get("lng"),
-        lat=data.get("lat"),
-        crs=data.get("crs") or "wgs84",
-        address_text=data.get("address_text", ""),
-        geocoder=geocoder,
-    )
-    guesses = pipeline.classify_step(data["text"], model=classifier)
-    fields = appeal_fields(data, loc, guesses, received_at=received_at)
-    appeal = Appeal.objects.create(ticket_no=next_ticket_no(received_at), **fields)
-    row, audit = register_records(appeal, actor=actor)
-    row.save()
-    audit_record(**audit)
-    if not loc.located:
-        return appeal_transition(
-            appeal_id=appeal.pk,
-            event="queue_for_location",
-            actor=actor,
-            data={"method": loc.method, "confidence": round(loc.confidence, 3)},
-        )
-    appeal = appeal_transition(
-        appeal_id=appeal.pk, event="locate", actor=actor, data={"grid": appeal.grid_code, "method": loc.method}
-    )
-    matches = pipeline.duplicates_step(appeal)
-    if matches:
-        appeal.duplicates = [m.as_dict() for m in matches[:5]]
-        appeal.save(update_fields=["duplicates"])
-    if appeal.category_id:
-        appeal = appeal_dispatch(appeal, actor=actor, now=now)
-    return appeal
+def appeal_register(
+    *, data: dict, actor: Any, classifier: Any = None, geocoder: Callable | None = None, now: datetime | None = None
+) -> tuple[Appeal, bool]:
+    """Register one appeal through the whole pipeline, as a batch of one (intake/batch.py): what
+    it goes through and records cannot differ from bulk intake. Returns (appeal, created): the
+    same (source_system, external_id) returns the existing appeal, never a second one. Raises
+    AppealError, BadPoint or Category.DoesNotExist for what refuses it."""
+    return batch.register_one(data, actor=actor, classifier=classifier, geocoder=geocoder, now=now)
 
 
 def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):

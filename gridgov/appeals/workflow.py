@@ -94,6 +94,14 @@ class ClosureType:
     CHOICES = [(SUBSTANTIVE, _("实质办结")), (PARTIAL, _("阶段性办结")), (PROCEDURAL, _("程序性办结"))]
 
 
+class AppealError(ValueError):
+    """A request the workflow refuses for a reason the caller can fix (code + message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
 class IllegalTransition(Exception):
     def __init__(self, state, event):
         self.state, self.event = state, event
