@@ -60,31 +60,42 @@ def appeal_transition(*, appeal_id, event, actor, note="", data=None, department
     return appeal
 
 
-def appeal_dispatch(appeal, *, actor, now=None, decision=None):
+def appeal_dispatch(
+    appeal: Appeal, *, actor: Any, now: datetime | None = None, decision: pipeline.RouteDecision | None = None
+) -> Appeal:
     """Route a located appeal and put it on the clock."""
     now = now or timezone.now()
     decision = decision or pipeline.route_step(
         appeal.category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", [])
     )
-    if decision.lead is None:
-        raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+    pipeline.require_lead(decision)
+    return _dispatch_to(appeal, decision, "dispatch", actor=actor, now=now, limit=appeal.time_limit)
+
+
+def _dispatch_to(appeal, decision, event, *, actor, now, limit, data=None, **changes):
+    """The units of a route decision take the appeal (dispatch, recategorise): their
+    assignments, the route it keeps, its deadline, and the colour it already has."""
     AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
-    due, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now)
+    due, colour, next_at = pipeline.clock_step(appeal.received_at, limit, now)
     route = route_record(decision)
+    if data is not None:
+        data = {**data, "time_limit": limit, "deadline": due.isoformat() if due else None}
     appeal = appeal_transition(
         appeal_id=appeal.pk,
-        event="dispatch",
+        event=event,
         actor=actor,
         department=decision.lead,
-        data=dispatch_data(route),
+        data={**(data or {}), **dispatch_data(route)},
         route=route,
         department_id=decision.lead.pk,
         deadline=due,
         next_colour_at=next_at,
+        **changes,
     )
     if colour != appeal.warning_colour:
-        # Dispatched after part of its limit had gone (a late petition, a backfill): the colour it
-        # already has is recorded, with its supervision or escalation, not set silently.
+        # Dispatched after part of its limit had gone (a late petition, a backfill, a category
+        # with a shorter limit): the colour it already has is recorded, with its supervision or
+        # escalation, not set silently.
         appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal
 
@@ -330,32 +341,18 @@ def appeal_categorise(*, appeal_id, category_code, actor, now=None):
             _publish(appeal, "categorise")
             return appeal
         decision = pipeline.route_step(category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", []))
-        if decision.lead is None:
-            raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+        pipeline.require_lead(decision)
         AppealAssignment.objects.filter(appeal=appeal, ended_at__isnull=True).update(ended_at=now)
-        AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
-        due, colour, next_at = pipeline.clock_step(appeal.received_at, changes["time_limit"], now)
-        route = route_record(decision)
-        appeal = appeal_transition(
-            appeal_id=appeal.pk,
-            event="recategorise",
+        appeal = _dispatch_to(
+            appeal,
+            decision,
+            "recategorise",
             actor=actor,
-            department=decision.lead,
-            data={
-                **change,
-                "lead": decision.lead.code,
-                "assists": route["assists"],
-                "time_limit": changes["time_limit"],
-                "deadline": due.isoformat() if due else None,
-            },
-            route=route,
-            department_id=decision.lead.pk,
-            deadline=due,
-            next_colour_at=next_at,
+            now=now,
+            limit=changes["time_limit"],
+            data=change,
             **changes,
         )
-        if colour != appeal.warning_colour:
-            appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal
 
 

@@ -254,10 +254,10 @@ def _decide(todo, results, classifier, geocoder, now):
         item.decision = pipeline.route_step(
             f["category"], f["grid_code"], item.received_at, f["risk"].get("flags", []), book=book
         )
-        if item.decision.lead is None:
-            results[item.index] = AppealError(
-                "no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule"
-            )
+        try:
+            pipeline.require_lead(item.decision)
+        except AppealError as exc:
+            results[item.index] = exc
             refused.add(item.index)
             continue
         item.clock = pipeline.clock_step(item.received_at, f["time_limit"], now)

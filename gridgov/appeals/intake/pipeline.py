@@ -14,7 +14,7 @@ from gridgov.appeals.intake.duplicates import AppealSketch, DuplicateParams, fin
 from gridgov.appeals.models import Appeal, Category, Kind
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
-from gridgov.appeals.workflow import OPEN_STATES
+from gridgov.appeals.workflow import OPEN_STATES, AppealError
 from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, check_lnglat, locate, locate_many
 from gridgov.nlp import classify as nlp
@@ -391,6 +391,12 @@ def route_step(category, grid_code, at, risk_flags=(), book=None):
                 assists.append((extra, None, why))
     assists = [(d, r, why) for d, r, why in assists if d is not None and d != lead_dept]
     return RouteDecision(lead_dept, lead_rule, assists, first_receiver, explanation)
+
+
+def require_lead(decision: RouteDecision) -> None:
+    """An appeal is dispatched only to a unit: with none (no rule, no locality), it is refused."""
+    if decision.lead is None:
+        raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
 
 
 # --- 5. clock --------------------------------------------------------------------------------
