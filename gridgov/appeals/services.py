@@ -17,6 +17,7 @@ from gridgov.appeals.intake.records import (
     assignments_for,
     colour_records,
     dispatch_data,
+    locate_data,
     route_record,
     transition_records,
 )
@@ -110,7 +111,7 @@ def appeal_register(
     return batch.register_one(data, actor=actor, classifier=classifier, geocoder=geocoder, now=now)
 
 
-def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
+def appeal_locate_manually(*, appeal_id: int, lng: float, lat: float, crs: str, actor: Any) -> Appeal:
     """The manual-location queue: an operator places the appeal on the map."""
     appeal = Appeal.objects.get(pk=appeal_id)
     loc = pipeline.locate_step(lng=lng, lat=lat, crs=crs)
@@ -121,7 +122,7 @@ def appeal_locate_manually(*, appeal_id, lng, lat, crs, actor):
             appeal_id=appeal_id,
             event="locate",
             actor=actor,
-            data={"grid": loc.chain.grid_code, "method": "manual"},
+            data=locate_data(loc.chain.grid_code, "manual"),
             position=loc.position,
             grid_id=loc.chain.grid_id,
             grid_code=loc.chain.grid_code,
