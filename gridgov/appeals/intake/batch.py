@@ -17,9 +17,10 @@ is asked, not what is decided or kept:
 * route: the responsibility rules of the batch's categories and areas read once
   (selectors.BatchRouteBook), the same answers as route_candidates;
 * writes: ids and ticket numbers reserved in one query each; the appeals inserted in their
-  final state; their history rows (register, locate or queue_for_location, dispatch), each
-  state reached by `workflow.next_state` as `appeal_transition` would; the assignments; the
-  audit records, chained in order under one lock of the chain's head; the outbox events.
+  final state; their history rows (register, locate or queue_for_location, dispatch: built by
+  records.intake_records, each state reached by `workflow.next_state` as `appeal_transition`
+  reaches it); the assignments; the audit records, chained in order under one lock of the
+  chain's head; the outbox events.
 
 An appeal dispatched with part of its time limit already gone (a backfill, an import of past
 tickets) gets its warning colour with the same history row, audit record and supervision or
@@ -27,7 +28,7 @@ escalation notice as services.appeal_colour_refresh gives it.
 
 The batch is one transaction and one commit, so each appeal is announced once, in the state it
 commits in (`appeal.changed` with its last event, and the supervision or escalation notice that
-event carries), where one by one it would also announce the states that no one could see.
+event carries); a single appeal, a batch of one, likewise.
 When the batch's writes fail (another delivery of the same ticket committed meanwhile), or a
 step fails for the whole batch, every item goes again as a batch of one in its own
 transaction: nothing is lost, nothing doubled.

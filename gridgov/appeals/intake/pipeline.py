@@ -1,5 +1,6 @@
 """The intake pipeline's steps as small functions: plain inputs, a decision out, no writes.
-`services.appeal_register` composes them and keeps every decision on the appeal."""
+The intake driver (batch.py, behind `services.appeal_register`) composes them, and
+records.py keeps every decision on the appeal."""
 
 import math
 from dataclasses import dataclass, field
