@@ -289,7 +289,7 @@ def appeal_sweep(now=None, limit=5000):
 # --- intake follow-ups (the appeals API and the intake page) ------------------------------------
 
 
-def appeal_categorise(*, appeal_id, category_code, actor, now=None):
+def appeal_categorise(*, appeal_id: int, category_code: str, actor: Any, now: datetime | None = None) -> Appeal:
     """Set, confirm or correct the category, which decides the unit and the time limit. How a
     hotline centre works it (access.may_act says who, the transition table when):
 
