@@ -14,7 +14,7 @@ import os, sys
 import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gridgov.settings")
 django.setup()
-from gridgov.appeals.intake.views import map_config
+from gridgov.appeals.views import map_config
 from gridgov.areas.widgets import base_layer_js
 from gridgov.security import tile_origins
 for basemap in ("none", "osm", "amap"):

@@ -1,117 +1,47 @@
-"""Writes to appeals. `appeal_transition` is the one door for state changes; `appeal_register`
-composes the intake pipeline (pipeline.py) and keeps every decision on the appeal."""
+"""Writes to appeals. `appeal_transition` is the one door for state changes, and each action
+has its service here; `appeal_register` registers one appeal as a batch of one through the
+intake driver (intake/batch.py), whose records come from intake/records.py as this door's do."""
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from gridgov.accounts.access import Actor
-from gridgov.accounts.models import Department, User
+from gridgov.accounts.models import Department
 from gridgov.appeals import notices
-from gridgov.appeals.intake import pipeline
-from gridgov.appeals.models import Appeal, AppealAssignment, AppealEvent, Category, LongTermItem
-from gridgov.appeals.timelimits import long_term, supervision
-from gridgov.appeals.workflow import ON_CLOCK_STATES, PRE_DISPATCH_STATES, ClosureType, State, next_state
+from gridgov.appeals.intake import batch, pipeline
+from gridgov.appeals.intake.records import (
+    assignments_for,
+    colour_records,
+    dispatch_data,
+    locate_data,
+    route_record,
+    transition_records,
+)
+from gridgov.appeals.models import Appeal, AppealAssignment, Category, LongTermItem
+from gridgov.appeals.timelimits import long_term
+from gridgov.appeals.workflow import (
+    ON_CLOCK_STATES,
+    PRE_DISPATCH_STATES,
+    AppealError,  # re-exported: callers catch services.AppealError
+    ClosureType,
+    State,
+    next_state,
+)
 from gridgov.audit.services import audit_record
-from gridgov.errors import DomainError
-from gridgov.places.geocode import geocode, place_index
 
 logger = logging.getLogger(__name__)
-
-
-class AppealError(DomainError, ValueError):
-    """A request the workflow refuses for a reason the caller can fix (code + message)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 def _publish(appeal: Appeal, event: str) -> None:
     # Real-time fan-out after commit (gridgov.realtime, when installed): notices.py writes the
     # outbox rows in this transaction, they are sent after commit.
     notices.appeal_changed(appeal, event)
-
-
-def next_ticket_no(received_at: datetime) -> str:
-    return ticket_nos([received_at])[0]
-
-
-def ticket_nos(received_ats: Sequence[datetime]) -> list[str]:
-    """Ticket numbers for appeals received at these times (one query): the local date and a
-    number from appeal_ticket_seq."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT nextval('appeal_ticket_seq') FROM generate_series(1, %s)", [len(received_ats)])
-        numbers = [r[0] for r in cur.fetchall()]
-    return [f"{timezone.localtime(at):%Y%m%d}{n:08d}" for at, n in zip(received_ats, numbers, strict=True)]
-
-
-# --- what a change records: the history row (unsaved) and the audit record (audit_record's
-# arguments). The one door below and bulk intake (batch.py) both record through these.
-
-
-def _user(actor: Actor) -> User | None:
-    return actor if getattr(actor, "pk", None) else None  # type: ignore[return-value]  # only a user has a pk
-
-
-def transition_records(
-    appeal: Appeal,
-    event: str,
-    old: str,
-    new: str,
-    *,
-    actor: Actor,
-    note: str = "",
-    data: dict[str, Any] | None = None,
-    department: Department | None = None,
-) -> tuple[AppealEvent, dict[str, Any]]:
-    row = AppealEvent(
-        appeal=appeal,
-        actor=_user(actor),
-        event=event,
-        old_state=old,
-        new_state=new,
-        department=department or appeal.department,
-        note=note,
-        data=data or {},
-    )
-    audit = {
-        "actor": actor,
-        "action": f"appeal.{event}",
-        "obj": appeal,
-        "data": {"old": old, "new": new, "note": note, **(data or {})},
-    }
-    return row, audit
-
-
-def register_records(appeal: Appeal, *, actor: Actor) -> tuple[AppealEvent, dict[str, Any]]:
-    row = AppealEvent(appeal=appeal, actor=_user(actor), event="register", old_state="", new_state=State.REGISTERED)
-    audit = {
-        "actor": actor,
-        "action": "appeal.register",
-        "obj": appeal,
-        "data": {"ticket_no": appeal.ticket_no, "channel": appeal.channel},
-    }
-    return row, audit
-
-
-def colour_records(appeal: Appeal, old: str, new: str) -> tuple[AppealEvent, dict[str, Any]]:
-    """A warning colour reached: recorded with its supervision or escalation, by the system."""
-    data = supervision.colour_change_data(appeal, old, new)
-    row = AppealEvent(
-        appeal=appeal,
-        event=f"colour_{new}",
-        old_state=appeal.state,
-        new_state=appeal.state,
-        department=appeal.department,
-        data=data,
-    )
-    return row, {"actor": "system", "action": "appeal.colour", "obj": appeal, "data": data}
 
 
 @transaction.atomic
@@ -142,38 +72,6 @@ def appeal_transition(
     return appeal
 
 
-def assignments_for(appeal: Appeal, decision: pipeline.RouteDecision, now: datetime) -> list[AppealAssignment]:
-    """The unsaved AppealAssignment rows of a route decision: the lead (or first receiver) and
-    the assisting units."""
-    rows = []
-    if decision.lead is not None:
-        rows.append(
-            AppealAssignment(
-                appeal=appeal,
-                department=decision.lead,
-                rule=decision.lead_rule,
-                assigned_at=now,
-                role=AppealAssignment.Role.FIRST_RECEIVER if decision.first_receiver else AppealAssignment.Role.LEAD,
-            )
-        )
-    rows += [
-        AppealAssignment(appeal=appeal, department=dept, rule=rule, assigned_at=now, role=AppealAssignment.Role.ASSIST)
-        for dept, rule, _why in decision.assists
-    ]
-    return rows
-
-
-def route_record(decision: pipeline.RouteDecision) -> dict[str, Any]:
-    """What the appeal keeps of its route decision (Appeal.route): a dispatcher sees why."""
-    return {
-        **decision.explanation,
-        "lead": decision.lead.code,  # type: ignore[union-attr]  # only a decision with a lead is recorded
-        "lead_rule_id": decision.lead_rule.pk if decision.lead_rule else None,
-        "assists": [{"department": d.code, "why": why} for d, _r, why in decision.assists],
-        "double_dispatch": bool(decision.assists),
-    }
-
-
 def appeal_dispatch(
     appeal: Appeal, *, actor: Actor, now: datetime | None = None, decision: pipeline.RouteDecision | None = None
 ) -> Appeal:
@@ -182,25 +80,44 @@ def appeal_dispatch(
     decision = decision or pipeline.route_step(
         appeal.category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", [])
     )
-    if decision.lead is None:
-        raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+    pipeline.require_lead(decision)
+    return _dispatch_to(appeal, decision, "dispatch", actor=actor, now=now, limit=appeal.time_limit)
+
+
+def _dispatch_to(
+    appeal: Appeal,
+    decision: pipeline.RouteDecision,
+    event: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    limit: str,
+    data: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Appeal:
+    """The units of a route decision take the appeal (dispatch, recategorise): their
+    assignments, the route it keeps, its deadline, and the colour it already has."""
     AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
-    due, colour, next_at = pipeline.clock_step(appeal.received_at, appeal.time_limit, now)
+    due, colour, next_at = pipeline.clock_step(appeal.received_at, limit, now)
     route = route_record(decision)
+    if data is not None:
+        data = {**data, "time_limit": limit, "deadline": due.isoformat() if due else None}
     appeal = appeal_transition(
         appeal_id=appeal.pk,
-        event="dispatch",
+        event=event,
         actor=actor,
         department=decision.lead,
-        data={"lead": decision.lead.code, "assists": route["assists"]},
+        data={**(data or {}), **dispatch_data(route)},
         route=route,
-        department_id=decision.lead.pk,
+        department_id=decision.lead.pk,  # type: ignore[union-attr]  # callers ran require_lead
         deadline=due,
         next_colour_at=next_at,
+        **changes,
     )
     if colour != appeal.warning_colour:
-        # Dispatched after part of its limit had gone (a late petition, a backfill): the colour it
-        # already has is recorded, with its supervision or escalation, not set silently.
+        # Dispatched after part of its limit had gone (a late petition, a backfill, a category
+        # with a shorter limit): the colour it already has is recorded, with its supervision or
+        # escalation, not set silently.
         appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal
 
@@ -213,142 +130,11 @@ def appeal_register(
     geocoder: Callable[..., Any] | None = None,
     now: datetime | None = None,
 ) -> tuple[Appeal, bool]:
-    """Register one appeal through the whole pipeline. Returns (appeal, created): the same
-    (source_system, external_id) returns the existing appeal, never a second one."""
-    now = now or timezone.now()
-    source, ext = data.get("source_system", ""), data.get("external_id", "")
-    if ext:
-        existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
-        if existing is not None:
-            return existing, False
-    received_at = data.get("received_at") or now
-    try:
-        with transaction.atomic():
-            appeal = _register(data, actor, received_at, now, classifier, geocoder)
-    except IntegrityError:
-        # Two deliveries of one ticket raced; the other one won.
-        if ext:
-            existing = Appeal.objects.filter(source_system=source, external_id=ext).first()
-            if existing is not None:
-                return existing, False
-        raise
-    return appeal, True
-
-
-def default_geocoder(pinned: bool = False) -> Callable[[str], list]:
-    """The local place registry's geocoder (gridgov.places).
-    `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
-    if not pinned:
-        return geocode
-    pinned_index: list[Any] = []  # read at the first address, so a batch of positions never asks
-
-    def geocode_pinned(text: str) -> Any:
-        if not pinned_index:
-            pinned_index.append(place_index())
-        return geocode(text, index=pinned_index[0])
-
-    return geocode_pinned
-
-
-def category_get(code: str, *, leaf: bool) -> Category:
-    """The category an operator named (`leaf`: it must be a leaf) or the classifier guessed."""
-    return Category.objects.select_related("default_department").get(code=code, **({"level": 3} if leaf else {}))
-
-
-def appeal_fields(
-    data: dict[str, Any],
-    loc: pipeline.LocationDecision,
-    guesses: Sequence[pipeline.Guess],
-    *,
-    received_at: datetime,
-    categories: Callable[..., Category] = category_get,
-) -> dict[str, Any]:
-    """The new appeal's fields from what the pipeline decided: place, category (the operator's,
-    or the classifier's best guess), kind, risk and time limit, with the evidence for each.
-    No writes; `categories(code, leaf=...)` finds a category (raises Category.DoesNotExist)."""
-    text = data["text"]
-    category = None
-    confirmed_by = ""
-    if data.get("category_code"):
-        category = categories(data["category_code"], leaf=True)
-        confirmed_by = "operator"
-    elif guesses:
-        category = categories(guesses[0].code, leaf=False)
-    kind, kind_conf, kind_words = pipeline.kind_step(text)
-    if data.get("kind"):
-        kind, kind_conf, kind_words = data["kind"], 1.0, []
-    flags = pipeline.risk_step(text)
-    time_limit = category.time_limit if category else ""
-    if flags:
-        time_limit = "2h"  # danger to life or property
-    return dict(
-        source_system=data.get("source_system", ""),
-        external_id=data.get("external_id", ""),
-        channel=data.get("channel") or "phone",
-        kind=kind,
-        text=text,
-        address_text=data.get("address_text", ""),
-        appellant_name=data.get("appellant_name", ""),
-        appellant_phone=data.get("appellant_phone", ""),
-        received_at=received_at,
-        reporter=data.get("reporter"),
-        position=loc.position,
-        position_input=loc.detail.get("input", {}),
-        grid_id=loc.chain.grid_id if loc.located else None,  # type: ignore[union-attr]  # located: a chain
-        grid_code=loc.chain.grid_code if loc.located else "",  # type: ignore[union-attr]
-        location={"method": loc.method, "confidence": round(loc.confidence, 3), **loc.detail},
-        category=category,
-        classification={
-            "guesses": [g.as_dict() for g in guesses],
-            "confirmed_by": confirmed_by,
-            "kind": {"value": kind, "confidence": round(kind_conf, 3), "words": kind_words},
-        },
-        time_limit=time_limit,
-        risk={"flags": flags, "transfer": sorted({f["transfer"] for f in flags})} if flags else {},
-    )
-
-
-def _register(
-    data: dict[str, Any],
-    actor: Actor,
-    received_at: datetime,
-    now: datetime,
-    classifier: Any,
-    geocoder: Callable[..., Any] | None,
-) -> Appeal:
-    geocoder = geocoder or default_geocoder()
-    # Located on the boundaries in force now, at registration (an appeal received before the
-    # last boundary change still lands on today's grids), and it keeps that version.
-    loc = pipeline.locate_step(
-        lng=data.get("lng"),
-        lat=data.get("lat"),
-        crs=data.get("crs") or "wgs84",
-        address_text=data.get("address_text", ""),
-        geocoder=geocoder,
-    )
-    guesses = pipeline.classify_step(data["text"], model=classifier)
-    fields = appeal_fields(data, loc, guesses, received_at=received_at)
-    appeal = Appeal.objects.create(ticket_no=next_ticket_no(received_at), **fields)
-    row, audit = register_records(appeal, actor=actor)
-    row.save()
-    audit_record(**audit)
-    if not loc.located:
-        return appeal_transition(
-            appeal_id=appeal.pk,
-            event="queue_for_location",
-            actor=actor,
-            data={"method": loc.method, "confidence": round(loc.confidence, 3)},
-        )
-    appeal = appeal_transition(
-        appeal_id=appeal.pk, event="locate", actor=actor, data={"grid": appeal.grid_code, "method": loc.method}
-    )
-    matches = pipeline.duplicates_step(appeal)
-    if matches:
-        appeal.duplicates = [m.as_dict() for m in matches[:5]]
-        appeal.save(update_fields=["duplicates"])
-    if appeal.category_id:
-        appeal = appeal_dispatch(appeal, actor=actor, now=now)
-    return appeal
+    """Register one appeal through the whole pipeline, as a batch of one (intake/batch.py): what
+    it goes through and records cannot differ from bulk intake. Returns (appeal, created): the
+    same (source_system, external_id) returns the existing appeal, never a second one. Raises
+    AppealError, BadPoint or Category.DoesNotExist for what refuses it."""
+    return batch.register_one(data, actor=actor, classifier=classifier, geocoder=geocoder, now=now)
 
 
 def appeal_locate_manually(*, appeal_id: int, lng: float, lat: float, crs: str, actor: Actor) -> Appeal:
@@ -362,7 +148,7 @@ def appeal_locate_manually(*, appeal_id: int, lng: float, lat: float, crs: str, 
             appeal_id=appeal_id,
             event="locate",
             actor=actor,
-            data={"grid": loc.chain.grid_code, "method": "manual"},
+            data=locate_data(loc.chain.grid_code, "manual"),
             position=loc.position,
             grid_id=loc.chain.grid_id,
             grid_code=loc.chain.grid_code,
@@ -386,7 +172,7 @@ def appeal_return(*, appeal_id: int, actor: Actor, reason: str) -> Appeal:
 
 
 def appeal_arbitrate(
-    *, appeal_id: int, actor: object, uphold: bool, department: Department | str | None = None, note: str = ""
+    *, appeal_id: int, actor: Actor, uphold: bool, department: Department | str | None = None, note: str = ""
 ) -> Appeal:
     """The HotlineCenter decides a return: uphold it and re-dispatch to `department`, or refuse it."""
     if not uphold:
@@ -582,32 +368,18 @@ def appeal_categorise(*, appeal_id: int, category_code: str, actor: Actor, now: 
             _publish(appeal, "categorise")
             return appeal
         decision = pipeline.route_step(category, appeal.grid_code, appeal.received_at, appeal.risk.get("flags", []))
-        if decision.lead is None:
-            raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
+        pipeline.require_lead(decision)
         AppealAssignment.objects.filter(appeal=appeal, ended_at__isnull=True).update(ended_at=now)
-        AppealAssignment.objects.bulk_create(assignments_for(appeal, decision, now))
-        due, colour, next_at = pipeline.clock_step(appeal.received_at, changes["time_limit"], now)
-        route = route_record(decision)
-        appeal = appeal_transition(
-            appeal_id=appeal.pk,
-            event="recategorise",
+        appeal = _dispatch_to(
+            appeal,
+            decision,
+            "recategorise",
             actor=actor,
-            department=decision.lead,
-            data={
-                **change,
-                "lead": decision.lead.code,
-                "assists": route["assists"],
-                "time_limit": changes["time_limit"],
-                "deadline": due.isoformat() if due else None,
-            },
-            route=route,
-            department_id=decision.lead.pk,
-            deadline=due,
-            next_colour_at=next_at,
+            now=now,
+            limit=changes["time_limit"],
+            data=change,
             **changes,
         )
-        if colour != appeal.warning_colour:
-            appeal, _ = appeal_colour_refresh(appeal_id=appeal.pk, now=now)
     return appeal
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from gridgov.appeals import api as api_views
-from gridgov.appeals.intake import views as page_views
+from gridgov.appeals import views as page_views
 
 api = [
     path("appeals", api_views.AppealListCreateApi.as_view(), name="appeals"),

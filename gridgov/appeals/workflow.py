@@ -2,11 +2,9 @@
 services.py is the one door that applies it, with a lock, a history row and an audit record.
 """
 
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 
-from gridgov.errors import Conflict
+from gridgov.errors import Conflict, DomainError
 
 
 class State:
@@ -98,6 +96,14 @@ class ClosureType:
     CHOICES = [(SUBSTANTIVE, _("实质办结")), (PARTIAL, _("阶段性办结")), (PROCEDURAL, _("程序性办结"))]
 
 
+class AppealError(DomainError, ValueError):
+    """A request the workflow refuses for a reason the caller can fix (code + message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
 class IllegalTransition(Conflict):
     """409: the workflow does not allow `event` in `state`; the answer names what it allows."""
 
@@ -109,10 +115,7 @@ class IllegalTransition(Conflict):
             f"不能在“{STATE_LABELS.get(state, state)}”状态下执行“{event}” / "
             f"event {event!r} is not allowed in state {state!r}"
         )
-
-    @property
-    def extra(self) -> dict[str, Any]:
-        return {"state": self.state, "allowed": allowed_events(self.state)}
+        self.extra = {"state": state, "allowed": allowed_events(state)}
 
 
 def next_state(state: str, event: str) -> str:

@@ -262,16 +262,22 @@ def test_a_failed_batch_write_loses_nothing(setup, monkeypatch):
     assert AppealEvent.objects.filter(appeal=results[1][0]).count() == 3
 
 
-def test_a_failing_step_for_the_batch_falls_back_to_one_by_one(setup, monkeypatch):
+def test_a_failing_step_for_the_batch_falls_back_to_one_by_one(setup):
+    """A step that fails for one item (the geocoder breaks on one address) fails the batch's
+    steps; every item then goes as a batch of one, and only that item reports the error."""
     op, now, _ = setup
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("the grid index is unavailable")
+    def geocoder(text):
+        raise RuntimeError("the geocoder is unavailable")
 
-    monkeypatch.setattr(batch.pipeline, "locate_steps", broken)
-    data = [{"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "external_id": "F-1", "source_system": "x"}]
-    ((appeal, created),) = batch.appeal_register_many(data, actor=op, now=now)
+    data = [
+        {"text": GARBAGE, "lng": STREET1[0], "lat": STREET1[1], "external_id": "F-1", "source_system": "x"},
+        {"text": GARBAGE, "address_text": "某某小区", "external_id": "F-2", "source_system": "x"},
+    ]
+    (appeal, created), failed = batch.appeal_register_many(data, actor=op, now=now, geocoder=geocoder)
     assert created and appeal.state == "dispatched" and audit_verify() == []
+    assert isinstance(failed, RuntimeError) and not Appeal.objects.filter(external_id="F-2").exists()
+    assert AppealEvent.objects.filter(appeal=appeal).count() == 3
 
 
 def test_bulk_api_reports_each_item(setup, api):

@@ -287,9 +287,10 @@ def bench_steps(inputs, tickets):
     from django.utils import timezone
 
     from gridgov.appeals.intake import pipeline
+    from gridgov.appeals.intake.batch import default_geocoder
     from gridgov.appeals.intake.duplicates import DuplicateParams, find_duplicates
     from gridgov.appeals.models import Appeal
-    from gridgov.appeals.services import appeal_register, default_geocoder
+    from gridgov.appeals.services import appeal_register
 
     geocoder = default_geocoder()
     bodies = [inputs.make() for _ in range(STEPS)]

@@ -22,7 +22,7 @@ from gridgov import csvfiles
 from gridgov.appeals.intake.batch import appeal_register_many
 from gridgov.appeals.models import Appeal, Channel, Kind
 from gridgov.appeals.serializers import AppealRegisterInput
-from gridgov.appeals.services import AppealError
+from gridgov.appeals.workflow import AppealError
 from gridgov.areas.locate import BadPoint
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

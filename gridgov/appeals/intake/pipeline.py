@@ -1,5 +1,6 @@
 """The intake pipeline's steps as small functions: plain inputs, a decision out, no writes.
-`services.appeal_register` composes them and keeps every decision on the appeal."""
+The intake driver (batch.py, behind `services.appeal_register`) composes them, and
+records.py keeps every decision on the appeal."""
 
 import math
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from gridgov.appeals.intake.guesses import Guess, keyword_guesses, leaf_categori
 from gridgov.appeals.models import Appeal, Kind, ResponsibilityRule
 from gridgov.appeals.routing.selectors import RouteBook
 from gridgov.appeals.timelimits import clock
-from gridgov.appeals.workflow import OPEN_STATES
+from gridgov.appeals.workflow import OPEN_STATES, AppealError
 from gridgov.areacodes import community_code_of
 from gridgov.areas.coords import to_wgs84
 from gridgov.areas.locate import M_PER_DEG_LAT, BadPoint, GridChain, check_lnglat, locate, locate_many
@@ -358,6 +359,12 @@ def route_step(category, grid_code, at, risk_flags=(), book=None):
                 assists.append((extra, None, why))
     assists = [(d, r, why) for d, r, why in assists if d is not None and d != lead_dept]
     return RouteDecision(lead_dept, lead_rule, assists, first_receiver, explanation)
+
+
+def require_lead(decision: RouteDecision) -> None:
+    """An appeal is dispatched only to a unit: with none (no rule, no locality), it is refused."""
+    if decision.lead is None:
+        raise AppealError("no_unit", "找不到承办单位 / no unit can take this appeal: add a responsibility rule")
 
 
 # --- 5. clock --------------------------------------------------------------------------------

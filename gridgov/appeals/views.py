@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from gridgov.appeals import access, services
-from gridgov.appeals.intake.forms import IntakeForm, category_choices, chinese
+from gridgov.appeals.forms import IntakeForm, category_choices, chinese
 from gridgov.appeals.models import Appeal
 from gridgov.appeals.serializers import AppealDetailOutput, CategoriseInput
 from gridgov.appeals.workflow import IllegalTransition
