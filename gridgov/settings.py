@@ -348,6 +348,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "gridgov.accounts.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "gridgov.accounts.lockout.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged
 
 # ==============================================================================================
 # gridgov.areas: grids and their boundaries
