@@ -39,7 +39,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -51,6 +50,7 @@ from gridgov.appeals.workflow import AppealError
 from gridgov.areas.locate import BadPoint
 from gridgov.audit.services import audit_record_many
 from gridgov.bulk import copy_insert, reserve_ids
+from gridgov.places.geocode import geocode, place_index
 
 logger = logging.getLogger(__name__)
 
@@ -81,18 +81,14 @@ def ticket_nos(received_ats: list[datetime]) -> list[str]:
     return [records.ticket_no(at, n) for at, n in zip(received_ats, numbers, strict=True)]
 
 
-def default_geocoder(pinned: bool = False) -> Callable | None:
-    """The local place registry's geocoder (gridgov.places), when that app is installed.
+def default_geocoder(pinned: bool = False) -> Callable[[str], Any]:
+    """The local place registry's geocoder (gridgov.places).
     `pinned`: bound to the registry as it is now, for a batch (one look at its revision)."""
-    if not apps.is_installed("gridgov.places"):
-        return None
-    from gridgov.places.geocode import geocode, place_index
-
     if not pinned:
         return geocode
     pinned_index: list[Any] = []  # read at the first address, so a batch of positions never asks
 
-    def geocode_pinned(text):
+    def geocode_pinned(text: str) -> Any:
         if not pinned_index:
             pinned_index.append(place_index())
         return geocode(text, index=pinned_index[0])
