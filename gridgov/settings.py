@@ -148,6 +148,13 @@ if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL is not set (e.g. redis://host:6379/0)")
 if urlparse(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
     raise ImproperlyConfigured(f"REDIS_URL must be redis://, rediss:// or unix://, got {REDIS_URL!r}")
+# Seconds a request (or a task) waits on Redis for one connect or one reply before it goes on
+# without it: the after-commit publish (left to the outbox) and the login throttle (let through).
+# A hung Redis (port open, no answer) must not hold a request; the consumers' sockets keep no
+# timeout (channel_layers below), this is for the senders only.
+REDIS_REQUEST_TIMEOUT = env_float("REDIS_REQUEST_TIMEOUT", 2.0, 0.1)
+if REDIS_REQUEST_TIMEOUT > 30:
+    raise ImproperlyConfigured(f"REDIS_REQUEST_TIMEOUT={REDIS_REQUEST_TIMEOUT}: expected 0.1–30 seconds")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
@@ -626,6 +633,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"{CHANNEL_PREFIX}-throttle",
+        "OPTIONS": {"socket_connect_timeout": REDIS_REQUEST_TIMEOUT, "socket_timeout": REDIS_REQUEST_TIMEOUT},
     },
 }
 

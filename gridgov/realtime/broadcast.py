@@ -19,11 +19,16 @@ import json
 import logging
 import re
 from collections import defaultdict
+from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils.module_loading import import_string
+from redis.exceptions import RedisError
 
 from gridgov.accounts.access import jurisdiction, sees_by_department
 from gridgov.areacodes import COMMUNITY_LENGTH, DISTRICT_LENGTH, GRID_LENGTH, LEVEL_OF_LENGTH, STREET_LENGTH
@@ -226,8 +231,32 @@ async def _group_send_each(layer, pairs):
         raise failed[0]
 
 
+_publisher: tuple[str, Any] | None = None
+
+
+def publisher_layer() -> Any:
+    """The default channel layer's twin for sending, with REDIS_REQUEST_TIMEOUT on every connect
+    and reply: the layer itself keeps no socket timeout (its consumers sit idle on their
+    subscriptions), so a hung Redis would hold the request that publishes for as long as it
+    hangs. Same backend, hosts and prefix as the default, so the consumers hear the same thing;
+    built again whenever CHANNEL_LAYERS changes. A layer without Redis hosts (in memory) is the
+    default itself, since its events never leave the process."""
+    global _publisher
+    default = settings.CHANNEL_LAYERS.get(DEFAULT_CHANNEL_LAYER)
+    hosts = (default or {}).get("CONFIG", {}).get("hosts")
+    if not hosts or not all(isinstance(h, dict) for h in hosts):
+        return get_channel_layer()
+    timeout = settings.REDIS_REQUEST_TIMEOUT
+    key = repr((default, timeout))
+    if _publisher is None or _publisher[0] != key:
+        config = dict(default.get("CONFIG", {}))
+        config["hosts"] = [{**h, "socket_timeout": timeout, "socket_connect_timeout": timeout} for h in hosts]
+        _publisher = (key, import_string(default["BACKEND"])(**config))
+    return _publisher[1]
+
+
 async def _send_all(pairs, bulk=True):
-    layer = get_channel_layer()
+    layer = publisher_layer()
     if layer is None:
         return
     sender = layer_adapter.bulk_sender(layer) if bulk and len(pairs) > 1 else None
@@ -249,5 +278,12 @@ def send_messages(pairs):
         return
     try:
         async_to_sync(_send_all)(pairs)
+    except (OSError, RedisError) as exc:  # refused, hung past REDIS_REQUEST_TIMEOUT, or gone
+        logger.warning(
+            "realtime: %d message(s) not delivered live (%s: %s); clients catch up on resume",
+            len(pairs),
+            type(exc).__name__,
+            exc,
+        )
     except Exception:
         logger.exception("realtime: %d message(s) not delivered live; clients catch up on resume", len(pairs))

@@ -9,6 +9,7 @@ from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.core.cache import caches
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
+from redis.exceptions import RedisError
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -47,6 +48,18 @@ class LoginThrottle(ScopedRateThrottle):
     def get_ident(self, request):
         # DRF's own reads X-Forwarded-For from anyone: a new header on each try was a new count.
         return client_ip(request) or ""
+
+    def allow_request(self, request, view):
+        # Fails open: with Redis refused or hung (REDIS_REQUEST_TIMEOUT) the try is not counted
+        # here but still by axes, whose lockout lives in the database, so a guesser stays bounded
+        # while the street's team can still log in.
+        try:
+            return super().allow_request(request, view)
+        except (OSError, RedisError) as exc:
+            logger.warning(
+                "login throttle: Redis unreachable (%s: %s); this try is not counted", type(exc).__name__, exc
+            )
+            return True
 
 
 class UserLoginApi(APIView):

@@ -209,6 +209,31 @@ def test_real_redis_delivery_keeps_order_for_a_burst(channel_prefix, settings, k
     assert got_b == [i for i in range(300) if i % 3 == 2]
 
 
+def config_of(layer):
+    return layer._kwargs if hasattr(layer, "_kwargs") else {"hosts": layer.hosts, "prefix": layer.prefix}
+
+
+@pytest.mark.parametrize("kind", ["redis", "redis-pubsub"])
+def test_publishing_has_its_own_timeouts_and_the_consumers_none(channel_prefix, settings, kind):
+    """Publishes go through a twin of the default layer with REDIS_REQUEST_TIMEOUT on connect and
+    read (a hung Redis must not hold a request: tests/realtime/test_redis_faults.py); the
+    consumers' layer keeps none. The twin follows the settings, prefix included."""
+    settings.CHANNEL_LAYERS = channel_layers(kind, channel_prefix)
+    settings.REDIS_REQUEST_TIMEOUT = 1.5
+    publisher = broadcast.publisher_layer()
+    assert publisher is not get_channel_layer() and type(publisher) is type(get_channel_layer())
+    assert broadcast.publisher_layer() is publisher  # built once per configuration
+    (host,) = config_of(publisher)["hosts"]
+    assert host["socket_timeout"] == host["socket_connect_timeout"] == 1.5
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["socket_timeout"] is None
+    settings.CHANNEL_LAYERS = channel_layers(kind, channel_prefix + "-other")
+    other = broadcast.publisher_layer()
+    assert other is not publisher
+    assert config_of(other)["prefix"] == channel_prefix + "-other"
+    settings.CHANNEL_LAYERS = channel_layers("memory")
+    assert broadcast.publisher_layer() is get_channel_layer()  # in-process events stay in process
+
+
 def test_send_failure_is_logged_not_raised(monkeypatch, caplog):
     async def boom(pairs, bulk=True):
         raise ConnectionError("redis down")
