@@ -542,7 +542,8 @@ def channel_layers(kind, prefix=CHANNEL_PREFIX):
     "memory" is for one-process benchmarks and experiments only: events never leave the process.
     """
     # redis-py 8 defaults to a 5 s socket timeout, which kills consumers that sit idle on
-    # BZPOPMIN/pubsub; None means wait as long as it takes.
+    # BZPOPMIN/pubsub; None means wait as long as it takes. Senders use a twin of this layer with
+    # REDIS_REQUEST_TIMEOUT (gridgov.realtime.broadcast.publisher_layer).
     hosts = [{"address": REDIS_URL, "socket_timeout": None, "max_connections": CHANNEL_MAX_CONNECTIONS}]
     if kind == "redis-pubsub":
         backend, config = "channels_redis.pubsub.RedisPubSubChannelLayer", {"hosts": hosts, "prefix": prefix}
