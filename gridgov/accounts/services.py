@@ -7,6 +7,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
+from knox.models import AuthToken
 
 from gridgov.audit.services import audit_record
 
@@ -29,8 +30,9 @@ def user_sessions_revoke(*, user: User, actor: Any) -> dict[str, int]:
         if str(s.get_decoded().get(SESSION_KEY)) == str(user.pk)
     ]
     Session.objects.filter(session_key__in=session_keys).delete()
-    token_keys = list(user.auth_token_set.values_list("token_key", flat=True))
-    user.auth_token_set.all().delete()
+    tokens = AuthToken.objects.filter(user=user)
+    token_keys = list(tokens.values_list("token_key", flat=True))
+    tokens.delete()
     audit_record(
         actor=actor,
         action="auth.revoke_all",
