@@ -118,3 +118,14 @@ def test_password_rules_refuse_with_chinese_messages(make_user, password, messag
 
 def test_a_good_password_passes(make_user):
     validate_password("hotline-grid-2026", make_user(Role.OPERATOR, username="wangxiaoming"))
+
+
+def test_admin_password_change_form_refuses_in_chinese(make_user):
+    admin = make_user(Role.ADMIN, is_staff=True)
+    user = make_user(Role.OPERATOR, username="wangxiaoming")
+    url = reverse("admin:auth_user_password_change", args=[user.pk])
+    page = web(admin).post(url, {"password1": "12345678", "password2": "12345678"})
+    text = page.content.decode()
+    assert page.status_code == 200 and "这个密码太短，至少需要 10 个字符" in text and "密码只包含数字" in text
+    user.refresh_from_db()
+    assert user.check_password("pw-123456")
