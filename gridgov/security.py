@@ -1,23 +1,30 @@
 """Security headers that depend on the request or on other settings: the Content-Security-Policy
 (django-csp, with what a static setting cannot say) and the Permissions-Policy."""
 
+from functools import cache
 from urllib.parse import urlsplit
 
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from django.conf import settings
 
-from gridgov.basemaps import get_basemap
+from gridgov.basemaps import basemap_name, get_basemap
 
 
 def tile_origins(basemap: str | None = None) -> list[str]:
     """The origins the basemap's tiles come from (every {s} subdomain spelled out), for img-src."""
+    return list(_tile_origins(basemap_name(basemap), settings.TIANDITU_KEY))
+
+
+@cache
+def _tile_origins(name: str, tianditu_key: str) -> tuple[str, ...]:
+    # Asked on every response: worked out once per basemap (and key), not per request.
     origins = []
-    for tile in get_basemap(basemap).tiles:
+    for tile in get_basemap(name, tianditu_key=tianditu_key).tiles:
         for sub in tile.subdomains if "{s}" in tile.url else "":
             origins.append(_origin(tile.url.replace("{s}", sub)))
         if "{s}" not in tile.url:
             origins.append(_origin(tile.url))
-    return list(dict.fromkeys(origins))
+    return tuple(dict.fromkeys(origins))
 
 
 def _origin(url):

@@ -30,14 +30,8 @@ def user_sessions_revoke(*, user: User, actor: Any) -> dict[str, int]:
         if str(s.get_decoded().get(SESSION_KEY)) == str(user.pk)
     ]
     Session.objects.filter(session_key__in=session_keys).delete()
-    tokens = AuthToken.objects.filter(user=user)
-    token_keys = list(tokens.values_list("token_key", flat=True))
-    tokens.delete()
-    audit_record(
-        actor=actor,
-        action="auth.revoke_all",
-        obj=user,
-        data={"sessions": len(session_keys), "tokens": len(token_keys)},
-    )
+    tokens, _ = AuthToken.objects.filter(user=user).delete()
+    counts = {"sessions": len(session_keys), "tokens": tokens}
+    audit_record(actor=actor, action="auth.revoke_all", obj=user, data=counts)
     user_sessions_revoked.send(sender=User, user=user)
-    return {"sessions": len(session_keys), "tokens": len(token_keys)}
+    return counts
